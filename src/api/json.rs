@@ -1,0 +1,217 @@
+//! JSON in and out the way Livy's Jackson setup behaves: unknown fields and type mismatches are
+//! 400s in Livy's `{"msg": ...}` shape, and scalars are coerced as Jackson coerces them (clients
+//! such as Airflow send `"numExecutors": "2"`).
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::{self, DeserializeOwned, Deserializer};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Largest request body accepted (statement code and job payloads included).
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// A JSON request body, rejected in Livy's shape when malformed.
+pub struct LivyJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::PayloadTooLarge(format!(
+                    "Request body is larger than {MAX_BODY_BYTES} bytes."
+                ))
+            })?;
+        parse_body(&body).map(LivyJson)
+    }
+}
+
+/// Parses a request body; the error names what is wrong and where.
+pub fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest(
+            "Request body is empty; expected a JSON object.".into(),
+        ));
+    }
+    // Every Livy request body is an object; serde would also build a struct from an array.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            "Invalid request body: expected a JSON object.".into(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))
+}
+
+/// A JSON scalar read as text (Jackson turns numbers and booleans into strings).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn into_string(self) -> String {
+        match self {
+            Scalar::Str(s) => s,
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// An optional string that also accepts a number or boolean.
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<Scalar> = Option::deserialize(d)
+        .map_err(|_: D::Error| de::Error::custom("expected a string"))?;
+    Ok(v.map(Scalar::into_string))
+}
+
+/// An optional integer that also accepts a numeric string ("2").
+pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    let v: Option<Scalar> = Option::deserialize(d)
+        .map_err(|_: D::Error| de::Error::custom("expected an integer"))?;
+    match v {
+        None => Ok(None),
+        Some(Scalar::Int(i)) => i32::try_from(i)
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("integer {i} is out of range"))),
+        Some(Scalar::Str(s)) => s
+            .trim()
+            .parse::<i32>()
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("expected an integer, got \"{s}\""))),
+        Some(_) => Err(de::Error::custom("expected an integer")),
+    }
+}
+
+/// A list of strings; `null` is an empty list and number elements become strings.
+pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v: Option<Vec<Scalar>> = Option::deserialize(d)
+        .map_err(|_: D::Error| de::Error::custom("expected a list of strings"))?;
+    Ok(v.unwrap_or_default()
+        .into_iter()
+        .map(Scalar::into_string)
+        .collect())
+}
+
+/// A string-to-string map; `null` is empty and scalar values become strings.
+pub fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let v: Option<BTreeMap<String, Scalar>> = Option::deserialize(d).map_err(|_: D::Error| {
+        de::Error::custom("expected an object of string values")
+    })?;
+    Ok(v.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.into_string()))
+        .collect())
+}
+
+/// Query parameters, parsed once per request.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(query: Option<&str>) -> Self {
+        Params(
+            query
+                .map(|q| {
+                    form_urlencoded::parse(q.as_bytes())
+                        .into_owned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// An integer parameter; a value that is not one is a 400 naming it.
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.trim().parse::<i64>().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "Invalid value for parameter '{name}': '{v}' is not an integer."
+                    ))
+                })
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct T {
+        #[serde(default, deserialize_with = "opt_int")]
+        n: Option<i32>,
+        #[serde(default, deserialize_with = "opt_string")]
+        s: Option<String>,
+        #[serde(default, deserialize_with = "string_list")]
+        l: Vec<String>,
+        #[serde(default, deserialize_with = "string_map")]
+        m: BTreeMap<String, String>,
+    }
+
+    fn parse(body: &str) -> Result<T, ApiError> {
+        parse_body(&Bytes::from(body.to_string()))
+    }
+
+    #[test]
+    fn coerces_like_jackson() {
+        let t = parse(r#"{"n":"2","s":512,"l":["a",1],"m":{"k":3,"b":true}}"#).unwrap();
+        assert_eq!(t.n, Some(2));
+        assert_eq!(t.s.as_deref(), Some("512"));
+        assert_eq!(t.l, vec!["a", "1"]);
+        assert_eq!(t.m["k"], "3");
+        assert_eq!(t.m["b"], "true");
+        let t = parse(r#"{"n":null,"l":null,"m":null}"#).unwrap();
+        assert_eq!((t.n, t.l.len(), t.m.len()), (None, 0, 0));
+    }
+
+    #[test]
+    fn rejects_what_jackson_rejects() {
+        for body in [
+            r#"{"n":"two"}"#,
+            r#"{"n":1.5}"#,
+            r#"{"n":99999999999}"#,
+            r#"{"l":"a"}"#,
+            r#"{"m":[1]}"#,
+            r#"{"m":{"k":{"x":1}}}"#,
+            r#"{"unknown":1}"#,
+            r#"{"n":1"#,
+            "",
+            "[]",
+        ] {
+            let err = parse(body).err().unwrap_or_else(|| panic!("{body} was accepted"));
+            assert!(matches!(err, ApiError::BadRequest(_)), "{body}: {err:?}");
+        }
+        let msg = parse(r#"{"bogus":1}"#).unwrap_err().to_string();
+        assert!(msg.contains("unknown field `bogus`"), "{msg}");
+    }
+
+    #[test]
+    fn params_parse_and_reject_non_integers() {
+        let p = Params::parse(Some("from=5&size=abc&doAs=a%20b"));
+        assert_eq!(p.int("from").unwrap(), Some(5));
+        assert!(p.int("size").is_err());
+        assert_eq!(p.get("doAs"), Some("a b"));
+        assert_eq!(p.int("missing").unwrap(), None);
+    }
+}

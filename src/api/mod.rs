@@ -1,0 +1,137 @@
+//! The REST API: one module per resource, each exposing `routes()`, assembled by [`router`]
+//! separately from binding a port so tests can drive it in-process.
+
+pub mod access_log;
+pub mod batches;
+pub mod json;
+pub mod ui;
+pub mod version;
+
+use crate::auth::{AccessManager, RemoteUser};
+use crate::batches::Batches;
+use crate::conf::LivyConf;
+use crate::error::ApiError;
+use crate::launch::Launcher;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use json::Params;
+use std::sync::Arc;
+
+/// Everything a request handler may reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub conf: Arc<LivyConf>,
+    pub access: Arc<AccessManager>,
+    pub launcher: Arc<Launcher>,
+    pub batches: Arc<Batches>,
+}
+
+impl AppState {
+    pub fn new(conf: Arc<LivyConf>) -> Self {
+        let access = Arc::new(AccessManager::new(&conf.access));
+        let launcher = Arc::new(Launcher::new(conf.clone()));
+        let batches = Arc::new(Batches::new(conf.clone(), launcher.clone(), access.clone()));
+        AppState {
+            conf,
+            access,
+            launcher,
+            batches,
+        }
+    }
+}
+
+/// The whole application: routes plus the layers every route goes through.
+pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Router {
+    let app = Router::new()
+        .merge(version::routes())
+        .merge(ui::routes())
+        .merge(batches::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(middleware::from_fn(negotiate_version));
+    let app = match access_log {
+        Some(log) => app.layer(middleware::from_fn_with_state(log, access_log::record)),
+        None => app,
+    };
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+}
+
+/// The caller of a request: the authenticated user and the `doAs` they asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub user: Option<String>,
+    pub do_as: Option<String>,
+    pub params: Arc<Params>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let user = parts
+            .extensions
+            .get::<RemoteUser>()
+            .and_then(|u| u.0.clone());
+        let params = Params::parse(parts.uri.query());
+        let do_as = params.get("doAs").filter(|v| !v.is_empty()).map(String::from);
+        Ok(Caller {
+            user,
+            do_as,
+            params: Arc::new(params),
+        })
+    }
+}
+
+impl Caller {
+    /// Livy's `effectiveUser`: the `doAs` user when impersonation allows it, else the caller.
+    pub fn effective_user(&self, access: &AccessManager) -> Result<Option<String>, ApiError> {
+        Ok(access
+            .check_impersonation(self.do_as.as_deref(), self.user.as_deref())?
+            .or_else(|| self.user.clone()))
+    }
+}
+
+/// Livy's API versioning: `Accept: application/vnd.livy.v<version>+json` must name a version we
+/// speak (only 0.1 exists); anything else in Accept is ignored.
+async fn negotiate_version(req: Request, next: Next) -> Response {
+    if let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+        if let Some(rest) = accept.trim().strip_prefix("application/vnd.livy.v") {
+            let version = rest.split('+').next().unwrap_or("");
+            if version != "0.1" {
+                return ApiError::NotAcceptable(format!(
+                    "Unsupported API version '{version}' in Accept header; this server supports 0.1."
+                ))
+                .into_response();
+            }
+        }
+    }
+    let mut response = next.run(req).await;
+    if !response.headers().contains_key(header::CONTENT_TYPE) {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    response
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::NotFound(format!("Not found: {} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "Method {} is not allowed on {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
+}

@@ -1,0 +1,128 @@
+//! Start → run → shutdown. Load and check the configuration, open the logs, bind the port, serve
+//! until SIGTERM/SIGINT, then stop accepting, drain in-flight requests, and stop every child
+//! process (recovery is off, so nothing may outlive the server). A second signal quits at once.
+
+use crate::api::{self, access_log::AccessLog, AppState};
+use crate::conf::{Env, LivyConf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight requests may take to finish after a stop signal.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+/// How often finished sessions and batches are checked against their retain time.
+const GC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Loads the configuration, printing every problem; `None` when it is not usable.
+pub fn load_conf(env: &Env) -> Option<LivyConf> {
+    match LivyConf::load(env) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            Some(loaded.conf)
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("livy-server: {e}");
+            None
+        }
+    }
+}
+
+/// Runs the server until a stop signal. Returns the process exit code.
+pub async fn run(env: Env) -> i32 {
+    let Some(conf) = load_conf(&env) else {
+        return 1;
+    };
+    let conf = Arc::new(conf);
+    let (access_log, _access_guard) = match AccessLog::open(
+        &conf.paths.log_dir,
+        conf.server.request_log_retain_days,
+    ) {
+        Ok((log, guard)) => (Some(log), Some(guard)),
+        Err(e) => {
+            tracing::warn!(dir = %conf.paths.log_dir.display(), error = %e, "cannot open the access log; continuing without it");
+            (None, None)
+        }
+    };
+
+    let addr = format!("{}:{}", conf.server.host, conf.server.port);
+    let listener = match TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("livy-server: cannot listen on {addr}: {e}");
+            tracing::error!(%addr, error = %e, "cannot listen");
+            return 1;
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(addr);
+
+    let state = AppState::new(conf.clone());
+    let shutdown = CancellationToken::new();
+    let gc = tokio::spawn(collect_garbage(state.clone(), shutdown.clone()));
+    let app = api::router(state.clone(), access_log);
+
+    tracing::info!(
+        address = %local,
+        spark_home = %conf.spark.home.display(),
+        master = %conf.spark.master,
+        spark_version = conf.spark.version.as_deref().unwrap_or("unknown"),
+        "livy-rs listening"
+    );
+    let signals = tokio::spawn(watch_signals(shutdown.clone()));
+    crate::server::serve(
+        listener,
+        app,
+        conf.server.request_header_size,
+        shutdown.clone(),
+        DRAIN_DEADLINE,
+    )
+    .await;
+
+    tracing::info!("stopping sessions and batches");
+    let stop_deadline = conf.sessions.process_kill_timeout + Duration::from_secs(5);
+    if tokio::time::timeout(stop_deadline, state.batches.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some batches did not stop in time");
+    }
+    state.launcher.drain(Duration::from_secs(5)).await;
+    gc.abort();
+    signals.abort();
+    tracing::info!("livy-rs stopped");
+    0
+}
+
+/// First SIGTERM/SIGINT: graceful stop. Second: exit now.
+async fn watch_signals(shutdown: CancellationToken) {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::info!("stop signal received; shutting down (send it again to quit at once)");
+    shutdown.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::warn!("second stop signal; exiting now");
+    std::process::exit(130);
+}
+
+async fn collect_garbage(state: AppState, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(GC_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => state.batches.collect_garbage(Instant::now()),
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Batches: one spark-submit run per batch, from `starting` through `running` to `success`,
+//! `dead` or `killed`. [`Batches`] owns every batch; each batch's process is owned by its
+//! supervisor task (see `launch::child`), which reports the end back here.
+
+pub mod request;
+
+pub use request::CreateBatchRequest;
+
+use crate::auth::AccessManager;
+use crate::conf::LivyConf;
+use crate::error::ApiError;
+use crate::launch::prepare::{prepare_conf, resolve_uri, FileLists};
+use crate::launch::{build_command, ChildExit, ChildHandle, LaunchSpec, Launcher};
+use crate::logs::ProcessLogs;
+use crate::sessions::{AppInfo, Entry, Registry, SessionState};
+use parking_lot::Mutex;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Lines of log shown in a batch's view (Livy shows the last 10).
+const VIEW_LOG_LINES: usize = 10;
+
+/// One batch.
+pub struct Batch {
+    pub id: u32,
+    pub name: Option<String>,
+    pub owner: Option<String>,
+    pub proxy_user: Option<String>,
+    /// The unique tag the application carries (`livy-batch-<id>-<random>`), used to find it in YARN.
+    pub app_tag: String,
+    pub request: CreateBatchRequest,
+    pub logs: Arc<ProcessLogs>,
+    runtime: Mutex<Runtime>,
+}
+
+#[derive(Default)]
+struct Runtime {
+    state: Option<SessionState>,
+    finished_at: Option<Instant>,
+    app_id: Option<String>,
+    app_info: AppInfo,
+    child: Option<ChildHandle>,
+}
+
+/// A batch as clients see it (Livy's `BatchSessionView`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchView {
+    pub id: u32,
+    pub name: Option<String>,
+    pub owner: Option<String>,
+    pub proxy_user: Option<String>,
+    pub state: SessionState,
+    pub app_id: Option<String>,
+    pub app_info: AppInfo,
+    pub log: Vec<String>,
+}
+
+/// What is persisted about a batch for recovery.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRecord {
+    pub id: u32,
+    pub name: Option<String>,
+    pub owner: Option<String>,
+    pub proxy_user: Option<String>,
+    pub app_tag: String,
+    pub app_id: Option<String>,
+    pub state: SessionState,
+    pub request: CreateBatchRequest,
+}
+
+impl Entry for Batch {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl Batch {
+    pub fn state(&self) -> SessionState {
+        self.runtime.lock().state.unwrap_or(SessionState::Starting)
+    }
+
+    /// The view; `show_log` is false for callers without view access.
+    pub fn view(&self, show_log: bool) -> BatchView {
+        let (state, app_id, app_info) = {
+            let rt = self.runtime.lock();
+            (
+                rt.state.unwrap_or(SessionState::Starting),
+                rt.app_id.clone(),
+                rt.app_info.clone(),
+            )
+        };
+        BatchView {
+            id: self.id,
+            name: self.name.clone(),
+            owner: self.owner.clone(),
+            proxy_user: self.proxy_user.clone(),
+            state,
+            app_id,
+            app_info,
+            log: if show_log {
+                self.logs.tail(VIEW_LOG_LINES)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    pub fn record(&self) -> BatchRecord {
+        let rt = self.runtime.lock();
+        BatchRecord {
+            id: self.id,
+            name: self.name.clone(),
+            owner: self.owner.clone(),
+            proxy_user: self.proxy_user.clone(),
+            app_tag: self.app_tag.clone(),
+            app_id: rt.app_id.clone(),
+            state: rt.state.unwrap_or(SessionState::Starting),
+            request: self.request.clone(),
+        }
+    }
+
+    fn set_state(&self, state: SessionState) {
+        let mut rt = self.runtime.lock();
+        if rt.state.is_some_and(SessionState::is_finished) {
+            return;
+        }
+        tracing::info!(batch_id = self.id, %state, "batch state changed");
+        rt.state = Some(state);
+        if state.is_finished() {
+            rt.finished_at = Some(Instant::now());
+        }
+    }
+
+    /// Moves `starting` to `running` once spark-submit runs; a fast exit may already have ended it.
+    fn mark_running(&self, child: ChildHandle) {
+        let mut rt = self.runtime.lock();
+        rt.child = Some(child);
+        if rt.state.is_none() {
+            rt.state = Some(SessionState::Running);
+        }
+    }
+
+    fn on_exit(&self, exit: &ChildExit) {
+        let state = if exit.killed {
+            SessionState::Killed
+        } else if exit.success() {
+            SessionState::Success
+        } else {
+            self.logs
+                .set_diagnostics(vec![format!("\nlivy-rs: spark-submit {}", exit.describe())]);
+            SessionState::Dead
+        };
+        self.set_state(state);
+    }
+
+    /// Whether this batch finished longer than `retain` ago.
+    fn expired(&self, retain: Duration, now: Instant) -> bool {
+        let rt = self.runtime.lock();
+        rt.state.is_some_and(SessionState::is_finished)
+            && rt.finished_at.is_some_and(|t| now.duration_since(t) > retain)
+    }
+
+    /// Kills the process tree (if running) and waits until it is reaped.
+    pub async fn stop(&self) {
+        let child = self.runtime.lock().child.clone();
+        if let Some(child) = child {
+            if !child.has_exited() {
+                child.kill();
+            }
+            child.wait().await;
+        }
+    }
+}
+
+/// Every batch of the server.
+pub struct Batches {
+    registry: Registry<Batch>,
+    conf: Arc<LivyConf>,
+    launcher: Arc<Launcher>,
+    access: Arc<AccessManager>,
+}
+
+impl Batches {
+    pub fn new(conf: Arc<LivyConf>, launcher: Arc<Launcher>, access: Arc<AccessManager>) -> Self {
+        Batches {
+            registry: Registry::default(),
+            conf,
+            launcher,
+            access,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry<Batch> {
+        &self.registry
+    }
+
+    /// Looks a batch up by id or name; Livy's 404 otherwise.
+    pub fn get(&self, id_or_name: &str) -> Result<Arc<Batch>, ApiError> {
+        self.registry
+            .get(id_or_name)
+            .ok_or_else(|| ApiError::session_not_found(id_or_name))
+    }
+
+    /// Validates a request, then starts its spark-submit. Nothing changes unless it is accepted.
+    pub fn create(
+        &self,
+        request: CreateBatchRequest,
+        owner: Option<String>,
+        do_as: Option<String>,
+    ) -> Result<Arc<Batch>, ApiError> {
+        if self.launcher.too_many() {
+            return Err(ApiError::BadRequest(
+                "Rejected, too many sessions are being created!".into(),
+            ));
+        }
+        let proxy_user = self.access.check_impersonation(
+            do_as.as_deref().or(request.proxy_user.as_deref()),
+            owner.as_deref(),
+        )?;
+        let mut conf = prepare_conf(
+            &request.conf,
+            FileLists {
+                jars: &request.jars,
+                files: &request.files,
+                archives: &request.archives,
+                py_files: &request.py_files,
+            },
+            &self.conf,
+        )
+        .map_err(ApiError::rejected)?;
+        let file = match request.file.as_deref() {
+            Some(f) if !f.is_empty() => resolve_uri(f, &self.conf).map_err(ApiError::rejected)?,
+            _ => return Err(ApiError::rejected("requirement failed: File is required.")),
+        };
+        for (key, value) in request.resource_conf() {
+            conf.insert(key.to_string(), value);
+        }
+
+        let reservation = self
+            .registry
+            .reserve(request.name.as_deref())
+            .map_err(ApiError::rejected)?;
+        let id = reservation.id;
+        let app_tag = format!("livy-batch-{id}-{}", random_tag()).to_lowercase();
+        let spec = LaunchSpec {
+            conf,
+            proxy_user: proxy_user.clone(),
+            class_name: request.class_name.clone(),
+            name: request.name.clone(),
+            queue: request.queue.clone(),
+            file: Some(file),
+            args: request.args.clone(),
+            env: Vec::new(),
+        };
+        let command = build_command(&spec, &self.conf);
+        let batch = Arc::new(Batch {
+            id,
+            name: request.name.clone(),
+            owner,
+            proxy_user,
+            app_tag,
+            request,
+            logs: Arc::new(ProcessLogs::new(self.conf.sessions.cache_log_size)),
+            runtime: Mutex::new(Runtime::default()),
+        });
+        tracing::info!(batch_id = id, owner = ?batch.owner, "creating batch");
+
+        let weak: Weak<Batch> = Arc::downgrade(&batch);
+        let on_exit = Box::new(move |exit: &ChildExit| {
+            if let Some(batch) = weak.upgrade() {
+                tracing::info!(batch_id = batch.id, exit = %exit.describe(), killed = exit.killed, "spark-submit ended");
+                batch.on_exit(exit);
+            }
+        });
+        match self.launcher.start(&command, batch.logs.clone(), on_exit) {
+            Ok(child) => batch.mark_running(child),
+            Err(e) => {
+                tracing::error!(batch_id = id, error = %e, program = %command.program.display(), "cannot start spark-submit");
+                batch.logs.set_diagnostics(vec![format!(
+                    "\nlivy-rs: could not start {}: {e}",
+                    command.program.display()
+                )]);
+                batch.set_state(SessionState::Dead);
+            }
+        }
+        self.registry.insert(reservation, batch.clone());
+        Ok(batch)
+    }
+
+    /// Stops a batch's process tree and forgets it (Livy's `SessionManager.delete`).
+    pub async fn delete(&self, batch: &Arc<Batch>) {
+        tracing::info!(batch_id = batch.id, "deleting batch");
+        batch.stop().await;
+        batch.set_state(SessionState::Killed);
+        self.registry.remove(batch.id);
+    }
+
+    /// Drops batches that finished more than `livy.server.session.state-retain.sec` ago.
+    pub fn collect_garbage(&self, now: Instant) {
+        let retain = self.conf.sessions.state_retain;
+        for batch in self.registry.all() {
+            if batch.expired(retain, now) {
+                tracing::info!(batch_id = batch.id, "forgetting finished batch after state-retain time");
+                self.registry.remove(batch.id);
+            }
+        }
+    }
+
+    /// On server stop without recovery: kill every running batch and wait for them.
+    pub async fn shutdown(&self) {
+        let all = self.registry.all();
+        futures::future::join_all(all.iter().map(|b| b.stop())).await;
+    }
+}
+
+/// Eight random lowercase alphanumerics, as Livy's app tags carry.
+fn random_tag() -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(8)
+        .map(char::from)
+        .collect()
+}
+

@@ -1,0 +1,63 @@
+//! The body of `POST /batches` (Livy's `CreateBatchRequest`).
+
+use crate::api::json::{opt_int, opt_string, string_list, string_map};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A batch as the user submitted it. Kept whole with the batch (and, with recovery, in the state
+/// store), so nothing the user sent is lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateBatchRequest {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub file: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub proxy_user: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub class_name: Option<String>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub args: Vec<String>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub jars: Vec<String>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub py_files: Vec<String>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub files: Vec<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub driver_memory: Option<String>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub driver_cores: Option<i32>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub executor_memory: Option<String>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub executor_cores: Option<i32>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub num_executors: Option<i32>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub archives: Vec<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub queue: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "string_map")]
+    pub conf: BTreeMap<String, String>,
+}
+
+impl CreateBatchRequest {
+    /// The Spark settings that the request's resource fields stand for (Livy's builder calls
+    /// `driverMemory` → `spark.driver.memory`, ...). They win over the same keys in `conf`.
+    pub fn resource_conf(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut put = |key: &'static str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((key, v));
+            }
+        };
+        put("spark.driver.memory", self.driver_memory.clone());
+        put("spark.driver.cores", self.driver_cores.map(|v| v.to_string()));
+        put("spark.executor.memory", self.executor_memory.clone());
+        put("spark.executor.cores", self.executor_cores.map(|v| v.to_string()));
+        put("spark.executor.instances", self.num_executors.map(|v| v.to_string()));
+        out
+    }
+}

@@ -1,0 +1,309 @@
+//! Every livy.conf key livy-rs knows, with Livy 0.9's default and the form its value must take.
+//!
+//! The table is the single source of truth: the loader validates every key found in livy.conf
+//! against it, warns once about keys it does not contain, and `LivyConf::from_map` reads typed
+//! values through it, so a default is written down exactly once.
+
+/// The form a key's value must take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Bool,
+    Int,
+    Duration,
+    Size,
+    /// Comma-separated list.
+    List,
+}
+
+/// One known key.
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+    pub kind: Kind,
+}
+
+const fn k(name: &'static str, default: Option<&'static str>, kind: Kind) -> Key {
+    Key {
+        name,
+        default,
+        kind,
+    }
+}
+
+use Kind::*;
+
+// Names of keys read by the typed config; kept as constants so code and table cannot drift.
+pub const SPARK_HOME: &str = "livy.server.spark-home";
+pub const SPARK_MASTER: &str = "livy.spark.master";
+pub const SPARK_DEPLOY_MODE: &str = "livy.spark.deploy-mode";
+pub const SERVER_HOST: &str = "livy.server.host";
+pub const SERVER_PORT: &str = "livy.server.port";
+pub const UI_ENABLED: &str = "livy.ui.enabled";
+pub const UI_BASE_PATH: &str = "livy.ui.basePath";
+pub const REQUEST_HEADER_SIZE: &str = "livy.server.request-header.size";
+pub const SEND_SERVER_VERSION: &str = "livy.server.send-server-version";
+pub const IMPERSONATION_ENABLED: &str = "livy.impersonation.enabled";
+pub const SUPERUSERS: &str = "livy.superusers";
+pub const ACCESS_CONTROL_ENABLED: &str = "livy.server.access-control.enabled";
+pub const ACCESS_CONTROL_ALLOWED_USERS: &str = "livy.server.access-control.allowed-users";
+pub const ACCESS_CONTROL_MODIFY_USERS: &str = "livy.server.access-control.modify-users";
+pub const ACCESS_CONTROL_VIEW_USERS: &str = "livy.server.access-control.view-users";
+pub const LOCAL_FS_WHITELIST: &str = "livy.file.local-dir-whitelist";
+pub const SPARK_FILE_LISTS: &str = "livy.spark.file-list-configs";
+pub const CACHE_LOG_SIZE: &str = "livy.cache-log.size";
+pub const SESSION_TIMEOUT_CHECK: &str = "livy.server.session.timeout-check";
+pub const SESSION_TIMEOUT_CHECK_SKIP_BUSY: &str = "livy.server.session.timeout-check.skip-busy";
+pub const SESSION_TIMEOUT: &str = "livy.server.session.timeout";
+pub const SESSION_STATE_RETAIN: &str = "livy.server.session.state-retain.sec";
+pub const SESSION_MAX_CREATION: &str = "livy.server.session.max-creation";
+pub const SESSION_TTL_CHECK: &str = "livy.server.session.ttl-check";
+pub const SESSION_TTL: &str = "livy.server.session.ttl";
+pub const SESSION_ALLOW_CUSTOM_CLASSPATH: &str = "livy.server.session.allow-custom-classpath";
+pub const REQUEST_LOG_RETAIN_DAYS: &str = "livy.server.request-log-retain.days";
+pub const RECOVERY_MODE: &str = "livy.server.recovery.mode";
+pub const YARN_POLL_INTERVAL: &str = "livy.server.yarn.poll-interval";
+pub const YARN_APP_LOOKUP_TIMEOUT: &str = "livy.server.yarn.app-lookup-timeout";
+pub const PROCESS_KILL_TIMEOUT: &str = "livy.server.process.kill-timeout";
+pub const LAUNCH_PYSPARK_PYTHON: &str = "livy.server.launch.pyspark-python";
+
+/// Livy 0.9's keys (LivyConf, RSCConf under `livy.rsc.`, the repl keys) followed by livy-rs's own.
+pub const KEYS: &[Key] = &[
+    // Server and Spark.
+    k(SPARK_HOME, None, Str),
+    k(SPARK_MASTER, Some("local"), Str),
+    k(SPARK_DEPLOY_MODE, None, Str),
+    k("livy.spark.scala-version", None, Str),
+    k("livy.spark.version", None, Str),
+    k("livy.session.staging-dir", None, Str),
+    k("livy.file.upload.max.size", Some("104857600"), Size),
+    k(LOCAL_FS_WHITELIST, None, List),
+    k("livy.repl.enable-hive-context", Some("false"), Bool),
+    k("livy.environment", Some("production"), Str),
+    k(SERVER_HOST, Some("0.0.0.0"), Str),
+    k(SERVER_PORT, Some("8998"), Int),
+    k(UI_BASE_PATH, Some(""), Str),
+    k(UI_ENABLED, Some("true"), Bool),
+    k(REQUEST_HEADER_SIZE, Some("131072"), Int),
+    k("livy.server.response-header.size", Some("131072"), Int),
+    k(SEND_SERVER_VERSION, Some("false"), Bool),
+    k("livy.server.csrf-protection.enabled", Some("false"), Bool),
+    k("livy.server.security-headers.enabled", Some("true"), Bool),
+    k("livy.server.http.header.X-XSS-Protection", Some("1; mode=block"), Str),
+    k("livy.server.http.header.X-Frame-Options", Some("SAMEORIGIN"), Str),
+    k("livy.server.http.header.X-Content-Type-Options", Some("nosniff"), Str),
+    k(
+        "livy.server.http.header.Strict-Transport-Security",
+        Some("max-age=31536000; includeSubDomains"),
+        Str,
+    ),
+    k(
+        "livy.server.http.header.Content-Security-Policy",
+        Some("default-src 'self'; script-src 'self' 'unsafe-inline'; img-src 'self'; frame-src 'self';"),
+        Str,
+    ),
+    k(IMPERSONATION_ENABLED, Some("false"), Bool),
+    k(SUPERUSERS, None, List),
+    k(ACCESS_CONTROL_ENABLED, Some("false"), Bool),
+    k(ACCESS_CONTROL_ALLOWED_USERS, Some("*"), List),
+    k(ACCESS_CONTROL_MODIFY_USERS, None, List),
+    k(ACCESS_CONTROL_VIEW_USERS, None, List),
+    k("livy.keystore", None, Str),
+    k("livy.keystore.password", None, Str),
+    k("livy.key-password", None, Str),
+    k("livy.keystore.type", Some("JKS"), Str),
+    k("livy.hadoop.security.credential.provider.path", None, Str),
+    k("livy.server.auth.type", None, Str),
+    k("livy.server.auth.ldap.url", None, Str),
+    k("livy.server.auth.ldap.base-dn", None, Str),
+    k("livy.server.auth.ldap.username-domain", None, Str),
+    k("livy.server.auth.ldap.enable-start-tls", Some("false"), Bool),
+    k("livy.server.auth.ldap.security-authentication", Some("simple"), Str),
+    k("livy.server.auth.kerberos.principal", None, Str),
+    k("livy.server.auth.kerberos.keytab", None, Str),
+    k("livy.server.auth.kerberos.name-rules", Some("DEFAULT"), Str),
+    k("livy.server.heartbeat-watchdog.interval", Some("1m"), Duration),
+    k("livy.server.launch.kerberos.principal", None, Str),
+    k("livy.server.launch.kerberos.keytab", None, Str),
+    k("livy.server.launch.kerberos.refresh-interval", Some("1h"), Duration),
+    k("livy.server.launch.kerberos.kinit-fail-threshold", Some("5"), Int),
+    k("livy.server.session.manage.threads", Some("200"), Int),
+    k("livy.server.session.manage.shutdown.timeout", Some("10s"), Duration),
+    k("livy.server.session.manage.wait.queue.size", Some("100"), Int),
+    k("livy.server.session.manage.keepalive.time", Some("10s"), Duration),
+    // Recovery and ZooKeeper.
+    k(RECOVERY_MODE, Some("off"), Str),
+    k("livy.server.zookeeper.url", None, Str),
+    k("livy.server.recovery.state-store", None, Str),
+    k("livy.server.recovery.state-store.url", None, Str),
+    k("livy.server.recovery.zk-state-store.retry-policy", Some("5,100"), Str),
+    k("livy.server.zk.retry-policy", None, Str),
+    k("livy.server.zk.sasl.enabled", Some("false"), Bool),
+    k("livy.server.zk.sasl.login-context", Some("Client"), Str),
+    k("livy.server.recovery.zk-state-store.key-prefix", Some("livy"), Str),
+    // Logs, YARN, HDFS.
+    k(CACHE_LOG_SIZE, Some("200"), Int),
+    k(YARN_APP_LOOKUP_TIMEOUT, Some("120s"), Duration),
+    k(YARN_POLL_INTERVAL, Some("5s"), Duration),
+    k(REQUEST_LOG_RETAIN_DAYS, Some("5"), Int),
+    k("livy.repl.jars", None, List),
+    k("livy.rsc.jars", None, List),
+    k("livy.pyspark.archives", None, List),
+    k("livy.sparkr.package", None, Str),
+    k("livy.server.yarn.app-leakage.check-timeout", Some("600s"), Duration),
+    k("livy.server.yarn.app-leakage.check-interval", Some("60s"), Duration),
+    k("livy.server.hdfs.safe-mode.interval", Some("5"), Int),
+    k("livy.server.hdfs.safe-mode.max.retry.attempts", Some("12"), Int),
+    // Kubernetes (recognised so Livy configs load; livy-rs does not launch on Kubernetes).
+    k("livy.server.kubernetes.oauthTokenFile", Some(""), Str),
+    k("livy.server.kubernetes.oauthTokenValue", Some(""), Str),
+    k("livy.server.kubernetes.caCertFile", Some(""), Str),
+    k("livy.server.kubernetes.clientKeyFile", Some(""), Str),
+    k("livy.server.kubernetes.clientCertFile", Some(""), Str),
+    k("livy.server.kubernetes.app-lookup-timeout", Some("600s"), Duration),
+    k("livy.server.kubernetes.app-lookup.max-failed.times", Some("120"), Int),
+    k("livy.server.kubernetes.app-lookup.thread-pool.size", Some("4"), Int),
+    k("livy.server.kubernetes.poll-interval", Some("15s"), Duration),
+    k("livy.server.kubernetes.app-leakage.check-timeout", Some("600s"), Duration),
+    k("livy.server.kubernetes.app-leakage.check-interval", Some("60s"), Duration),
+    k("livy.server.kubernetes.ingress.create", Some("false"), Bool),
+    k("livy.server.kubernetes.ingress.className", Some(""), Str),
+    k("livy.server.kubernetes.ingress.protocol", Some("http"), Str),
+    k("livy.server.kubernetes.ingress.host", Some("localhost"), Str),
+    k("livy.server.kubernetes.ingress.additionalConfSnippet", Some(""), Str),
+    k("livy.server.kubernetes.ingress.additionalAnnotations", Some(""), Str),
+    k("livy.server.kubernetes.ingress.tls.secretName", Some("spark-cluster-tls"), Str),
+    k("livy.server.kubernetes.grafana.loki.enabled", Some("false"), Bool),
+    k("livy.server.kubernetes.grafana.url", Some("http://localhost:3000"), Str),
+    k("livy.server.kubernetes.grafana.loki.datasource", Some("loki"), Str),
+    k("livy.server.kubernetes.grafana.timeRange", Some("6h"), Str),
+    k("livy.server.kubernetes.spark.sidecar.enabled", Some("true"), Bool),
+    k("livy.server.kubernetes.spark.container.name", Some("spark-container"), Str),
+    k("livy.ui.history-server-url", Some("http://spark-history-server"), Str),
+    // Session lifecycle.
+    k(SESSION_TIMEOUT_CHECK, Some("true"), Bool),
+    k(SESSION_TIMEOUT_CHECK_SKIP_BUSY, Some("false"), Bool),
+    k(SESSION_TIMEOUT, Some("1h"), Duration),
+    k(SESSION_STATE_RETAIN, Some("600s"), Duration),
+    k(SESSION_MAX_CREATION, Some("100"), Int),
+    k(SESSION_TTL_CHECK, Some("false"), Bool),
+    k(SESSION_TTL, Some("8h"), Duration),
+    k(SESSION_ALLOW_CUSTOM_CLASSPATH, Some("false"), Bool),
+    k(SPARK_FILE_LISTS, None, List),
+    // Thrift server (recognised; livy-rs has no Thrift endpoint).
+    k("livy.server.thrift.enabled", Some("false"), Bool),
+    k("livy.server.thrift.incrementalCollect", Some("false"), Bool),
+    k("livy.server.thrift.session.creationTimeout", Some("10m"), Duration),
+    k("livy.server.thrift.resultset.default.fetch.size", Some("1000"), Int),
+    k("livy.server.thrift.transport.mode", Some("binary"), Str),
+    k("livy.server.thrift.port", Some("10090"), Int),
+    k("livy.server.thrift.long.polling.timeout", Some("5000ms"), Duration),
+    k("livy.server.thrift.limit.connections.per.user", Some("0"), Int),
+    k("livy.server.thrift.limit.connections.per.ipaddress", Some("0"), Int),
+    k("livy.server.thrift.limit.connections.per.user.ipaddress", Some("0"), Int),
+    k("livy.server.thrift.session.check.interval", Some("6h"), Duration),
+    k("livy.server.thrift.close.session.on.disconnect", Some("true"), Bool),
+    k("livy.server.thrift.idle.session.timeout", Some("7d"), Duration),
+    k("livy.server.thrift.idle.operation.timeout", Some("5d"), Duration),
+    k("livy.server.thrift.idle.session.check.operation", Some("true"), Bool),
+    k("livy.server.thrift.logging.operation.enabled", Some("true"), Bool),
+    k("livy.server.thrift.async.exec.threads", Some("100"), Int),
+    k("livy.server.thrift.async.exec.shutdown.timeout", Some("10s"), Duration),
+    k("livy.server.thrift.async.exec.wait.queue.size", Some("100"), Int),
+    k("livy.server.thrift.async.exec.keepalive.time", Some("10s"), Duration),
+    k("livy.server.thrift.bind.host", None, Str),
+    k("livy.server.thrift.worker.keepalive.time", Some("60s"), Duration),
+    k("livy.server.thrift.min.worker.threads", Some("5"), Int),
+    k("livy.server.thrift.max.worker.threads", Some("500"), Int),
+    k("livy.server.thrift.resultset.max.fetch.size", Some("10000"), Int),
+    k("livy.server.thrift.allow.user.substitution", Some("true"), Bool),
+    k("livy.server.thrift.authentication", Some("NONE"), Str),
+    k("livy.server.thrift.enable.doAs", Some("true"), Bool),
+    k("livy.server.thrift.ssl.protocol.blacklist", Some("SSLv2,SSLv3"), List),
+    k("livy.server.thrift.use.SSL", Some("false"), Bool),
+    k("livy.server.thrift.max.message.size", Some("104857600"), Int),
+    k("livy.server.thrift.login.timeout", Some("20s"), Duration),
+    k("livy.server.thrift.exponential.backoff.slot.length", Some("100ms"), Duration),
+    k("livy.server.thrift.http.request.header.size", Some("6144"), Int),
+    k("livy.server.thrift.http.response.header.size", Some("6144"), Int),
+    k("livy.server.thrift.http.max.idle.time", Some("1800s"), Duration),
+    k("livy.server.thrift.xsrf.filter.enabled", Some("false"), Bool),
+    k("livy.server.thrift.http.path", Some("cliservice"), Str),
+    k("livy.server.thrift.http.compression.enabled", Some("true"), Bool),
+    k("livy.server.thrift.http.cookie.auth.enabled", Some("true"), Bool),
+    k("livy.server.thrift.http.cookie.max.age", Some("86400s"), Duration),
+    k("livy.server.thrift.http.cookie.domain", None, Str),
+    k("livy.server.thrift.http.cookie.path", None, Str),
+    k("livy.server.thrift.http.cookie.is.httponly", Some("true"), Bool),
+    k("livy.server.thrift.custom.authentication.class", None, Str),
+    k("livy.server.thrift.sasl.qop", Some("auth"), Str),
+    k("livy.server.thrift.delegation.key.update-interval", Some("1d"), Duration),
+    k("livy.server.thrift.delegation.token.gc-interval", Some("1h"), Duration),
+    k("livy.server.thrift.delegation.token.max-lifetime", Some("7d"), Duration),
+    k("livy.server.thrift.delegation.token.renew-interval", Some("1d"), Duration),
+    k("livy.server.thrift.ldap.authentication.userfilter", None, Str),
+    // The remote Spark context (Livy's RSCConf, read from livy.conf with the `livy.rsc.` prefix).
+    k("livy.rsc.client.auth.id", None, Str),
+    k("livy.rsc.client.auth.secret", None, Str),
+    k("livy.rsc.client.do-not-use.run-driver-in-process", Some("false"), Bool),
+    k("livy.rsc.client.shutdown-timeout", Some("10s"), Duration),
+    k("livy.rsc.driver-class", None, Str),
+    k("livy.rsc.session.kind", None, Str),
+    k("livy.rsc.jars", None, List),
+    k("livy.rsc.sparkr.package", None, Str),
+    k("livy.rsc.pyspark.archives", None, List),
+    k("livy.rsc.launcher.address", None, Str),
+    k("livy.rsc.launcher.port.range", Some("10000~10010"), Str),
+    k("livy.rsc.launcher.port", Some("-1"), Int),
+    k("livy.rsc.server.idle-timeout", Some("10m"), Duration),
+    k("livy.rsc.proxy-user", None, Str),
+    k("livy.rsc.rpc.server.address", None, Str),
+    k("livy.rsc.server.connect.timeout", Some("90s"), Duration),
+    k("livy.rsc.client.connect.timeout", Some("10s"), Duration),
+    k("livy.rsc.channel.log.level", None, Str),
+    k("livy.rsc.rpc.max.size", Some("52428800"), Size),
+    k("livy.rsc.rpc.threads", Some("8"), Int),
+    k("livy.rsc.secret.bits", Some("256"), Int),
+    k("livy.rsc.rpc.sasl.mechanisms", Some("DIGEST-MD5"), Str),
+    k("livy.rsc.rpc.sasl.qop", None, Str),
+    k("livy.rsc.job-cancel.trigger-interval", Some("100ms"), Duration),
+    k("livy.rsc.job-cancel.timeout", Some("30s"), Duration),
+    k("livy.rsc.retained-statements", Some("100"), Int),
+    k("livy.rsc.retained.share-variables", Some("100"), Int),
+    k("livy.rsc.sql.num-rows", Some("1000"), Int),
+    // livy-rs's own keys.
+    k(PROCESS_KILL_TIMEOUT, Some("10s"), Duration),
+    k(LAUNCH_PYSPARK_PYTHON, None, Str),
+];
+
+/// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.
+pub const DEPRECATED: &[(&str, &str)] = &[
+    ("livy.spark.deployMode", SPARK_DEPLOY_MODE),
+    ("livy.spark.scalaVersion", "livy.spark.scala-version"),
+    ("livy.repl.enableHiveContext", "livy.repl.enable-hive-context"),
+    ("livy.server.csrf_protection.enabled", "livy.server.csrf-protection.enabled"),
+    ("livy.server.access_control.enabled", ACCESS_CONTROL_ENABLED),
+    ("livy.server.auth.kerberos.name_rules", "livy.server.auth.kerberos.name-rules"),
+    ("livy.server.launch.kerberos.refresh_interval", "livy.server.launch.kerberos.refresh-interval"),
+    ("livy.server.launch.kerberos.kinit_fail_threshold", "livy.server.launch.kerberos.kinit-fail-threshold"),
+    ("livy.server.yarn.app-leakage.check_timeout", "livy.server.yarn.app-leakage.check-timeout"),
+    ("livy.server.yarn.app-leakage.check_interval", "livy.server.yarn.app-leakage.check-interval"),
+    ("livy.rsc.client.shutdown_timeout", "livy.rsc.client.shutdown-timeout"),
+    ("livy.rsc.driver_class", "livy.rsc.driver-class"),
+    ("livy.rsc.server.idle_timeout", "livy.rsc.server.idle-timeout"),
+    ("livy.rsc.proxy_user", "livy.rsc.proxy-user"),
+    ("livy.rsc.job_cancel.trigger_interval", "livy.rsc.job-cancel.trigger-interval"),
+    ("livy.rsc.job_cancel.timeout", "livy.rsc.job-cancel.timeout"),
+    ("livy.rsc.retained_statements", "livy.rsc.retained-statements"),
+];
+
+/// Looks a key up in the table.
+pub fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|key| key.name == name)
+}
+
+/// Key prefixes whose members are open-ended (Livy's custom auth filter parameters).
+pub fn is_open_ended(name: &str) -> bool {
+    name.starts_with("livy.server.auth.") && (name.ends_with(".class") || name.contains(".param."))
+}

@@ -1,0 +1,513 @@
+//! Configuration: livy.conf, spark-blacklist.conf, spark-defaults.conf and Hadoop's XML files,
+//! read once at start into typed structs. Every problem is reported together, so an admin fixes a
+//! conf dir in one pass (`livy-server validate` runs exactly this and nothing else).
+
+pub mod hadoop;
+pub mod keys;
+pub mod units;
+
+use hadoop::HadoopConf;
+use keys::Kind;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Keys users may never set themselves unless `livy.server.session.allow-custom-classpath` is on
+/// (Livy's `Session.BLACKLIST_CUSTOM_CLASSPATH`).
+const CUSTOM_CLASSPATH_KEYS: &[&str] = &[
+    "spark.submit.deployMode",
+    "spark.submit.proxyUser.allowCustomClasspathInClusterMode",
+];
+
+/// Spark settings holding lists of files, which Livy resolves and checks against the whitelist
+/// (Livy's `HARDCODED_SPARK_FILE_LISTS`; `livy.spark.file-list-configs` adds more).
+pub const SPARK_FILE_LIST_KEYS: &[&str] = &[
+    "spark.jars",
+    "spark.files",
+    "spark.yarn.dist.archives",
+    "spark.submit.pyFiles",
+    "spark.archives",
+    "spark.yarn.archive",
+    "spark.yarn.dist.files",
+    "spark.yarn.dist.jars",
+    "spark.yarn.jar",
+    "spark.yarn.jars",
+];
+
+/// The process environment the configuration depends on, captured once (and injectable in tests).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub livy_home: Option<PathBuf>,
+    pub livy_conf_dir: Option<PathBuf>,
+    pub livy_log_dir: Option<PathBuf>,
+    pub livy_pid_dir: Option<PathBuf>,
+    pub spark_home: Option<PathBuf>,
+    pub spark_conf_dir: Option<PathBuf>,
+    pub hadoop_conf_dir: Option<PathBuf>,
+    pub yarn_conf_dir: Option<PathBuf>,
+    pub pyspark_python: Option<String>,
+}
+
+impl Env {
+    /// Reads the variables Livy's launcher script and Spark honour.
+    pub fn from_process() -> Self {
+        let path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Env {
+            livy_home: path("LIVY_HOME"),
+            livy_conf_dir: path("LIVY_CONF_DIR"),
+            livy_log_dir: path("LIVY_LOG_DIR"),
+            livy_pid_dir: path("LIVY_PID_DIR"),
+            spark_home: path("SPARK_HOME"),
+            spark_conf_dir: path("SPARK_CONF_DIR"),
+            hadoop_conf_dir: path("HADOOP_CONF_DIR"),
+            yarn_conf_dir: path("YARN_CONF_DIR"),
+            pyspark_python: std::env::var("PYSPARK_PYTHON").ok().filter(|v| !v.is_empty()),
+        }
+    }
+
+    /// `LIVY_CONF_DIR`, else `$LIVY_HOME/conf`, else `./conf`.
+    pub fn conf_dir(&self) -> PathBuf {
+        self.livy_conf_dir
+            .clone()
+            .or_else(|| self.livy_home.as_ref().map(|h| h.join("conf")))
+            .unwrap_or_else(|| PathBuf::from("conf"))
+    }
+}
+
+/// All configuration problems found, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", problems.join("\n  - "))]
+pub struct ConfError {
+    pub problems: Vec<String>,
+}
+
+/// The HTTP server's settings.
+#[derive(Debug, Clone)]
+pub struct ServerConf {
+    pub host: String,
+    pub port: u16,
+    pub ui_enabled: bool,
+    pub base_path: String,
+    pub request_header_size: usize,
+    pub send_server_version: bool,
+    pub request_log_retain_days: usize,
+}
+
+/// Where Spark is and how sessions and batches are launched.
+#[derive(Debug, Clone)]
+pub struct SparkConf {
+    pub home: PathBuf,
+    pub master: String,
+    pub deploy_mode: Option<String>,
+    /// From the jars in `$SPARK_HOME/jars` (or `livy.spark.version`), e.g. "4.3.0".
+    pub version: Option<String>,
+    /// e.g. "2.13".
+    pub scala_version: Option<String>,
+    pub conf_dir: Option<PathBuf>,
+    /// spark-defaults.conf, as spark-submit will read it.
+    pub defaults: BTreeMap<String, String>,
+    pub file_list_keys: Vec<String>,
+    /// The Python that runs PySpark code (PYSPARK_PYTHON or `livy.server.launch.pyspark-python`).
+    pub pyspark_python: Option<String>,
+}
+
+impl SparkConf {
+    pub fn spark_submit(&self) -> PathBuf {
+        self.home.join("bin").join("spark-submit")
+    }
+
+    pub fn is_yarn(&self) -> bool {
+        self.master.starts_with("yarn")
+    }
+}
+
+/// Lifecycle limits of sessions and batches.
+#[derive(Debug, Clone)]
+pub struct SessionConf {
+    pub timeout_check: bool,
+    pub timeout_check_skip_busy: bool,
+    pub timeout: Duration,
+    pub state_retain: Duration,
+    pub max_creation: usize,
+    pub ttl_check: bool,
+    pub ttl: Duration,
+    pub allow_custom_classpath: bool,
+    pub cache_log_size: usize,
+    pub process_kill_timeout: Duration,
+}
+
+/// Who may do what (Livy's AccessManager settings).
+#[derive(Debug, Clone)]
+pub struct AccessConf {
+    pub impersonation_enabled: bool,
+    pub superusers: BTreeSet<String>,
+    pub access_control_enabled: bool,
+    pub allowed_users: BTreeSet<String>,
+    pub modify_users: BTreeSet<String>,
+    pub view_users: BTreeSet<String>,
+}
+
+/// Where the server keeps its files.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub conf_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub pid_dir: PathBuf,
+}
+
+/// The whole checked configuration.
+#[derive(Debug, Clone)]
+pub struct LivyConf {
+    pub server: ServerConf,
+    pub spark: SparkConf,
+    pub sessions: SessionConf,
+    pub access: AccessConf,
+    /// `livy.file.local-dir-whitelist`, each with a trailing '/'.
+    pub local_dir_whitelist: Vec<String>,
+    /// Keys users may not set in a session's or batch's `conf`.
+    pub blacklist: BTreeSet<String>,
+    pub hadoop: HadoopConf,
+    pub paths: Paths,
+    /// Every known key's value after validation (explicit or default), for the keys later
+    /// subsystems type for themselves.
+    values: BTreeMap<&'static str, String>,
+}
+
+/// A loaded configuration plus the warnings to log once at start.
+pub struct Loaded {
+    pub conf: LivyConf,
+    pub warnings: Vec<String>,
+}
+
+impl LivyConf {
+    /// Loads `livy.conf` and `spark-blacklist.conf` from the conf dir named by `env`.
+    pub fn load(env: &Env) -> Result<Loaded, ConfError> {
+        let conf_dir = env.conf_dir();
+        let mut problems = Vec::new();
+        let raw = match read_properties(&conf_dir.join("livy.conf")) {
+            Ok(map) => map.unwrap_or_default(),
+            Err(e) => {
+                problems.push(e);
+                BTreeMap::new()
+            }
+        };
+        let blacklist = match read_properties(&conf_dir.join("spark-blacklist.conf")) {
+            Ok(map) => map.unwrap_or_default().into_keys().collect(),
+            Err(e) => {
+                problems.push(e);
+                BTreeSet::new()
+            }
+        };
+        match Self::from_map(raw, blacklist, env) {
+            Ok(loaded) if problems.is_empty() => Ok(loaded),
+            Ok(_) => Err(ConfError { problems }),
+            Err(mut e) => {
+                problems.append(&mut e.problems);
+                Err(ConfError { problems })
+            }
+        }
+    }
+
+    /// Checks raw livy.conf entries and builds the typed configuration.
+    pub fn from_map(
+        raw: BTreeMap<String, String>,
+        mut blacklist: BTreeSet<String>,
+        env: &Env,
+    ) -> Result<Loaded, ConfError> {
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+        let mut explicit: BTreeMap<&'static str, String> = BTreeMap::new();
+
+        for (name, value) in raw {
+            let canonical = match keys::DEPRECATED.iter().find(|(old, _)| *old == name) {
+                Some((old, new)) => {
+                    warnings.push(format!(
+                        "livy.conf: '{old}' is deprecated since Livy 0.4; use '{new}' instead"
+                    ));
+                    new.to_string()
+                }
+                None => name,
+            };
+            match keys::find(&canonical) {
+                Some(key) => match check(key.kind, &value) {
+                    Ok(()) => {
+                        explicit.insert(key.name, value.trim().to_string());
+                    }
+                    Err(expected) => problems.push(format!(
+                        "{}: value '{}' is not valid; expected {}",
+                        key.name, value, expected
+                    )),
+                },
+                None if keys::is_open_ended(&canonical) => {}
+                None if canonical.starts_with("livy.") => {
+                    warnings.push(format!("livy.conf: unknown key '{canonical}' is ignored"))
+                }
+                None => warnings.push(format!(
+                    "livy.conf: '{canonical}' is ignored (only livy.* keys are read from livy.conf)"
+                )),
+            }
+        }
+
+        let mut values = BTreeMap::new();
+        for key in keys::KEYS {
+            if let Some(v) = explicit.get(key.name).cloned().or(key.default.map(String::from)) {
+                values.insert(key.name, v);
+            }
+        }
+        let get = |name: &str| values.get(name).map(String::as_str);
+        let string = |name: &str| get(name).filter(|v| !v.is_empty()).map(String::from);
+        let boolean = |name: &str| get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let int = |name: &str| get(name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        let duration = |name: &str| {
+            get(name)
+                .and_then(|v| units::parse_duration(v).ok())
+                .unwrap_or_default()
+        };
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+
+        let port = int(keys::SERVER_PORT);
+        if !(0..=65535).contains(&port) {
+            problems.push(format!(
+                "{}: value '{port}' is not valid; expected a TCP port 0-65535",
+                keys::SERVER_PORT
+            ));
+        }
+        let master = string(keys::SPARK_MASTER).unwrap_or_default();
+        if master.is_empty() {
+            problems.push(format!(
+                "{}: must name a Spark master (e.g. local, local[*], yarn)",
+                keys::SPARK_MASTER
+            ));
+        }
+        let deploy_mode = string(keys::SPARK_DEPLOY_MODE);
+        if let Some(mode) = &deploy_mode {
+            if mode != "client" && mode != "cluster" {
+                problems.push(format!(
+                    "{}: value '{mode}' is not valid; expected client or cluster",
+                    keys::SPARK_DEPLOY_MODE
+                ));
+            }
+        }
+        let recovery_mode = string(keys::RECOVERY_MODE).unwrap_or_default();
+        if recovery_mode != "off" && recovery_mode != "recovery" {
+            problems.push(format!(
+                "{}: value '{recovery_mode}' is not valid; expected off or recovery",
+                keys::RECOVERY_MODE
+            ));
+        }
+        for name in [
+            keys::SESSION_MAX_CREATION,
+            keys::CACHE_LOG_SIZE,
+            keys::REQUEST_LOG_RETAIN_DAYS,
+            keys::REQUEST_HEADER_SIZE,
+        ] {
+            if int(name) < 0 {
+                problems.push(format!("{name}: must not be negative"));
+            }
+        }
+
+        let spark_home = string(keys::SPARK_HOME)
+            .map(PathBuf::from)
+            .or_else(|| env.spark_home.clone());
+        let spark_home = match spark_home {
+            Some(home) if home.join("bin").join("spark-submit").is_file() => Some(home),
+            Some(home) => {
+                problems.push(format!(
+                    "Spark home '{}' has no bin/spark-submit (set SPARK_HOME or {} to a Spark installation)",
+                    home.display(),
+                    keys::SPARK_HOME
+                ));
+                None
+            }
+            None => {
+                problems.push(format!(
+                    "SPARK_HOME is not set and {} is empty: livy-rs needs a Spark installation to launch sessions and batches",
+                    keys::SPARK_HOME
+                ));
+                None
+            }
+        };
+        let spark_conf_dir = env
+            .spark_conf_dir
+            .clone()
+            .or_else(|| spark_home.as_ref().map(|h| h.join("conf")));
+        let spark_defaults = match spark_conf_dir.as_ref() {
+            Some(dir) => match read_properties(&dir.join("spark-defaults.conf")) {
+                Ok(map) => map.unwrap_or_default(),
+                Err(e) => {
+                    problems.push(e);
+                    BTreeMap::new()
+                }
+            },
+            None => BTreeMap::new(),
+        };
+        let detected = spark_home
+            .as_deref()
+            .map(detect_spark_version)
+            .unwrap_or_default();
+
+        let hadoop = match HadoopConf::load(&hadoop::conf_dirs(
+            env.hadoop_conf_dir.as_deref(),
+            env.yarn_conf_dir.as_deref(),
+        )) {
+            Ok(h) => h,
+            Err(e) => {
+                problems.push(e);
+                HadoopConf::default()
+            }
+        };
+
+        if !boolean(keys::SESSION_ALLOW_CUSTOM_CLASSPATH) {
+            blacklist.extend(CUSTOM_CLASSPATH_KEYS.iter().map(|s| s.to_string()));
+        }
+        let mut file_list_keys: Vec<String> =
+            SPARK_FILE_LIST_KEYS.iter().map(|s| s.to_string()).collect();
+        file_list_keys.extend(list(keys::SPARK_FILE_LISTS));
+
+        let set = |name: &str| list(name).into_iter().collect::<BTreeSet<_>>();
+        let conf_dir = env.conf_dir();
+        let home = env.livy_home.clone().unwrap_or_else(|| PathBuf::from("."));
+        let conf = LivyConf {
+            server: ServerConf {
+                host: string(keys::SERVER_HOST).unwrap_or_else(|| "0.0.0.0".into()),
+                port: u16::try_from(port).unwrap_or(0),
+                ui_enabled: boolean(keys::UI_ENABLED),
+                base_path: string(keys::UI_BASE_PATH).unwrap_or_default(),
+                request_header_size: usize::try_from(int(keys::REQUEST_HEADER_SIZE)).unwrap_or(0),
+                send_server_version: boolean(keys::SEND_SERVER_VERSION),
+                request_log_retain_days: usize::try_from(int(keys::REQUEST_LOG_RETAIN_DAYS))
+                    .unwrap_or(0),
+            },
+            spark: SparkConf {
+                home: spark_home.unwrap_or_default(),
+                master,
+                deploy_mode,
+                version: string("livy.spark.version").or(detected.0),
+                scala_version: string("livy.spark.scala-version").or(detected.1),
+                conf_dir: spark_conf_dir,
+                defaults: spark_defaults,
+                file_list_keys,
+                pyspark_python: string(keys::LAUNCH_PYSPARK_PYTHON)
+                    .or_else(|| env.pyspark_python.clone()),
+            },
+            sessions: SessionConf {
+                timeout_check: boolean(keys::SESSION_TIMEOUT_CHECK),
+                timeout_check_skip_busy: boolean(keys::SESSION_TIMEOUT_CHECK_SKIP_BUSY),
+                timeout: duration(keys::SESSION_TIMEOUT),
+                state_retain: duration(keys::SESSION_STATE_RETAIN),
+                max_creation: usize::try_from(int(keys::SESSION_MAX_CREATION)).unwrap_or(0),
+                ttl_check: boolean(keys::SESSION_TTL_CHECK),
+                ttl: duration(keys::SESSION_TTL),
+                allow_custom_classpath: boolean(keys::SESSION_ALLOW_CUSTOM_CLASSPATH),
+                cache_log_size: usize::try_from(int(keys::CACHE_LOG_SIZE)).unwrap_or(0),
+                process_kill_timeout: duration(keys::PROCESS_KILL_TIMEOUT),
+            },
+            access: AccessConf {
+                impersonation_enabled: boolean(keys::IMPERSONATION_ENABLED),
+                superusers: set(keys::SUPERUSERS),
+                access_control_enabled: boolean(keys::ACCESS_CONTROL_ENABLED),
+                allowed_users: set(keys::ACCESS_CONTROL_ALLOWED_USERS),
+                modify_users: set(keys::ACCESS_CONTROL_MODIFY_USERS),
+                view_users: set(keys::ACCESS_CONTROL_VIEW_USERS),
+            },
+            local_dir_whitelist: list(keys::LOCAL_FS_WHITELIST)
+                .into_iter()
+                .map(|p| format!("{}/", p.trim_end_matches('/')))
+                .collect(),
+            blacklist,
+            hadoop,
+            paths: Paths {
+                conf_dir,
+                log_dir: env.livy_log_dir.clone().unwrap_or_else(|| home.join("logs")),
+                pid_dir: env.livy_pid_dir.clone().unwrap_or_else(std::env::temp_dir),
+            },
+            values,
+        };
+        if problems.is_empty() {
+            Ok(Loaded { conf, warnings })
+        } else {
+            Err(ConfError { problems })
+        }
+    }
+
+    /// The validated value of a known key (explicit or Livy's default).
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// A known duration key's value.
+    pub fn duration(&self, key: &str) -> Duration {
+        self.value(key)
+            .and_then(|v| units::parse_duration(v).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Checks a value against the form its key requires; the error names the expected form.
+fn check(kind: Kind, value: &str) -> Result<(), String> {
+    let v = value.trim();
+    match kind {
+        Kind::Str | Kind::List => Ok(()),
+        Kind::Bool => {
+            if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") {
+                Ok(())
+            } else {
+                Err("true or false".into())
+            }
+        }
+        Kind::Int => v
+            .parse::<i32>()
+            .map(|_| ())
+            .map_err(|_| "a 32-bit integer".into()),
+        Kind::Duration => units::parse_duration(v).map(|_| ()),
+        Kind::Size => units::parse_size(v).map(|_| ()),
+    }
+}
+
+/// Reads a Java properties file; `Ok(None)` when it does not exist.
+pub fn read_properties(path: &Path) -> Result<Option<BTreeMap<String, String>>, String> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    java_properties::read(std::io::BufReader::new(file))
+        .map(|m| Some(m.into_iter().collect()))
+        .map_err(|e| format!("cannot parse {}: {e}", path.display()))
+}
+
+/// Spark and Scala versions from the names of `jars/spark-core_<scala>-<spark>.jar`.
+fn detect_spark_version(home: &Path) -> (Option<String>, Option<String>) {
+    let Ok(entries) = std::fs::read_dir(home.join("jars")) else {
+        return (None, None);
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name
+            .strip_prefix("spark-core_")
+            .and_then(|r| r.strip_suffix(".jar"))
+        {
+            if let Some((scala, spark)) = rest.split_once('-') {
+                return (Some(spark.to_string()), Some(scala.to_string()));
+            }
+        }
+    }
+    (None, None)
+}
+
+#[cfg(test)]
+mod tests;

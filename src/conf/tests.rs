@@ -1,0 +1,139 @@
+use super::*;
+
+fn fake_spark_home() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::create_dir_all(dir.path().join("jars")).unwrap();
+    std::fs::write(dir.path().join("bin/spark-submit"), "#!/bin/sh\n").unwrap();
+    std::fs::write(dir.path().join("jars/spark-core_2.13-4.3.0.jar"), "").unwrap();
+    dir
+}
+
+fn env_with(conf_dir: &Path, spark: &Path) -> Env {
+    Env {
+        livy_conf_dir: Some(conf_dir.to_path_buf()),
+        spark_home: Some(spark.to_path_buf()),
+        ..Env::default()
+    }
+}
+
+#[test]
+fn defaults_are_livys() {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let loaded = LivyConf::load(&env_with(conf_dir.path(), spark.path())).unwrap();
+    let c = loaded.conf;
+    assert_eq!(c.server.host, "0.0.0.0");
+    assert_eq!(c.server.port, 8998);
+    assert_eq!(c.spark.master, "local");
+    assert_eq!(c.spark.deploy_mode, None);
+    assert_eq!(c.spark.version.as_deref(), Some("4.3.0"));
+    assert_eq!(c.spark.scala_version.as_deref(), Some("2.13"));
+    assert_eq!(c.sessions.timeout, Duration::from_secs(3600));
+    assert_eq!(c.sessions.state_retain, Duration::from_secs(600));
+    assert_eq!(c.sessions.max_creation, 100);
+    assert_eq!(c.sessions.cache_log_size, 200);
+    assert!(c.sessions.timeout_check);
+    assert!(!c.access.impersonation_enabled);
+    assert_eq!(c.value("livy.rsc.launcher.port.range"), Some("10000~10010"));
+    assert_eq!(c.duration("livy.rsc.server.connect.timeout"), Duration::from_secs(90));
+    // The custom-classpath keys are always blacklisted unless allowed.
+    assert!(c.blacklist.contains("spark.submit.deployMode"));
+    assert!(loaded.warnings.is_empty());
+}
+
+#[test]
+fn reads_java_properties_syntax() {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        conf_dir.path().join("livy.conf"),
+        "# comment\n! another comment\nlivy.server.port = 9999\nlivy.spark.master local[2]\n\
+         livy.server.session.timeout:10m\nlivy.file.local-dir-whitelist = /data/a/, /data/b\n\
+         livy.server.session.state-retain.sec 100ms\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf_dir.path().join("spark-blacklist.conf"),
+        "# users may not pick\nspark.driver.memory\n\nspark.executor.cores\n",
+    )
+    .unwrap();
+    let c = LivyConf::load(&env_with(conf_dir.path(), spark.path()))
+        .unwrap()
+        .conf;
+    assert_eq!(c.server.port, 9999);
+    assert_eq!(c.spark.master, "local[2]");
+    assert_eq!(c.sessions.timeout, Duration::from_secs(600));
+    assert_eq!(c.sessions.state_retain, Duration::from_millis(100));
+    assert_eq!(c.local_dir_whitelist, vec!["/data/a/", "/data/b/"]);
+    assert!(c.blacklist.contains("spark.driver.memory"));
+    assert!(c.blacklist.contains("spark.executor.cores"));
+}
+
+#[test]
+fn every_bad_value_is_reported_with_key_value_and_form() {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        conf_dir.path().join("livy.conf"),
+        "livy.server.port = eighty\nlivy.server.session.timeout = 1 hour\n\
+         livy.impersonation.enabled = yes\nlivy.file.upload.max.size = 12q\n\
+         livy.spark.deploy-mode = sideways\n",
+    )
+    .unwrap();
+    let err = LivyConf::load(&env_with(conf_dir.path(), spark.path()))
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert_eq!(err.problems.len(), 5, "{text}");
+    assert!(text.contains("livy.server.port: value 'eighty' is not valid; expected a 32-bit integer"));
+    assert!(text.contains("livy.server.session.timeout: value '1 hour'"));
+    assert!(text.contains("livy.impersonation.enabled: value 'yes' is not valid; expected true or false"));
+    assert!(text.contains("livy.file.upload.max.size: value '12q'"));
+    assert!(text.contains("expected client or cluster"));
+}
+
+#[test]
+fn unknown_and_deprecated_keys_warn() {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        conf_dir.path().join("livy.conf"),
+        "livy.server.bogus = 1\nspark.driver.memory = 1g\nlivy.spark.deployMode = cluster\n\
+         livy.server.auth.custom.class = x.Y\n",
+    )
+    .unwrap();
+    let loaded = LivyConf::load(&env_with(conf_dir.path(), spark.path())).unwrap();
+    assert_eq!(loaded.conf.spark.deploy_mode.as_deref(), Some("cluster"));
+    let w = loaded.warnings.join("\n");
+    assert_eq!(loaded.warnings.len(), 3, "{w}");
+    assert!(w.contains("unknown key 'livy.server.bogus'"));
+    assert!(w.contains("'spark.driver.memory' is ignored"));
+    assert!(w.contains("'livy.spark.deployMode' is deprecated"));
+}
+
+#[test]
+fn missing_spark_home_stops_the_server() {
+    let conf_dir = tempfile::tempdir().unwrap();
+    let env = Env {
+        livy_conf_dir: Some(conf_dir.path().to_path_buf()),
+        ..Env::default()
+    };
+    let err = LivyConf::load(&env).err().unwrap();
+    assert!(err.to_string().contains("SPARK_HOME is not set"));
+}
+
+#[test]
+fn allow_custom_classpath_lifts_the_built_in_blacklist() {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        conf_dir.path().join("livy.conf"),
+        "livy.server.session.allow-custom-classpath = true\n",
+    )
+    .unwrap();
+    let c = LivyConf::load(&env_with(conf_dir.path(), spark.path()))
+        .unwrap()
+        .conf;
+    assert!(!c.blacklist.contains("spark.submit.deployMode"));
+}

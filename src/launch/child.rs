@@ -1,0 +1,191 @@
+//! One supervisor task per child process (spark-submit and everything it starts). The task owns
+//! the child: it streams stdout and stderr into the session's log rings, reaps the process, and on
+//! request kills the whole tree (SIGTERM, then SIGKILL after the kill timeout). Nothing else
+//! touches the process, so there is no race between a kill and a natural exit.
+
+use super::proc_tree;
+use super::spark_submit::SparkSubmit;
+use crate::logs::{ProcessLogs, Stream, MAX_LINE_BYTES};
+use nix::sys::signal::Signal;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How a supervised process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildExit {
+    /// The exit code, if it exited rather than died by a signal.
+    pub code: Option<i32>,
+    /// Whether the kill was asked for (DELETE, shutdown), which makes the end `killed`.
+    pub killed: bool,
+}
+
+impl ChildExit {
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && !self.killed
+    }
+
+    pub fn describe(&self) -> String {
+        match self.code {
+            Some(code) => format!("exited with code {code}"),
+            None => "was terminated by a signal".to_string(),
+        }
+    }
+}
+
+/// A handle on a supervised child: ask for a kill, wait for the end.
+#[derive(Debug, Clone)]
+pub struct ChildHandle {
+    pub pid: u32,
+    stop: CancellationToken,
+    done: watch::Receiver<Option<ChildExit>>,
+}
+
+impl ChildHandle {
+    /// Asks the supervisor to kill the process tree; returns at once.
+    pub fn kill(&self) {
+        self.stop.cancel();
+    }
+
+    /// Waits until the process has been reaped and the exit callback has run.
+    pub async fn wait(&self) -> ChildExit {
+        let mut done = self.done.clone();
+        let ended = done.wait_for(Option::is_some).await.map(|exit| exit.clone());
+        // An error means the supervisor is gone (runtime shutting down): treat as ended.
+        ended.ok().flatten().unwrap_or(ChildExit {
+            code: None,
+            killed: true,
+        })
+    }
+
+    pub fn has_exited(&self) -> bool {
+        self.done.borrow().is_some()
+    }
+}
+
+/// Starts `cmd` in its own process group under a supervisor task tracked by `tracker`.
+/// `live` counts running children (Livy's `childProcesses`, for `session.max-creation`).
+/// `on_exit` runs once, after the process is reaped and its output drained.
+pub fn spawn(
+    cmd: &SparkSubmit,
+    logs: Arc<ProcessLogs>,
+    kill_timeout: Duration,
+    live: Arc<AtomicUsize>,
+    tracker: &TaskTracker,
+    on_exit: Box<dyn FnOnce(&ChildExit) + Send>,
+) -> std::io::Result<ChildHandle> {
+    let mut command = tokio::process::Command::new(&cmd.program);
+    command
+        .args(&cmd.args)
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    let pid = child.id().unwrap_or(0);
+    live.fetch_add(1, Ordering::SeqCst);
+
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(tracker.spawn(read_lines(out, logs.clone(), Stream::Stdout)));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(tracker.spawn(read_lines(err, logs.clone(), Stream::Stderr)));
+    }
+
+    let stop = CancellationToken::new();
+    let (done_tx, done_rx) = watch::channel(None);
+    let stop_rx = stop.clone();
+    tracker.spawn(async move {
+        let mut killed = false;
+        let mut tree = Vec::new();
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = stop_rx.cancelled() => {
+                killed = true;
+                tree = proc_tree::descendants(pid);
+                proc_tree::signal_tree(pid, &tree, Signal::SIGTERM);
+                match tokio::time::timeout(kill_timeout, child.wait()).await {
+                    Ok(status) => status,
+                    Err(_) => {
+                        tracing::warn!(pid, "process tree ignored SIGTERM; sending SIGKILL");
+                        tree.extend(proc_tree::descendants(pid));
+                        proc_tree::signal_tree(pid, &tree, Signal::SIGKILL);
+                        child.wait().await
+                    }
+                }
+            }
+        };
+        if killed {
+            // Stragglers that left the group or were re-parented when the leader died.
+            let left: Vec<u32> = tree.into_iter().filter(|&p| proc_tree::is_alive(p)).collect();
+            if !left.is_empty() {
+                proc_tree::signal_tree(pid, &left, Signal::SIGKILL);
+            }
+        }
+        // Output may still be buffered in the pipes; a grandchild that kept them open must not
+        // hold the exit up forever.
+        for reader in readers {
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+        let exit = ChildExit {
+            code: status.as_ref().ok().and_then(|s| s.code()),
+            killed,
+        };
+        live.fetch_sub(1, Ordering::SeqCst);
+        on_exit(&exit);
+        let _ = done_tx.send(Some(exit));
+    });
+
+    Ok(ChildHandle {
+        pid,
+        stop,
+        done: done_rx,
+    })
+}
+
+/// Splits a stream into lines (without reading unbounded lines into memory) and keeps them.
+async fn read_lines(mut stream: impl AsyncRead + Unpin, logs: Arc<ProcessLogs>, which: Stream) {
+    let mut buf = vec![0u8; 8192];
+    let mut line: Vec<u8> = Vec::new();
+    let mut overflow = 0usize;
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                emit(&logs, which, &mut line, &mut overflow);
+            } else if line.len() < MAX_LINE_BYTES {
+                line.push(b);
+            } else {
+                overflow += 1;
+            }
+        }
+    }
+    if !line.is_empty() {
+        emit(&logs, which, &mut line, &mut overflow);
+    }
+}
+
+fn emit(logs: &ProcessLogs, which: Stream, line: &mut Vec<u8>, overflow: &mut usize) {
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    let mut text = String::from_utf8_lossy(line).into_owned();
+    if *overflow > 0 {
+        let total = line.len() + *overflow;
+        text.push_str(&format!(" ...[line truncated by livy-rs: {total} bytes]"));
+    }
+    logs.push(which, text);
+    line.clear();
+    *overflow = 0;
+}

@@ -1,0 +1,293 @@
+//! Checks and completes a session's or batch's Spark configuration exactly as Livy's
+//! `Session.prepareConf` does: blacklisted keys are refused, the request's file lists are merged
+//! with the matching `conf` entries, every URI is resolved against `fs.defaultFS`, and local files
+//! must sit under `livy.file.local-dir-whitelist`. The master and deploy mode always come from
+//! livy.conf.
+
+use crate::conf::LivyConf;
+use std::collections::BTreeMap;
+
+/// The file lists of a create request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FileLists<'a> {
+    pub jars: &'a [String],
+    pub files: &'a [String],
+    pub archives: &'a [String],
+    pub py_files: &'a [String],
+}
+
+/// Returns the conf to launch with, or Livy's message for why the request is refused.
+pub fn prepare_conf(
+    user_conf: &BTreeMap<String, String>,
+    lists: FileLists<'_>,
+    livy: &LivyConf,
+) -> Result<BTreeMap<String, String>, String> {
+    let blacklisted: Vec<&str> = user_conf
+        .keys()
+        .filter(|k| livy.blacklist.contains(k.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !blacklisted.is_empty() {
+        return Err(format!(
+            "Blacklisted configuration values in session config: {}",
+            blacklisted.join(", ")
+        ));
+    }
+
+    let mut conf = user_conf.clone();
+    conf.insert("spark.master".into(), livy.spark.master.clone());
+    if let Some(mode) = &livy.spark.deploy_mode {
+        conf.insert("spark.submit.deployMode".into(), mode.clone());
+    }
+
+    for key in &livy.spark.file_list_keys {
+        let from_request: &[String] = match key.as_str() {
+            "spark.jars" => lists.jars,
+            "spark.files" => lists.files,
+            "spark.yarn.dist.archives" => lists.archives,
+            "spark.submit.pyFiles" => lists.py_files,
+            _ => &[],
+        };
+        let from_conf: Vec<String> = user_conf
+            .get(key)
+            .map(|v| {
+                v.split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut merged = resolve_uris(from_request, livy)?;
+        merged.extend(resolve_uris(&from_conf, livy)?);
+        if !merged.is_empty() {
+            conf.insert(key.clone(), merged.join(","));
+        }
+    }
+    Ok(conf)
+}
+
+/// Resolves each non-empty URI (see [`resolve_uri`]).
+pub fn resolve_uris(uris: &[String], livy: &LivyConf) -> Result<Vec<String>, String> {
+    uris.iter()
+        .filter(|u| !u.is_empty())
+        .map(|u| resolve_uri(u, livy))
+        .collect()
+}
+
+/// Livy's `Session.resolveURI`: scheme-less paths must be absolute and get `fs.defaultFS` in
+/// front; `file:` URIs must point under a whitelisted directory.
+pub fn resolve_uri(uri: &str, livy: &LivyConf) -> Result<String, String> {
+    let parsed = JavaUri::parse(uri)?;
+    let resolved = match parsed.scheme {
+        Some(_) => uri.to_string(),
+        None => {
+            let mut path = parsed.path.clone();
+            if let Some(fragment) = &parsed.fragment {
+                path.push('#');
+                path.push_str(fragment);
+            }
+            if !path.starts_with('/') {
+                return Err(format!(
+                    "requirement failed: Path '{}' is not absolute.",
+                    parsed.path
+                ));
+            }
+            let default_fs = livy.hadoop.default_fs();
+            let base = default_fs.strip_suffix('/').unwrap_or(&default_fs);
+            format!("{base}{path}")
+        }
+    };
+    let resolved_parsed = JavaUri::parse(&resolved)?;
+    if resolved_parsed.scheme.as_deref() == Some("file") {
+        let normalized = normalize(&resolved_parsed.path);
+        let allowed = livy
+            .local_dir_whitelist
+            .iter()
+            .any(|dir| starts_with_components(&normalized, dir));
+        if !allowed {
+            return Err(format!(
+                "requirement failed: Local path {} cannot be added to user sessions.",
+                parsed.path
+            ));
+        }
+    }
+    Ok(resolved)
+}
+
+/// The parts of a URI Livy looks at, as `java.net.URI` reports them (path percent-decoded).
+///
+/// Hand-written because the decision must match Java's URI view of scheme and path; the WHATWG
+/// parser of the `url` crate normalises paths and treats scheme-less input as an error instead.
+#[derive(Debug, PartialEq, Eq)]
+struct JavaUri {
+    scheme: Option<String>,
+    path: String,
+    fragment: Option<String>,
+}
+
+impl JavaUri {
+    fn parse(uri: &str) -> Result<Self, String> {
+        if let Some(bad) = uri
+            .chars()
+            .find(|c| c.is_control() || " \"<>\\^`{|}".contains(*c))
+        {
+            return Err(format!("Illegal character {bad:?} in URI '{uri}'"));
+        }
+        let (rest, fragment) = match uri.split_once('#') {
+            Some((r, f)) => (r, Some(f.to_string())),
+            None => (uri, None),
+        };
+        let rest = rest.split_once('?').map_or(rest, |(r, _)| r);
+        let scheme_end = rest.find(':').filter(|&i| {
+            let s = &rest[..i];
+            s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        let (scheme, hier) = match scheme_end {
+            Some(i) => (Some(rest[..i].to_ascii_lowercase()), &rest[i + 1..]),
+            None => (None, rest),
+        };
+        let path = match hier.strip_prefix("//") {
+            Some(after) => after.find('/').map_or("", |i| &after[i..]),
+            None => hier,
+        };
+        Ok(JavaUri {
+            scheme,
+            path: percent_decode(path),
+            fragment,
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Lexical normalisation like `java.nio.file.Path.normalize` ("." dropped, ".." pops).
+fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Component-wise prefix test: `/data/ab` is not under `/data/a/`.
+fn starts_with_components(path: &str, dir: &str) -> bool {
+    let dir = normalize(dir);
+    if dir == "/" {
+        return true;
+    }
+    path == dir || path.starts_with(&format!("{dir}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conf::hadoop::HadoopConf;
+    use crate::test_support::conf_with;
+
+    fn livy(whitelist: &[&str], default_fs: Option<&str>) -> LivyConf {
+        let mut c = conf_with(&[]);
+        c.local_dir_whitelist = whitelist.iter().map(|s| s.to_string()).collect();
+        if let Some(fs) = default_fs {
+            c.hadoop = HadoopConf::from_pairs([("fs.defaultFS", fs)]);
+        }
+        c.blacklist = ["spark.master".to_string(), "spark.yarn.jars".to_string()].into();
+        c
+    }
+
+    #[test]
+    fn blacklisted_keys_are_named() {
+        let c = livy(&[], None);
+        let conf: BTreeMap<_, _> = [("spark.yarn.jars", "x"), ("spark.master", "yarn"), ("a", "b")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            prepare_conf(&conf, FileLists::default(), &c).unwrap_err(),
+            "Blacklisted configuration values in session config: spark.master, spark.yarn.jars"
+        );
+    }
+
+    #[test]
+    fn master_comes_from_livy_conf_and_lists_merge() {
+        let c = livy(&["/data/"], Some("hdfs://nn:8020/"));
+        let conf: BTreeMap<_, _> = [("spark.jars", "hdfs:///lib/b.jar, /lib/c.jar")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let jars = vec!["/lib/a.jar".to_string()];
+        let py = vec!["file:///data/x.py".to_string()];
+        let out = prepare_conf(
+            &conf,
+            FileLists {
+                jars: &jars,
+                py_files: &py,
+                ..FileLists::default()
+            },
+            &c,
+        )
+        .unwrap();
+        assert_eq!(out["spark.master"], c.spark.master);
+        assert_eq!(
+            out["spark.jars"],
+            "hdfs://nn:8020/lib/a.jar,hdfs:///lib/b.jar,hdfs://nn:8020/lib/c.jar"
+        );
+        assert_eq!(out["spark.submit.pyFiles"], "file:///data/x.py");
+        assert!(!out.contains_key("spark.files"));
+    }
+
+    #[test]
+    fn whitelist_follows_livy() {
+        let c = livy(&["/data/ok/"], None);
+        assert_eq!(resolve_uri("/data/ok/job.py", &c).unwrap(), "file:///data/ok/job.py");
+        assert_eq!(resolve_uri("file:/data/ok/a.jar", &c).unwrap(), "file:/data/ok/a.jar");
+        assert_eq!(
+            resolve_uri("/data/okay/job.py", &c).unwrap_err(),
+            "requirement failed: Local path /data/okay/job.py cannot be added to user sessions."
+        );
+        assert!(resolve_uri("/data/ok/../../etc/passwd", &c).is_err());
+        assert_eq!(
+            resolve_uri("job.py", &c).unwrap_err(),
+            "requirement failed: Path 'job.py' is not absolute."
+        );
+        assert_eq!(resolve_uri("hdfs://nn/x.jar", &c).unwrap(), "hdfs://nn/x.jar");
+        assert_eq!(resolve_uri("local:/opt/x.jar", &c).unwrap(), "local:/opt/x.jar");
+        assert!(resolve_uri("/data/ok/a b.py", &c).is_err());
+        let none = livy(&[], None);
+        assert!(resolve_uri("/data/ok/job.py", &none).is_err());
+    }
+
+    #[test]
+    fn java_uri_view() {
+        let u = JavaUri::parse("file://host/a%20b/c#frag").unwrap();
+        assert_eq!(u.scheme.as_deref(), Some("file"));
+        assert_eq!(u.path, "/a b/c");
+        assert_eq!(u.fragment.as_deref(), Some("frag"));
+        assert_eq!(JavaUri::parse("/x/y").unwrap().scheme, None);
+        assert_eq!(normalize("/a/./b/../c/"), "/a/c");
+    }
+}

@@ -1,0 +1,19 @@
+//! livy-rs: a Livy-compatible REST server for Spark batches and interactive sessions.
+//!
+//! Layout follows the concepts Livy users know: [`conf`] (livy.conf and friends), [`api`] (one
+//! module per REST resource), [`batches`], [`sessions`], [`launch`] (spark-submit and process
+//! supervision), [`auth`] (who may do what); [`app`] ties them together.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod batches;
+pub mod conf;
+pub mod error;
+pub mod launch;
+pub mod logs;
+pub mod server;
+pub mod sessions;
+
+#[cfg(test)]
+pub(crate) mod test_support;
