@@ -1,0 +1,1660 @@
+"""livy-rs session driver: the Spark application of one interactive session.
+
+Started by the livy-rs server as
+
+    $SPARK_HOME/bin/spark-submit [--conf ...] <dir>/livy_rs_driver.py <config.json>
+
+It connects back to the server over TLS (pinning the server certificate), authenticates with an
+HMAC challenge/response, builds the SparkSession and then runs the statements the server sends,
+one at a time, answering with outputs in exactly the shape Apache Livy 0.9 produces.
+
+The wire protocol is described in docs/DRIVER_PROTOCOL.md; keep the two in step.
+
+Only the standard library, pyspark, py4j and cloudpickle are imported at module level; pandas and
+matplotlib are only touched by the magics that need them.
+"""
+
+import ast
+import base64
+import ctypes
+import datetime
+import decimal
+import hashlib
+import hmac
+import io
+import json
+import math
+import os
+import pickle
+import queue
+import re
+import secrets
+import shutil
+import socket
+import ssl
+import struct
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+PROTOCOL_VERSION = 1
+KINDS = ("pyspark", "spark", "sql", "sparkr")
+SESSION_KINDS = KINDS + ("shared",)
+
+# Exit codes (documented in docs/DRIVER_PROTOCOL.md).
+EXIT_OK = 0
+EXIT_STARTUP_FAILED = 1
+EXIT_CONNECT_FAILED = 2
+EXIT_CONNECTION_LOST = 3
+
+_REAL_STDOUT = sys.stdout
+_REAL_STDERR = sys.stderr
+
+
+def log(msg):
+    """Driver diagnostics go to the process's real stderr (the server's log of the session)."""
+    try:
+        _REAL_STDERR.write("livy-rs-driver: %s\n" % msg)
+        _REAL_STDERR.flush()
+    except Exception:
+        pass
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+# --------------------------------------------------------------------------------------------
+# JSON helpers
+# --------------------------------------------------------------------------------------------
+
+def json_safe(value):
+    """Makes `value` encodable as strict JSON.
+
+    Non-finite floats become the strings Jackson writes for them ("NaN", "Infinity",
+    "-Infinity"), which is what Livy's JVM side would have sent.
+    """
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, dict):
+        return {(k if isinstance(k, str) else _json_key(k)): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _json_key(k):
+    # json.dumps turns these keys into strings itself; do the same so json_safe's dict is valid.
+    if k is None:
+        return "null"
+    if k is True:
+        return "true"
+    if k is False:
+        return "false"
+    if isinstance(k, float):
+        return json.dumps(json_safe(k)).strip('"')
+    return str(k)
+
+
+def dumps(obj):
+    return json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Channel: TLS + length-prefixed JSON frames
+# --------------------------------------------------------------------------------------------
+
+class ChannelClosed(Exception):
+    pass
+
+
+class ProtocolError(Exception):
+    pass
+
+
+class MessageTooLarge(Exception):
+    pass
+
+
+class Channel(object):
+    """One TLS connection to the server carrying 4-byte big-endian length + UTF-8 JSON frames.
+
+    TLS runs over memory BIOs so that one thread can block reading the raw socket while other
+    threads send: every use of the TLS object happens under `_lock`, the raw socket read does not.
+    """
+
+    def __init__(self, host, port, fingerprint, max_message_bytes, timeout=30.0):
+        self.max_message_bytes = max_message_bytes
+        self._lock = threading.Lock()
+        self._buf = bytearray()
+        self._closed = False
+        self._sock = socket.create_connection((host, port), timeout=timeout)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the certificate is pinned below instead
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._tls = ctx.wrap_bio(self._in, self._out, server_side=False)
+        self._tls_handshake()
+        der = self._tls.getpeercert(binary_form=True)
+        got = hashlib.sha256(der or b"").hexdigest()
+        if not hmac.compare_digest(got.lower(), fingerprint.strip().lower().replace(":", "")):
+            self.close()
+            raise ProtocolError("server certificate fingerprint mismatch (expected %s, got %s)"
+                                % (fingerprint, got))
+        self._sock.settimeout(None)
+
+    # -- raw TLS plumbing -------------------------------------------------------------------
+
+    def _flush_out(self):
+        data = self._out.read()
+        if data:
+            self._sock.sendall(data)
+
+    def _recv_raw(self):
+        data = self._sock.recv(65536)
+        if not data:
+            raise ChannelClosed("connection closed by server")
+        return data
+
+    def _tls_handshake(self):
+        while True:
+            with self._lock:
+                try:
+                    self._tls.do_handshake()
+                    self._flush_out()
+                    return
+                except ssl.SSLWantReadError:
+                    self._flush_out()
+            data = self._recv_raw()
+            with self._lock:
+                self._in.write(data)
+
+    def _read_some(self):
+        """Appends decrypted bytes to self._buf, blocking until at least one byte arrives."""
+        while True:
+            with self._lock:
+                try:
+                    chunk = self._tls.read(65536)
+                except ssl.SSLWantReadError:
+                    chunk = None
+                except ssl.SSLZeroReturnError:
+                    chunk = b""
+                self._flush_out()
+            if chunk:
+                self._buf.extend(chunk)
+                return
+            if chunk == b"":
+                raise ChannelClosed("connection closed by server")
+            try:
+                data = self._recv_raw()
+            except OSError as e:
+                if isinstance(e, ChannelClosed):
+                    raise
+                raise ChannelClosed("connection error: %s" % e)
+            with self._lock:
+                self._in.write(data)
+
+    def _read_exact(self, n):
+        while len(self._buf) < n:
+            self._read_some()
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def encode(self, msg):
+        payload = dumps(msg)
+        if len(payload) > self.max_message_bytes:
+            raise MessageTooLarge(len(payload))
+        return payload
+
+    def send(self, msg, payload=None):
+        if payload is None:
+            payload = self.encode(msg)
+        frame = struct.pack(">I", len(payload)) + payload
+        with self._lock:
+            if self._closed:
+                raise ChannelClosed("channel closed")
+            try:
+                self._tls.write(frame)
+                self._flush_out()
+            except OSError as e:
+                raise ChannelClosed("connection error: %s" % e)
+
+    def recv(self):
+        (n,) = struct.unpack(">I", self._read_exact(4))
+        if n > self.max_message_bytes:
+            raise ProtocolError("incoming frame of %d bytes exceeds max_message_bytes %d"
+                                % (n, self.max_message_bytes))
+        payload = self._read_exact(n)
+        try:
+            msg = json.loads(payload.decode("utf-8"))
+        except ValueError as e:
+            raise ProtocolError("malformed frame: %s" % e)
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            raise ProtocolError("frame is not a JSON object with a string 'type'")
+        return msg
+
+    def close(self):
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._tls.unwrap()
+            except Exception:
+                pass
+            try:
+                self._flush_out()
+            except Exception:
+                pass
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+    # -- authentication ---------------------------------------------------------------------
+
+    def authenticate(self, session_id, secret):
+        """hello -> challenge -> auth -> welcome; raises ProtocolError on any mismatch."""
+        key = secret.encode("utf-8")
+        self.send({"type": "hello", "session_id": session_id, "protocol": PROTOCOL_VERSION})
+        msg = self.recv()
+        if msg.get("type") == "error":
+            raise ProtocolError("server refused the driver: %s" % msg.get("message"))
+        nonce = msg.get("nonce")
+        if msg.get("type") != "challenge" or not _is_hex(nonce, 64):
+            raise ProtocolError("expected a challenge with a 64 hex digit nonce")
+        mac = hmac.new(key, ("livy-rs-driver|%d|%s" % (session_id, nonce)).encode("utf-8"),
+                       hashlib.sha256).hexdigest()
+        client_nonce = secrets.token_hex(32)
+        self.send({"type": "auth", "mac": mac, "nonce": client_nonce})
+        msg = self.recv()
+        if msg.get("type") == "error":
+            raise ProtocolError("server rejected authentication: %s" % msg.get("message"))
+        expected = hmac.new(key, ("livy-rs-server|%d|%s" % (session_id, client_nonce)).encode("utf-8"),
+                            hashlib.sha256).hexdigest()
+        if msg.get("type") != "welcome" or not hmac.compare_digest(
+                str(msg.get("mac", "")).lower(), expected):
+            raise ProtocolError("server failed to prove knowledge of the session secret")
+
+
+def _is_hex(s, n):
+    return isinstance(s, str) and len(s) == n and re.fullmatch(r"[0-9a-fA-F]+", s) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# Statement output (Livy's shapes)
+# --------------------------------------------------------------------------------------------
+
+class Ok(object):
+    def __init__(self, data):
+        self.data = data
+
+
+class Err(object):
+    def __init__(self, ename, evalue, traceback_lines=()):
+        self.ename = ename
+        self.evalue = evalue
+        self.traceback = list(traceback_lines)
+
+
+def livy_output(execution_count, res):
+    if isinstance(res, Ok):
+        return {"status": "ok", "execution_count": execution_count, "data": res.data}
+    return {"status": "error", "execution_count": execution_count, "ename": res.ename,
+            "evalue": res.evalue, "traceback": res.traceback}
+
+
+def truncate_text(text, cap):
+    """Caps `text` at `cap` UTF-8 bytes, ending it with a visible marker line."""
+    if cap is None or cap <= 0 or not isinstance(text, str):
+        return text
+    raw = text.encode("utf-8")
+    if len(raw) <= cap:
+        return text
+    kept = raw[:cap].decode("utf-8", "ignore")
+    return "%s\n...[output truncated by livy-rs: %d bytes total]" % (kept, len(raw))
+
+
+def cap_output(output, cap):
+    """Applies the output cap to the text parts of a Livy output object."""
+    if output.get("status") == "ok":
+        data = output.get("data")
+        if isinstance(data, dict) and isinstance(data.get("text/plain"), str):
+            data["text/plain"] = truncate_text(data["text/plain"], cap)
+    else:
+        output["evalue"] = truncate_text(output.get("evalue"), cap)
+        tb = output.get("traceback") or []
+        total, kept = 0, []
+        for line in tb:
+            n = len(str(line).encode("utf-8"))
+            if cap and total + n > cap:
+                full = sum(len(str(x).encode("utf-8")) for x in tb)
+                kept.append("...[output truncated by livy-rs: %d bytes total]" % full)
+                break
+            total += n
+            kept.append(line)
+        output["traceback"] = kept
+    return output
+
+
+# --------------------------------------------------------------------------------------------
+# Output capture (sys.stdout / sys.stderr while Python code runs)
+# --------------------------------------------------------------------------------------------
+
+class _DecodingStringIO(io.StringIO):
+    def write(self, s):
+        if isinstance(s, (bytes, bytearray)):
+            s = bytes(s).decode("utf-8", "replace")
+        return super(_DecodingStringIO, self).write(s)
+
+    def isatty(self):
+        return False
+
+
+class OutputCapture(object):
+    """Replaces sys.stdout/sys.stderr for good, like Livy's fake_shell: whatever is printed
+    between two Python statements (say by a background thread) shows up in the next one."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        sys.stdin = io.StringIO()
+        sys.stdout = _DecodingStringIO()
+        sys.stderr = _DecodingStringIO()
+
+    def take(self):
+        with self._lock:
+            out, err = sys.stdout, sys.stderr
+            sys.stdout = _DecodingStringIO()
+            sys.stderr = _DecodingStringIO()
+        return out.getvalue(), err.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# pyspark: Livy's fake_shell semantics
+# --------------------------------------------------------------------------------------------
+
+class UnknownMagic(Exception):
+    pass
+
+
+class _UserCodeFailed(Exception):
+    def __init__(self, exc_info):
+        Exception.__init__(self)
+        self.exc_info = exc_info
+
+
+_TOP_FRAME = re.compile(r'\s*File "<stdin>".*in <module>')
+
+
+def python_error(exc_type, exc_value, tb):
+    """Livy's error reply: the traceback without the frames above the user's <stdin> module."""
+    lines = traceback.format_exception(exc_type, exc_value, tb, chain=False)
+    for i, line in enumerate(lines):
+        if _TOP_FRAME.match(line):
+            lines = lines[:1] + lines[i + 1:]
+            break
+    return Err(str(exc_type.__name__), str(exc_value), lines)
+
+
+def _table_type_error(exc_type, exc_value):
+    """fake_shell's magics return an *error reply* as if it were data, so Livy reports status
+    "ok" with {"msg_type": "execute_reply", "content": {...error...}} as data. Kept as is."""
+    err = python_error(exc_type, exc_value, None)
+    return {"msg_type": "execute_reply",
+            "content": {"ename": err.ename, "evalue": err.evalue, "traceback": err.traceback,
+                        "status": "error"}}
+
+
+class _CodeBlock(object):
+    """Normal Python code: all statements but the last run in 'exec' mode, the last one in
+    'single' mode so a trailing expression is echoed (repr) like at a Python prompt."""
+
+    def __init__(self, code):
+        self.tree = compile(code, "<stdin>", "exec", ast.PyCF_ONLY_AST, 1)
+
+    def run(self, namespace):
+        body = self.tree.body
+        try:
+            for node in body[:-1]:
+                exec(compile(ast.Module([node], []), "<stdin>", "exec"), namespace)
+            for node in body[-1:]:
+                exec(compile(ast.Interactive([node]), "<stdin>", "single"), namespace)
+        except BaseException:
+            raise _UserCodeFailed(sys.exc_info())
+        return None
+
+
+class _MagicLine(object):
+    def __init__(self, line, router):
+        parts = line[1:].split(" ", 1)
+        self.name = parts[0]
+        self.args = tuple(parts[1:])
+        self.router = router
+
+    def run(self, namespace):
+        if not self.name:
+            raise UnknownMagic("magic command not specified")
+        handler = self.router.get(self.name)
+        if handler is None:
+            raise UnknownMagic("unknown magic command '%s'" % self.name)
+        return handler(*self.args)
+
+
+def _to_table_cell(value):
+    """(livy type name, json value) of one %table cell, as fake_shell converts it."""
+    t = type(value)
+    if value is None:
+        return "NULL_TYPE", None
+    if t is bool:
+        return "BOOLEAN_TYPE", value
+    if t is int:
+        return "INT_TYPE", value
+    if t is float:
+        return "DOUBLE_TYPE", value
+    if t is datetime.date:
+        return "DATE_TYPE", str(value)
+    if t is datetime.datetime:
+        return "TIMESTAMP_TYPE", str(value)
+    if t is decimal.Decimal:
+        return "DECIMAL_TYPE", str(value)
+    if t in (tuple, list):
+        item_type, items = None, []
+        for item in value:
+            it, iv = _to_table_cell(item)
+            if item_type is None:
+                item_type = it
+            elif item_type != it:
+                raise ValueError("value has inconsistent types")
+            items.append(iv)
+        return "ARRAY_TYPE", items
+    if t is dict:
+        key_type, value_type, out = None, None, {}
+        for k, v in value.items():
+            kt, kv = _to_table_cell(k)
+            vt, vv = _to_table_cell(v)
+            if key_type is None:
+                key_type, value_type = kt, vt
+            elif key_type != kt or value_type != vt:
+                raise ValueError("value has inconsistent types")
+            out[kv if isinstance(kv, str) else json.dumps(json_safe(kv))] = vv
+        return "MAP_TYPE", out
+    return "STRING_TYPE", str(value)
+
+
+class PythonInterpreter(object):
+    def __init__(self, namespace, capture):
+        self.ns = namespace
+        self.capture = capture
+        self.magics = {"table": self._magic_table, "json": self._magic_json,
+                       "matplot": self._magic_matplot}
+
+    def _parse(self, code):
+        try:
+            return [_CodeBlock(code)]
+        except SyntaxError:
+            pass
+        # Maybe magic lines: split into runs of normal lines and single '%' lines.
+        chunks, normal = [], []
+        for line in code.rstrip().split("\n"):
+            if line.startswith("%"):
+                if normal:
+                    chunks.append("\n".join(normal))
+                    normal = []
+                chunks.append(line)
+            else:
+                normal.append(line)
+        if normal:
+            chunks.append("\n".join(normal))
+        return [_MagicLine(c, self.magics) if c.startswith("%") else _CodeBlock(c) for c in chunks]
+
+    def execute(self, code):
+        try:
+            try:
+                nodes = self._parse(code)
+            except SyntaxError:
+                exc_type, exc_value, _ = sys.exc_info()
+                return python_error(exc_type, exc_value, None)
+            result = None
+            try:
+                for node in nodes:
+                    result = node.run(self.ns)
+            except UnknownMagic:
+                exc_type, exc_value, _ = sys.exc_info()
+                return python_error(exc_type, exc_value, None)
+            except _UserCodeFailed as e:
+                return python_error(*e.exc_info)
+            except Exception:
+                # A magic failed in a way fake_shell would not survive; report it instead.
+                exc_type, exc_value, tb = sys.exc_info()
+                return python_error(exc_type, exc_value, None)
+            stdout, stderr = self.capture.take()
+            data = dict(result) if result else {}
+            text = data.pop("text/plain", "")
+            text = (text + stdout + stderr).rstrip()
+            if text or not data:
+                data["text/plain"] = text
+            return Ok(data)
+        finally:
+            # Unlike fake_shell, a failed statement's prints do not leak into the next output.
+            self.capture.take()
+
+    # -- magics -----------------------------------------------------------------------------
+
+    def _lookup(self, name):
+        return self.ns[name]
+
+    def _magic_table(self, name):
+        try:
+            value = self._lookup(name)
+        except KeyError:
+            exc_type, exc_value, _ = sys.exc_info()
+            return _table_type_error(exc_type, exc_value)
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        headers, data = {}, []
+        for row in value:
+            cols = []
+            data.append(cols)
+            if row.__class__.__name__ == "Row":
+                row = row.asDict()
+            if not isinstance(row, (list, tuple, dict)):
+                row = [row]
+            items = enumerate(row) if isinstance(row, (list, tuple)) else sorted(row.items())
+            for col_name, col in items:
+                col_type, col = _to_table_cell(col)
+                header = headers.get(col_name)
+                if header is None:
+                    headers[col_name] = {"name": str(col_name), "type": col_type}
+                elif col_type != "NULL_TYPE" and header["type"] != col_type:
+                    if header["type"] == "NULL_TYPE":
+                        header["type"] = col_type
+                    else:
+                        return _table_type_error(Exception, "table rows have different types")
+                cols.append(col)
+        return {"application/vnd.livy.table.v1+json": {
+            "headers": [h for _, h in sorted(headers.items())],
+            "data": data}}
+
+    def _magic_json(self, name):
+        try:
+            value = self._lookup(name)
+        except KeyError:
+            exc_type, exc_value, _ = sys.exc_info()
+            return _table_type_error(exc_type, exc_value)
+        dumps(value)  # raises TypeError now rather than when the result is sent
+        return {"application/json": value}
+
+    def _magic_matplot(self, name):
+        try:
+            value = self._lookup(name)
+            fig = value.gcf()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+            encoded = base64.b64encode(buf.getvalue()).decode("ascii")
+        except Exception:
+            exc_type, exc_value, _ = sys.exc_info()
+            return _table_type_error(exc_type, exc_value)
+        return {"image/png": encoded, "text/plain": ""}
+
+    # -- completion -------------------------------------------------------------------------
+
+    def complete(self, code, cursor):
+        import rlcompleter
+        cursor = max(0, min(len(code), int(cursor)))
+        m = re.search(r"[A-Za-z_][\w.]*$|$", code[:cursor])
+        token = m.group(0) if m else ""
+        completer = rlcompleter.Completer(self.ns)
+        out, state = [], 0
+        while state < 1000:
+            try:
+                c = completer.complete(token, state)
+            except Exception:
+                break
+            if c is None:
+                break
+            c = c.rstrip("(")
+            if c not in out:
+                out.append(c)
+            state += 1
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# sql: Livy's SQLInterpreter
+# --------------------------------------------------------------------------------------------
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def _sql_value(v, dtype):
+    """A Row value as json4s would have decomposed the JVM value in Livy's SQLInterpreter."""
+    from pyspark.sql import types as T
+    if v is None:
+        return None
+    if isinstance(v, bool) or isinstance(v, int) or isinstance(v, str):
+        return v
+    if isinstance(v, float):
+        return json_safe(v)
+    if isinstance(v, decimal.Decimal):
+        return json_safe(float(v))  # json4s' DefaultFormats turn BigDecimal into a double
+    if isinstance(v, datetime.datetime):
+        if isinstance(dtype, getattr(T, "TimestampNTZType", ())):
+            return v.isoformat()
+        # java.sql.Timestamp -> DefaultFormats' "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'" in UTC
+        aware = v if v.tzinfo else v.astimezone()
+        u = aware.astimezone(datetime.timezone.utc)
+        return u.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (u.microsecond // 1000)
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    if isinstance(v, (bytes, bytearray)):
+        return [b - 256 if b > 127 else b for b in bytes(v)]  # Array[Byte] is signed
+    if isinstance(v, (list, tuple)) and hasattr(v, "__fields__") and isinstance(dtype, T.StructType):
+        return {f.name: _sql_value(x, f.dataType) for f, x in zip(dtype.fields, v)}
+    if isinstance(v, (list, tuple)):
+        et = getattr(dtype, "elementType", None)
+        return [_sql_value(x, et) for x in v]
+    if isinstance(v, dict):
+        vt = getattr(dtype, "valueType", None)
+        return {str(_sql_value(k, None)): _sql_value(x, vt) for k, x in v.items()}
+    return str(v)
+
+
+def _java_error(exc):
+    """(message, stack trace lines) of the JVM exception behind a pyspark error, if any."""
+    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    if origin is None:
+        cause = getattr(exc, "_cause", None)
+        origin = getattr(cause, "java_exception", None) if cause is not None else None
+    if origin is not None:
+        try:
+            msg = origin.getMessage()
+            trace = [str(e.toString()) for e in origin.getStackTrace()]
+            return msg, trace
+        except Exception:
+            pass
+    return str(exc), []
+
+
+class SqlInterpreter(object):
+    def __init__(self, spark, max_rows):
+        self.spark = spark
+        self.max_rows = max_rows
+
+    def execute(self, code):
+        try:
+            df = self.spark.sql(code)
+            schema = df.schema
+            rows = df.take(self.max_rows)
+            data = [[_sql_value(v, f.dataType) for f, v in zip(schema.fields, row)] for row in rows]
+            return Ok({"application/json": {"schema": schema.jsonValue(), "data": data}})
+        except Exception as e:
+            msg, trace = _java_error(e)
+            return Err("Error", msg, trace)
+
+
+# --------------------------------------------------------------------------------------------
+# spark (Scala): an IMain inside the driver JVM, bound to the same SparkSession
+# --------------------------------------------------------------------------------------------
+
+# Compiled by the interpreter itself at start-up. It runs Livy's line-by-line algorithm in the
+# JVM (AbstractSparkInterpreter.executeLines) so each statement is one py4j call.
+_SCALA_BRIDGE = r'''
+class LivyRsBridge {
+  import scala.tools.nsc.interpreter.{IMain, Results}
+  import org.json4s._
+  import org.json4s.jackson.JsonMethods.{compact, render}
+
+  private implicit val formats: Formats = DefaultFormats
+  private val props = java.lang.System.getProperties
+  private val intp = props.get("livy-rs.intp").asInstanceOf[IMain]
+  private val out = props.get("livy-rs.out").asInstanceOf[java.io.ByteArrayOutputStream]
+  private val writer = props.get("livy-rs.writer").asInstanceOf[java.io.PrintWriter]
+  private val magicRe = "^%(\\w+)\\W*(.*)".r
+  private val lock = new java.util.concurrent.locks.ReentrantLock()
+  @volatile private var runner: Thread = null
+
+  private sealed trait Res
+  private case class Success(data: List[(String, JValue)]) extends Res
+  private case class Failure(ename: String, evalue: String, tb: Seq[String]) extends Res
+  private case object Incomplete extends Res
+
+  private def readOut(): String = {
+    writer.flush()
+    val s = out.toString("UTF-8")
+    out.reset()
+    s
+  }
+
+  def execute(code: String): String = {
+    lock.lock()
+    val saved = Thread.currentThread.getContextClassLoader
+    runner = Thread.currentThread
+    try {
+      val json: JValue = runLines(code.trim.split("\n").toList) match {
+        case Success(data) => JObject(JField("status", JString("ok")), JField("data", JObject(data)))
+        case Incomplete => JObject(JField("status", JString("incomplete")))
+        case Failure(n, v, tb) => JObject(JField("status", JString("error")), JField("ename", JString(n)),
+          JField("evalue", JString(v)), JField("traceback", JArray(tb.map(JString(_)).toList)))
+      }
+      compact(render(json))
+    } catch {
+      case t: Throwable =>
+        readOut()
+        compact(render(JObject(JField("status", JString("error")),
+          JField("ename", JString("Internal Error: " + t.getClass.getName)),
+          JField("evalue", JString(String.valueOf(t.getMessage))), JField("traceback", JArray(Nil)))))
+    } finally {
+      runner = null
+      Thread.interrupted()
+      Thread.currentThread.setContextClassLoader(saved)
+      lock.unlock()
+    }
+  }
+
+  def cancel(): Unit = { val t = runner; if (t != null) t.interrupt() }
+
+  def addJar(url: String): Unit = { lock.lock(); try intp.addUrlsToClassPath(new java.net.URL(url)) finally lock.unlock() }
+
+  def complete(code: String, cursor: Int): Array[String] = {
+    if (!lock.tryLock()) return Array[String]()
+    val saved = Thread.currentThread.getContextClassLoader
+    try { %COMPLETE% } catch { case _: Throwable => Array[String]() } finally {
+      Thread.currentThread.setContextClassLoader(saved)
+      lock.unlock()
+    }
+  }
+
+  private def textOf(d: List[(String, JValue)]): Option[String] = d.collectFirst {
+    case ("text/plain", JString(s)) => s
+  }
+
+  private def runLines(all: List[String]): Res = {
+    var lines = all
+    var acc: Res = Success(List("text/plain" -> JString("")))
+    while (lines.nonEmpty) {
+      val head = lines.head
+      val rest = lines.tail
+      val res = runLine(head)
+      res match {
+        case Incomplete =>
+          if (rest.isEmpty) {
+            // Maybe just a comment: wrapped in braces a comment compiles, real incomplete code does not.
+            return runLine("{\n" + head + "\n}") match {
+              case Incomplete | Failure(_, _, _) => res
+              case _ => acc
+            }
+          }
+          lines = (head + "\n" + rest.head) :: rest.tail
+        case f: Failure => return f
+        case Success(cur) =>
+          acc = acc match {
+            case Success(prev) if textOf(prev).isDefined && textOf(cur).isDefined =>
+              val a = textOf(prev).get
+              val b = textOf(cur).get
+              if (a.nonEmpty && b.nonEmpty) Success(List("text/plain" -> JString(a + b)))
+              else if (a.nonEmpty) Success(List("text/plain" -> JString(a)))
+              else if (b.nonEmpty) Success(List("text/plain" -> JString(b)))
+              else res
+            case _ => res
+          }
+          lines = rest
+      }
+    }
+    acc
+  }
+
+  private def runLine(code: String): Res = code match {
+    case magicRe(magic, rest) => runMagic(magic, rest)
+    case _ =>
+      val r = scala.Console.withOut(out) { intp.interpret(code) }
+      r match {
+        case Results.Success => Success(List("text/plain" -> JString(readOut())))
+        case Results.Incomplete => Incomplete
+        case _ =>
+          val lines = "(?<=\n)".r.split(readOut()).toList
+          val first = lines.headOption.map(_.trim).getOrElse("unknown error")
+          // Scala 2.13 echoes the code and a caret before "error: ..."; Livy (2.12) takes the first
+          // line as evalue, so promote the error line when the first one is only an echo.
+          val low = first.toLowerCase
+          val errorLine = lines.indexWhere(_.contains("error:"))
+          if (!low.contains("error") && !low.contains("exception") && errorLine > 0)
+            Failure("Error", lines(errorLine).trim, lines.patch(errorLine, Nil, 1))
+          else
+            Failure("Error", first, lines.drop(1))
+      }
+  }
+
+  private def lastValue(name: String): Option[Any] = {
+    val v = try {
+      Option(intp.lastRequest.lineRep.call("$result"))
+    } catch { case _: Throwable => None }
+    v.orElse(try intp.valueOfTerm(name) catch { case _: Throwable => None })
+  }
+
+  private def runMagic(magic: String, name: String): Res = magic match {
+    case "json" =>
+      try {
+        val value = lastValue(name) match {
+          case Some(rdd: org.apache.spark.rdd.RDD[_]) => rdd.take(10)
+          case Some(v) => v
+          case None => return Failure("NameError", s"Value $name does not exist", Nil)
+        }
+        Success(List("application/json" -> Extraction.decompose(value)))
+      } catch {
+        case _: Throwable => Failure("ValueError", "Failed to convert value into a JSON value", Nil)
+      }
+    case "table" =>
+      val value = lastValue(name) match {
+        case Some(rdd: org.apache.spark.rdd.RDD[_]) => rdd.take(10)
+        case Some(v) => v
+        case None => return Failure("NameError", s"Value $name does not exist", Nil)
+      }
+      table(Extraction.decompose(value))
+    case _ => Failure("UnknownMagic", s"Unknown magic command $magic", Nil)
+  }
+
+  private class Mismatch extends Exception
+
+  private def typeName(v: JValue): String = v match {
+    case JNothing | JNull => "NULL_TYPE"
+    case JBool(_) => "BOOLEAN_TYPE"
+    case JString(_) => "STRING_TYPE"
+    case JInt(_) | JLong(_) => "BIGINT_TYPE"
+    case JDouble(_) => "DOUBLE_TYPE"
+    case JDecimal(_) => "DECIMAL_TYPE"
+    case JArray(a) => if (sameType(a)) "ARRAY_TYPE" else throw new Mismatch
+    case JObject(o) => if (sameType(o.map(_._2))) "MAP_TYPE" else throw new Mismatch
+    case _ => "STRING_TYPE"
+  }
+
+  private def sameType(vs: List[JValue]): Boolean =
+    vs.isEmpty || { val t = typeName(vs.head); vs.tail.forall(v => typeName(v) == t) }
+
+  private def table(value: JValue): Res = {
+    val rows = value match {
+      case JArray(a) => a
+      case other => List(other)
+    }
+    try {
+      val headers = scala.collection.mutable.Map[String, String]()
+      val data = rows.map { row =>
+        val cols: List[(String, JValue)] = row match {
+          case JArray(a) => a.zipWithIndex.map { case (v, i) => (i.toString, v) }
+          case JObject(o) => o.sortBy(_._1)
+          case v => List(("0", v))
+        }
+        JArray(cols.map { case (k, v) =>
+          val t = typeName(v)
+          headers.get(k) match {
+            case Some(h) => if (h != t) throw new Mismatch
+            case None => headers.put(k, t)
+          }
+          v
+        })
+      }
+      val hs = headers.toList.sortBy(_._1).map { case (k, t) =>
+        JObject(JField("type", JString(t)), JField("name", JString(k)))
+      }
+      Success(List("application/vnd.livy.table.v1+json" ->
+        JObject(JField("headers", JArray(hs)), JField("data", JArray(data)))))
+    } catch {
+      case _: Mismatch => Failure("TypeError", "table rows have different types", Nil)
+    }
+  }
+
+  props.put("livy-rs.bridge", this)
+}
+@transient val livyRsBridge = new LivyRsBridge
+'''
+
+_SCALA_COMPLETE_213 = (
+    "new scala.tools.nsc.interpreter.shell.ReplCompletion(intp, "
+    "new scala.tools.nsc.interpreter.shell.Accumulator)"
+    ".complete(code, cursor).candidates.map(_.name).distinct.toArray")
+_SCALA_COMPLETE_212 = (
+    "new scala.tools.nsc.interpreter.PresentationCompilerCompleter(intp)"
+    ".complete(code, cursor).candidates.distinct.toArray")
+
+_SCALA_PRELUDE = [
+    "@transient val spark = java.lang.System.getProperties.get(\"livy-rs.spark\")"
+    ".asInstanceOf[org.apache.spark.sql.SparkSession]",
+    "@transient val sc = spark.sparkContext",
+    "import org.apache.spark.SparkContext._",
+    "import spark.implicits._",
+    "import spark.sql",
+    "import org.apache.spark.sql.functions._",
+]
+
+
+class ScalaInterpreter(object):
+    """A Scala REPL (scala.tools.nsc.interpreter.IMain) created through py4j in the driver JVM.
+
+    Its classes go to `outdir`, which must be the SparkContext's spark.repl.class.outputDir so
+    executors can load the classes of REPL-defined closures, as with spark-shell.
+    """
+
+    def __init__(self, jvm, spark, outdir):
+        self.jvm = jvm
+        self.spark = spark
+        self.outdir = outdir
+        self.bridge = None
+        self.version = str(jvm.scala.util.Properties.versionNumberString())
+
+    def start(self):
+        jvm = self.jvm
+        settings = jvm.scala.tools.nsc.Settings()
+        outdir = self.outdir if " " not in self.outdir else '"%s"' % self.outdir
+        settings.processArgumentString("-Yrepl-class-based -Yrepl-outdir %s -usejavacp" % outdir)
+        buf = jvm.java.io.ByteArrayOutputStream()
+        writer = jvm.java.io.PrintWriter(buf, True)
+        if self.version.startswith("2.12") or self.version.startswith("2.11"):
+            intp = jvm.scala.tools.nsc.interpreter.IMain(settings, writer)
+            intp.initializeSynchronous()
+            complete = _SCALA_COMPLETE_212
+        else:
+            reporter = jvm.scala.tools.nsc.interpreter.shell.ReplReporterImpl(settings, writer)
+            intp = jvm.scala.tools.nsc.interpreter.IMain(settings, reporter)
+            intp.initializeCompiler()
+        complete = _SCALA_COMPLETE_212 if self.version.startswith("2.12") else _SCALA_COMPLETE_213
+        props = jvm.java.lang.System.getProperties()
+        keys = ("livy-rs.intp", "livy-rs.out", "livy-rs.writer", "livy-rs.spark", "livy-rs.bridge")
+        try:
+            props.put("livy-rs.intp", intp)
+            props.put("livy-rs.out", buf)
+            props.put("livy-rs.writer", writer)
+            props.put("livy-rs.spark", self.spark._jsparkSession)
+            for line in _SCALA_PRELUDE + [_SCALA_BRIDGE.replace("%COMPLETE%", complete)]:
+                res = str(intp.interpret(line))
+                if "Success" not in res:
+                    writer.flush()
+                    raise RuntimeError("Scala interpreter start-up failed on %r: %s"
+                                       % (line.strip().splitlines()[0], buf.toString("UTF-8")))
+            self.bridge = props.get("livy-rs.bridge")
+            if self.bridge is None:
+                raise RuntimeError("Scala interpreter start-up failed: bridge not registered")
+        finally:
+            for k in keys:
+                props.remove(k)
+            writer.flush()
+            buf.reset()
+        # --jars given to spark-submit are visible to the REPL's compiler too, as in Livy.
+        for jar in (self.spark.sparkContext.getConf().get("spark.jars", "") or "").split(","):
+            jar = jar.strip()
+            if jar:
+                self.add_jar(jar, quiet=True)
+
+    def add_jar(self, uri, quiet=False):
+        path = uri[len("file:"):] if uri.startswith("file:") else uri
+        if "://" in uri and not uri.startswith("file:"):
+            if not quiet:
+                log("jar %s is not local; only the executors and SparkContext see it" % uri)
+            return
+        if os.path.isfile(path):
+            self.bridge.addJar("file:" + os.path.abspath(path))
+
+    def execute(self, code):
+        res = json.loads(str(self.bridge.execute(code)))
+        status = res.get("status")
+        if status == "ok":
+            return Ok(res["data"])
+        if status == "incomplete":
+            return Err("Error", "incomplete statement", [])
+        return Err(res.get("ename", "Error"), res.get("evalue", ""), res.get("traceback", []))
+
+    def cancel(self):
+        self.bridge.cancel()
+
+    def complete(self, code, cursor):
+        return [str(c) for c in self.bridge.complete(code, int(cursor))]
+
+
+# --------------------------------------------------------------------------------------------
+# Python Job API (Livy's python-api client)
+# --------------------------------------------------------------------------------------------
+
+def _cloudpickle():
+    try:
+        import cloudpickle
+        return cloudpickle
+    except ImportError:
+        # Jobs pickled by the standalone package refer to `cloudpickle.cloudpickle`; pyspark
+        # vendors the same code, so alias it.
+        import pyspark.cloudpickle as cp
+        sys.modules.setdefault("cloudpickle", cp)
+        if hasattr(cp, "cloudpickle"):
+            sys.modules.setdefault("cloudpickle.cloudpickle", cp.cloudpickle)
+        return cp
+
+
+class JobContextImpl(object):
+    """What a job function receives, with the attributes of Livy's fake_shell JobContextImpl."""
+
+    def __init__(self, sc, sql_ctx, spark_session, local_tmp_dir_path):
+        self.lock = threading.RLock()
+        self.sc = sc
+        self.sql_ctx = sql_ctx
+        self.hive_ctx = None
+        self.streaming_ctx = None
+        self.spark_session = spark_session
+        self.local_tmp_dir_path = local_tmp_dir_path
+        self.shared_variables = {}
+        self.max_var_size = 100
+
+    def create_streaming_ctx(self, batch_duration):
+        from pyspark.streaming import StreamingContext
+        with self.lock:
+            if self.streaming_ctx is not None:
+                raise ValueError("Streaming context already exists")
+            self.streaming_ctx = StreamingContext(self.sc, batch_duration)
+
+    def stop_streaming_ctx(self):
+        with self.lock:
+            if self.streaming_ctx is None:
+                raise ValueError("Cannot stop streaming context. Streaming context is None")
+            self.streaming_ctx.stop(stopSparkContext=False)
+            self.streaming_ctx = None
+
+    def get_local_tmp_dir_path(self):
+        return self.local_tmp_dir_path
+
+    def get_shared_object(self, name):
+        with self.lock:
+            if name not in self.shared_variables:
+                return None
+            value = self.shared_variables.pop(name)
+            self.shared_variables[name] = value  # most recently used goes last
+            return value
+
+    def set_shared_object(self, name, obj):
+        with self.lock:
+            self.shared_variables.pop(name, None)
+            self.shared_variables[name] = obj
+            while len(self.shared_variables) > self.max_var_size:
+                self.shared_variables.pop(next(iter(self.shared_variables)))
+
+    def remove_shared_object(self, name):
+        with self.lock:
+            self.shared_variables.pop(name, None)
+
+    def stop(self):
+        with self.lock:
+            if self.streaming_ctx is not None:
+                self.stop_streaming_ctx()
+            if self.sc is not None:
+                self.sc.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Async exceptions (cancel of running Python code)
+# --------------------------------------------------------------------------------------------
+
+def _post_async_exc(thread_id, exc_type):
+    n = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                                   ctypes.py_object(exc_type))
+    return n == 1
+
+
+def _clear_async_exc(thread_id):
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
+
+
+class _Running(object):
+    def __init__(self, sid, kind):
+        self.id = sid
+        self.kind = kind
+        self.thread_id = threading.get_ident()
+        self.in_user_code = False
+        self.cancel_requested = False
+        self.next_cancel_at = 0.0
+        self.last_progress = None
+        self.next_progress_at = 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+# --------------------------------------------------------------------------------------------
+
+class Driver(object):
+    def __init__(self, config):
+        self.session_id = int(config["session_id"])
+        self.kind = config.get("kind", "pyspark")
+        if self.kind not in SESSION_KINDS:
+            raise ValueError("unknown session kind %r" % self.kind)
+        self.server = config["server"]
+        self.fingerprint = config["fingerprint"]
+        self.secret = config["secret"]
+        self.max_message_bytes = int(config.get("max_message_bytes") or 64 * 1024 * 1024)
+        self.sql_num_rows = int(config.get("sql_num_rows") or 1000)
+        self.output_cap_bytes = int(config.get("output_cap_bytes") or 0)
+        self.cancel_interval = max(0.05, int(config.get("job_cancel_trigger_interval_ms") or 100) / 1000.0)
+
+        self.channel = None
+        self.spark = None
+        self.sc = None
+        self.python = None
+        self.sql = None
+        self.scala = None
+        self.scala_error = None
+        self.scala_lock = threading.Lock()
+        self.scala_outdir = None
+        self.own_outdir = False
+        self.job_context = None
+        self.tmp_dir = None
+
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+        self.exit_code = EXIT_OK
+        self.statements = queue.Queue()
+        self.state_lock = threading.Lock()
+        self.running = None
+        self.wake_monitor = threading.Event()
+        self.jobs_lock = threading.Lock()
+        self.jobs = {}  # req -> thread ident, for cancel_job
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def send(self, msg):
+        try:
+            self.channel.send(msg)
+            return True
+        except MessageTooLarge as e:
+            log("dropping a %r message of %d bytes (max_message_bytes %d)"
+                % (msg.get("type"), e.args[0], self.max_message_bytes))
+            return False
+        except (ChannelClosed, OSError) as e:
+            self.connection_lost(str(e))
+            return False
+
+    def connection_lost(self, why):
+        if not self.stop.is_set():
+            log("connection to the server lost: %s" % why)
+            self.exit_code = EXIT_CONNECTION_LOST
+            self.stop.set()
+            self.statements.put(None)
+
+    def send_result(self, sid, output):
+        output = cap_output(output, self.output_cap_bytes)
+        msg = {"type": "result", "id": sid, "completed": now_ms(), "output": output}
+        try:
+            payload = self.channel.encode(msg)
+        except MessageTooLarge as e:
+            size = e.args[0]
+            output = livy_output(output.get("execution_count", sid), Err(
+                "OutputTooLarge",
+                "statement output is %d bytes, more than the %d bytes a driver message may carry"
+                % (size, self.max_message_bytes), []))
+            msg["output"] = output
+            payload = None
+        except (TypeError, ValueError) as e:
+            output = livy_output(output.get("execution_count", sid), Err(
+                "TypeError", "statement output is not JSON serializable: %s" % e, []))
+            msg["output"] = output
+            payload = None
+        try:
+            self.channel.send(msg, payload)
+        except (ChannelClosed, OSError) as e:
+            self.connection_lost(str(e))
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def connect(self):
+        host, _, port = self.server.rpartition(":")
+        host = host.strip("[]")
+        self.channel = Channel(host, int(port), self.fingerprint, self.max_message_bytes)
+        self.channel.authenticate(self.session_id, self.secret)
+        self.secret = None
+
+    def check_prerequisites(self):
+        if self.kind == "sparkr":
+            missing = sparkr_missing()
+            if missing:
+                raise RuntimeError(missing)
+
+    def build_spark(self):
+        from pyspark.sql import SparkSession, SQLContext
+        os.environ.setdefault("MPLBACKEND", "Agg")
+        from pyspark import SparkConf, SparkContext
+        builder = SparkSession.builder
+        SparkContext._ensure_initialized()
+        given = SparkConf().get("spark.repl.class.outputDir", None)
+        if given:
+            self.scala_outdir = given
+            os.makedirs(given, exist_ok=True)
+        else:
+            # Any session accepts Scala statements, and the REPL's class directory is only served
+            # to executors when set before the SparkContext starts. Cheap: an empty directory.
+            root = SparkConf().get("spark.repl.classdir", None) or None
+            self.scala_outdir = tempfile.mkdtemp(prefix="livy-rs-repl-", dir=root)
+            self.own_outdir = True
+            builder = builder.config("spark.repl.class.outputDir", self.scala_outdir)
+        self.spark = builder.getOrCreate()
+        self.sc = self.spark.sparkContext
+        try:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sql_ctx = SQLContext.getOrCreate(self.sc)
+        except Exception:
+            sql_ctx = None
+        self.tmp_dir = tempfile.mkdtemp(prefix="livy-rs-driver-")
+        self.job_context = JobContextImpl(self.sc, sql_ctx, self.spark, self.tmp_dir)
+        namespace = {"sc": self.sc, "sqlContext": sql_ctx, "spark": self.spark}
+        for stmt in ("from pyspark.sql import HiveContext",
+                     "from pyspark.streaming import StreamingContext",
+                     "import pyspark.cloudpickle as cloudpickle"):
+            try:
+                exec(stmt, namespace)
+            except Exception:
+                pass
+        try:
+            from pyspark import SparkFiles
+            os.chdir(SparkFiles.getRootDirectory())
+        except Exception:
+            pass
+        self.python = PythonInterpreter(namespace, OutputCapture())
+        self.sql = SqlInterpreter(self.spark, self.sql_num_rows)
+
+    def scala_interpreter(self):
+        with self.scala_lock:
+            if self.scala is None and self.scala_error is None:
+                try:
+                    t0 = time.time()
+                    interp = ScalaInterpreter(self.sc._jvm, self.spark, self.scala_outdir)
+                    interp.start()
+                    self.scala = interp
+                    log("Scala %s interpreter started in %.1f s" % (interp.version, time.time() - t0))
+                except Exception as e:
+                    self.scala_error = "%s: %s" % (type(e).__name__, e)
+                    log("Scala interpreter failed to start: %s" % self.scala_error)
+            return self.scala
+
+    def ready_message(self):
+        jvm = self.sc._jvm
+        try:
+            scala_version = str(jvm.scala.util.Properties.versionNumberString())
+        except Exception:
+            scala_version = None
+        return {"type": "ready", "spark_version": self.spark.version,
+                "scala_version": scala_version, "app_id": self.sc.applicationId,
+                "spark_ui_url": self.sc.uiWebUrl or None}
+
+    # -- message loop -----------------------------------------------------------------------
+
+    def reader(self):
+        try:
+            while not self.stop.is_set():
+                msg = self.channel.recv()
+                self.dispatch(msg)
+        except (ChannelClosed, OSError) as e:
+            self.connection_lost(str(e))
+        except ProtocolError as e:
+            self.connection_lost("protocol error: %s" % e)
+        except Exception as e:
+            self.connection_lost("reader failed: %s: %s" % (type(e).__name__, e))
+
+    def dispatch(self, msg):
+        t = msg["type"]
+        if t == "execute":
+            self.statements.put(msg)
+        elif t == "cancel":
+            self.cancel(msg.get("id"))
+        elif t == "complete":
+            self.spawn(self.handle_complete, msg)
+        elif t == "job":
+            self.spawn(self.handle_job, msg)
+        elif t == "cancel_job":
+            self.cancel_job(msg)
+        elif t in ("add_file", "add_pyfile", "add_jar"):
+            self.spawn(self.handle_add, msg)
+        elif t == "shutdown":
+            log("shutdown requested by the server")
+            self.stop.set()
+            self.statements.put(None)
+        else:
+            log("ignoring unknown message type %r" % t)
+
+    def spawn(self, fn, msg):
+        threading.Thread(target=self._guarded, args=(fn, msg), daemon=True,
+                         name="livy-rs-%s" % msg["type"]).start()
+
+    def _guarded(self, fn, msg):
+        self.ready.wait()
+        if self.stop.is_set():
+            return
+        try:
+            fn(msg)
+        except Exception as e:
+            log("%s handler failed: %s: %s" % (msg.get("type"), type(e).__name__, e))
+
+    # -- statements -------------------------------------------------------------------------
+
+    def worker(self):
+        self.ready.wait()
+        while not self.stop.is_set():
+            msg = self.statements.get()
+            if msg is None or self.stop.is_set():
+                break
+            self.run_statement(msg)
+
+    def run_statement(self, msg):
+        sid = int(msg["id"])
+        kind = msg.get("kind") or (self.kind if self.kind != "shared" else None)
+        code = msg.get("code", "")
+        state = _Running(sid, kind)
+        with self.state_lock:
+            self.running = state
+        self.wake_monitor.set()
+        self.send({"type": "started", "id": sid, "at": now_ms()})
+        res = None
+        try:
+            try:
+                self.sc.setJobGroup(str(sid), "Job group for statement %d" % sid)
+                if kind == "pyspark":
+                    with self.state_lock:
+                        state.in_user_code = True
+                    try:
+                        res = self.python.execute(code)
+                    finally:
+                        with self.state_lock:
+                            state.in_user_code = False
+                            if state.cancel_requested:
+                                _clear_async_exc(state.thread_id)
+                elif kind == "spark":
+                    interp = self.scala_interpreter()
+                    if interp is None:
+                        res = Err("InterpreterError", "Fail to start interpreter",
+                                  [self.scala_error or ""])
+                    else:
+                        res = interp.execute(code)
+                elif kind == "sql":
+                    res = self.sql.execute(code)
+                elif kind == "sparkr":
+                    res = Err("InterpreterError", "Fail to start interpreter",
+                              [sparkr_missing() or "SparkR statements are not supported by livy-rs"])
+                elif kind is None:
+                    res = Err("Error", "Code type should be specified if session kind is shared", [])
+                else:
+                    res = Err("Error", "unknown statement kind %r" % kind, [])
+            except KeyboardInterrupt:
+                # A cancel landed between the user's code and our bookkeeping.
+                res = Err("KeyboardInterrupt", "", [])
+        except BaseException as e:  # noqa: B036 - the statement must always get a result
+            if isinstance(e, KeyboardInterrupt):
+                res = Err("KeyboardInterrupt", "", [])
+            else:
+                res = Err("Internal Error: %s" % type(e).__name__, str(e), [])
+        finally:
+            with self.state_lock:
+                self.running = None
+                if state.cancel_requested and kind == "pyspark":
+                    _clear_async_exc(state.thread_id)
+        self.send_result(sid, livy_output(sid, res))
+
+    def cancel(self, sid):
+        with self.state_lock:
+            state = self.running
+            if state is None or state.id != sid or state.cancel_requested:
+                return
+            state.cancel_requested = True
+            state.next_cancel_at = 0.0
+        log("cancelling statement %s" % sid)
+        self.wake_monitor.set()
+
+    def monitor(self):
+        """Progress reports and cancel re-triggers of the running statement."""
+        self.ready.wait()
+        while not self.stop.is_set():
+            self.wake_monitor.wait(0.1)
+            self.wake_monitor.clear()
+            with self.state_lock:
+                state = self.running
+            if state is None:
+                continue
+            now = time.time()
+            if state.cancel_requested and now >= state.next_cancel_at:
+                first = state.next_cancel_at == 0.0
+                state.next_cancel_at = now + self.cancel_interval
+                self.trigger_cancel(state, first)
+            if now >= state.next_progress_at:
+                state.next_progress_at = now + 0.2
+                try:
+                    p = self.progress_of(str(state.id))
+                except Exception:
+                    p = None
+                with self.state_lock:
+                    still = self.running is state
+                if p is not None and still and p != state.last_progress:
+                    state.last_progress = p
+                    self.send({"type": "progress", "id": state.id, "progress": p})
+
+    def trigger_cancel(self, state, first):
+        try:
+            self.sc.cancelJobGroup(str(state.id))
+        except Exception as e:
+            log("cancelJobGroup failed: %s" % e)
+        if state.kind == "pyspark":
+            with self.state_lock:
+                if self.running is state and state.in_user_code:
+                    _post_async_exc(state.thread_id, KeyboardInterrupt)
+        elif state.kind == "spark" and first and self.scala is not None:
+            try:
+                self.scala.cancel()
+            except Exception as e:
+                log("interrupting the Scala statement failed: %s" % e)
+
+    def progress_of(self, group):
+        tracker = self.sc.statusTracker()
+        total = done = 0
+        for job_id in tracker.getJobIdsForGroup(group):
+            info = tracker.getJobInfo(job_id)
+            if info is None:
+                continue
+            for stage_id in info.stageIds:
+                stage = tracker.getStageInfo(stage_id)
+                if stage is not None:
+                    total += stage.numTasks
+                    done += stage.numCompletedTasks
+        return 0.0 if total == 0 else float(done) / total
+
+    # -- completion, jobs, files ------------------------------------------------------------
+
+    def handle_complete(self, msg):
+        kind = msg.get("kind") or (self.kind if self.kind != "shared" else "pyspark")
+        code = msg.get("code", "")
+        cursor = msg.get("cursor", len(code))
+        candidates = []
+        try:
+            if kind == "pyspark":
+                candidates = self.python.complete(code, cursor)
+            elif kind == "spark" and self.scala is not None:
+                candidates = self.scala.complete(code, cursor)
+        except Exception as e:
+            log("completion failed: %s" % e)
+        self.send({"type": "completion", "req": msg.get("req"), "candidates": candidates})
+
+    def handle_job(self, msg):
+        req = msg.get("req")
+        with self.jobs_lock:
+            self.jobs[req] = threading.get_ident()
+        reply = {"type": "job_result", "req": req}
+        try:
+            try:
+                cp = _cloudpickle()
+                if msg.get("job_id") is not None:
+                    self.sc.setJobGroup(str(msg["job_id"]), "", True)
+                job = pickle.loads(base64.b64decode(msg["job"]), encoding="bytes")
+                value = job(self.job_context)
+                inner = base64.b64encode(cp.dumps(value))
+                reply["result"] = base64.b64encode(inner).decode("ascii")
+            finally:
+                with self.jobs_lock:
+                    self.jobs.pop(req, None)
+        except BaseException:  # noqa: B036 - report everything, including a cancel
+            reply.pop("result", None)
+            reply["error"] = "Client job error:" + traceback.format_exc()
+        payload_ok = self.send(reply)
+        if not payload_ok and "result" in reply and not self.stop.is_set():
+            self.send({"type": "job_result", "req": req,
+                       "error": "Client job error:job result is larger than max_message_bytes"})
+
+    def cancel_job(self, msg):
+        req = msg.get("req")
+        with self.jobs_lock:
+            ident = self.jobs.get(req)
+        if msg.get("job_id") is not None:
+            try:
+                self.sc.cancelJobGroup(str(msg["job_id"]))
+            except Exception:
+                pass
+        if ident is not None:
+            _post_async_exc(ident, KeyboardInterrupt)
+
+    def handle_add(self, msg):
+        t, uri = msg["type"], msg.get("uri", "")
+        reply = {"type": "ack", "req": msg.get("req")}
+        try:
+            if t == "add_file":
+                self.sc.addFile(uri)
+            elif t == "add_pyfile":
+                self.sc.addPyFile(uri)
+            else:
+                self.sc._jsc.sc().addJar(uri)
+                if self.scala is not None:
+                    self.scala.add_jar(uri)
+        except Exception as e:
+            reply["error"] = "%s: %s" % (type(e).__name__, e)
+        self.send(reply)
+
+    # -- main -------------------------------------------------------------------------------
+
+    def run(self):
+        try:
+            self.connect()
+        except (ProtocolError, OSError, ChannelClosed, ValueError) as e:
+            log("cannot connect to the livy-rs server at %s: %s" % (self.server, e))
+            if self.channel is not None:
+                self.channel.close()
+            return EXIT_CONNECT_FAILED
+        log("connected to %s as session %d (kind %s)" % (self.server, self.session_id, self.kind))
+        threading.Thread(target=self.reader, daemon=True, name="livy-rs-reader").start()
+
+        try:
+            self.check_prerequisites()
+            t0 = time.time()
+            self.build_spark()
+            log("SparkSession ready in %.1f s" % (time.time() - t0))
+            if self.kind == "spark" and not self.stop.is_set():
+                if self.scala_interpreter() is None:
+                    raise RuntimeError("the Scala interpreter failed to start: %s" % self.scala_error)
+        except Exception as e:
+            message = "%s: %s" % (type(e).__name__, e) if not isinstance(e, RuntimeError) else str(e)
+            log("start-up failed: %s" % message)
+            if not self.stop.is_set():
+                self.send({"type": "error", "message": message})
+            self.shutdown_spark()
+            self.channel.close()
+            return EXIT_STARTUP_FAILED if self.exit_code == EXIT_OK else self.exit_code
+
+        if not self.stop.is_set():
+            self.send(self.ready_message())
+        self.ready.set()
+        worker = threading.Thread(target=self.worker, daemon=True, name="livy-rs-worker")
+        worker.start()
+        threading.Thread(target=self.monitor, daemon=True, name="livy-rs-monitor").start()
+        self.stop.wait()
+        self.shutdown_spark()
+        self.channel.close()
+        return self.exit_code
+
+    def shutdown_spark(self):
+        if self.spark is None:
+            return
+        done = threading.Event()
+
+        def stop():
+            try:
+                with self.state_lock:
+                    running = self.running
+                if running is not None:
+                    self.sc.cancelJobGroup(str(running.id))
+                self.spark.stop()
+            except Exception as e:
+                log("stopping Spark failed: %s" % e)
+            finally:
+                done.set()
+
+        threading.Thread(target=stop, daemon=True).start()
+        if not done.wait(60):
+            log("Spark did not stop within 60 s; exiting anyway")
+        for d in (self.tmp_dir, self.scala_outdir if self.own_outdir else None):
+            if d:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def sparkr_missing():
+    """Why SparkR statements cannot run here, or None when R and the SparkR package exist."""
+    problems = []
+    r = shutil.which("Rscript") or shutil.which("R")
+    if r is None:
+        problems.append("R (Rscript) is not installed on the driver's PATH")
+    spark_home = os.environ.get("SPARK_HOME", "")
+    if not os.path.isdir(os.path.join(spark_home, "R", "lib", "SparkR")):
+        problems.append("the SparkR package is not in $SPARK_HOME/R/lib (the pyspark wheel does "
+                        "not ship SparkR; use a full Spark distribution)")
+    if not problems:
+        return ("SparkR statements are not supported by the livy-rs driver yet "
+                "(R and SparkR were found)")
+    return "kind sparkr is unavailable: " + "; ".join(problems)
+
+
+def read_config(path):
+    with open(path, "r", encoding="utf-8") as f:
+        config = json.load(f)
+    try:
+        os.remove(path)  # it holds the session secret
+    except OSError:
+        pass
+    for key in ("session_id", "server", "fingerprint", "secret"):
+        if key not in config:
+            raise ValueError("config is missing %r" % key)
+    return config
+
+
+def main(argv):
+    if len(argv) != 2:
+        log("usage: livy_rs_driver.py <config.json>")
+        return EXIT_CONNECT_FAILED
+    try:
+        config = read_config(argv[1])
+        driver = Driver(config)
+    except Exception as e:
+        log("bad configuration %s: %s" % (argv[1], e))
+        return EXIT_CONNECT_FAILED
+    return driver.run()
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    try:
+        _REAL_STDOUT.flush()
+        _REAL_STDERR.flush()
+    except Exception:
+        pass
+    os._exit(code)
