@@ -58,10 +58,7 @@ pub async fn run(env: Env) -> i32 {
             return 1;
         }
     };
-    let local = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or(addr);
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
 
     let state = AppState::new(conf.clone());
     let shutdown = CancellationToken::new();

@@ -77,7 +77,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let msg = match &self {
             ApiError::Internal(e) => {
-                tracing::error!(error = format!("{e:#}"), "internal error answering a request");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "internal error answering a request"
+                );
                 "Internal server error; see the Livy server log.".to_string()
             }
             other => other.to_string(),

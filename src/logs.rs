@@ -83,7 +83,11 @@ impl ProcessLogs {
 
 /// Livy's `/log` paging: `size` defaults to 100 (negative = all), `from` defaults to the start
 /// of the last `size` lines. Returns (from, total, lines).
-pub fn page(lines: Vec<String>, from: Option<i64>, size: Option<i64>) -> (usize, usize, Vec<String>) {
+pub fn page(
+    lines: Vec<String>,
+    from: Option<i64>,
+    size: Option<i64>,
+) -> (usize, usize, Vec<String>) {
     let total = lines.len();
     let size = match size {
         Some(s) if s < 0 => total,
@@ -123,7 +127,10 @@ mod tests {
             logs.push(Stream::Stdout, format!("out{i}"));
         }
         logs.push(Stream::Stderr, "err".into());
-        assert_eq!(logs.lines(), vec!["stdout: ", "out3", "out4", "\nstderr: ", "err"]);
+        assert_eq!(
+            logs.lines(),
+            vec!["stdout: ", "out3", "out4", "\nstderr: ", "err"]
+        );
         assert_eq!(logs.tail(2), vec!["\nstderr: ", "err"]);
         logs.set_diagnostics(vec!["\nYARN Diagnostics: ".into(), "boom".into()]);
         assert_eq!(logs.tail(1), vec!["boom"]);
@@ -133,9 +140,21 @@ mod tests {
     fn paging_follows_livy() {
         let lines: Vec<String> = (0..250).map(|i| i.to_string()).collect();
         let (from, total, page) = super::page(lines.clone(), None, None);
-        assert_eq!((from, total, page.len(), page[0].as_str()), (150, 250, 100, "150"));
+        assert_eq!(
+            (from, total, page.len(), page[0].as_str()),
+            (150, 250, 100, "150")
+        );
         let (from, _, page) = super::page(lines.clone(), Some(10), Some(5));
-        assert_eq!((from, page), (10, vec!["10", "11", "12", "13", "14"].into_iter().map(String::from).collect()));
+        assert_eq!(
+            (from, page),
+            (
+                10,
+                vec!["10", "11", "12", "13", "14"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            )
+        );
         let (_, _, page) = super::page(lines.clone(), None, Some(-1));
         assert_eq!(page.len(), 250);
         let (from, _, page) = super::page(lines, Some(1000), Some(10));
@@ -146,7 +165,10 @@ mod tests {
     fn long_lines_are_clipped_visibly() {
         let line = clip_line("é".repeat(MAX_LINE_BYTES));
         assert!(line.len() < MAX_LINE_BYTES + 100);
-        assert!(line.ends_with(&format!("[line truncated by livy-rs: {} bytes]", 2 * MAX_LINE_BYTES)));
+        assert!(line.ends_with(&format!(
+            "[line truncated by livy-rs: {} bytes]",
+            2 * MAX_LINE_BYTES
+        )));
         assert_eq!(clip_line("short".into()), "short");
     }
 }

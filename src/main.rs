@@ -2,10 +2,15 @@
 
 use clap::{Parser, Subcommand};
 use livy_rs::conf::Env;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "livy-server", version, about = "A Livy-compatible REST server for Spark")]
+#[command(
+    name = "livy-server",
+    version,
+    about = "A Livy-compatible REST server for Spark"
+)]
 struct Cli {
     /// Configuration directory (default: $LIVY_CONF_DIR, else $LIVY_HOME/conf, else ./conf).
     #[arg(long, global = true)]
@@ -30,6 +35,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let mut env = Env::from_process();
     if let Some(dir) = cli.conf_dir {

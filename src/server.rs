@@ -42,12 +42,12 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = app
-            .clone()
-            .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            });
+        let service =
+            app.clone()
+                .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req
+                });
         let conn = builder.serve_connection_with_upgrades(
             TokioIo::new(stream),
             TowerToHyperService::new(service),
@@ -61,7 +61,13 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("stopped accepting connections; draining in-flight requests");
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
-        tracing::warn!(?drain, "in-flight requests did not finish before the drain deadline");
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?drain,
+            "in-flight requests did not finish before the drain deadline"
+        );
     }
 }

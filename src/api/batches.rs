@@ -37,7 +37,9 @@ async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>
         .iter()
         .map(|b| b.view(can_view(&app, b, user.as_deref())))
         .collect();
-    Ok(Json(json!({ "from": from, "total": total, "sessions": sessions })))
+    Ok(Json(
+        json!({ "from": from, "total": total, "sessions": sessions }),
+    ))
 }
 
 async fn create(
@@ -85,7 +87,9 @@ async fn log(
     let from = caller.params.int("from")?;
     let size = caller.params.int("size")?;
     let (from, total, lines) = logs::page(batch.logs.lines(), from, size);
-    Ok(Json(json!({ "id": batch.id, "from": from, "total": total, "log": lines })))
+    Ok(Json(
+        json!({ "id": batch.id, "from": from, "total": total, "log": lines }),
+    ))
 }
 
 async fn delete(

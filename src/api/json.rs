@@ -70,15 +70,15 @@ impl Scalar {
 
 /// An optional string that also accepts a number or boolean.
 pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let v: Option<Scalar> = Option::deserialize(d)
-        .map_err(|_: D::Error| de::Error::custom("expected a string"))?;
+    let v: Option<Scalar> =
+        Option::deserialize(d).map_err(|_: D::Error| de::Error::custom("expected a string"))?;
     Ok(v.map(Scalar::into_string))
 }
 
 /// An optional integer that also accepts a numeric string ("2").
 pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
-    let v: Option<Scalar> = Option::deserialize(d)
-        .map_err(|_: D::Error| de::Error::custom("expected an integer"))?;
+    let v: Option<Scalar> =
+        Option::deserialize(d).map_err(|_: D::Error| de::Error::custom("expected an integer"))?;
     match v {
         None => Ok(None),
         Some(Scalar::Int(i)) => i32::try_from(i)
@@ -105,9 +105,8 @@ pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
 
 /// A string-to-string map; `null` is empty and scalar values become strings.
 pub fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let v: Option<BTreeMap<String, Scalar>> = Option::deserialize(d).map_err(|_: D::Error| {
-        de::Error::custom("expected an object of string values")
-    })?;
+    let v: Option<BTreeMap<String, Scalar>> = Option::deserialize(d)
+        .map_err(|_: D::Error| de::Error::custom("expected an object of string values"))?;
     Ok(v.unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (k, v.into_string()))
@@ -122,11 +121,7 @@ impl Params {
     pub fn parse(query: Option<&str>) -> Self {
         Params(
             query
-                .map(|q| {
-                    form_urlencoded::parse(q.as_bytes())
-                        .into_owned()
-                        .collect()
-                })
+                .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
                 .unwrap_or_default(),
         )
     }
@@ -199,7 +194,9 @@ mod tests {
             "",
             "[]",
         ] {
-            let err = parse(body).err().unwrap_or_else(|| panic!("{body} was accepted"));
+            let err = parse(body)
+                .err()
+                .unwrap_or_else(|| panic!("{body} was accepted"));
             assert!(matches!(err, ApiError::BadRequest(_)), "{body}: {err:?}");
         }
         let msg = parse(r#"{"bogus":1}"#).unwrap_err().to_string();

@@ -78,7 +78,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<RemoteUser>()
             .and_then(|u| u.0.clone());
         let params = Params::parse(parts.uri.query());
-        let do_as = params.get("doAs").filter(|v| !v.is_empty()).map(String::from);
+        let do_as = params
+            .get("doAs")
+            .filter(|v| !v.is_empty())
+            .map(String::from);
         Ok(Caller {
             user,
             do_as,
@@ -99,7 +102,11 @@ impl Caller {
 /// Livy's API versioning: `Accept: application/vnd.livy.v<version>+json` must name a version we
 /// speak (only 0.1 exists); anything else in Accept is ignored.
 async fn negotiate_version(req: Request, next: Next) -> Response {
-    if let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+    if let Some(accept) = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    {
         if let Some(rest) = accept.trim().strip_prefix("application/vnd.livy.v") {
             let version = rest.split('+').next().unwrap_or("");
             if version != "0.1" {

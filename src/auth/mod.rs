@@ -134,12 +134,27 @@ mod tests {
             am.check_impersonation(Some("bob"), Some("admin")).unwrap(),
             Some("bob".into())
         );
-        assert_eq!(am.check_impersonation(None, Some("alice")).unwrap(), Some("alice".into()));
-        assert_eq!(am.check_impersonation(Some("alice"), Some("alice")).unwrap(), Some("alice".into()));
-        let err = am.check_impersonation(Some("bob"), Some("alice")).unwrap_err();
-        assert_eq!(err.to_string(), "User 'alice' not allowed to impersonate 'bob'.");
+        assert_eq!(
+            am.check_impersonation(None, Some("alice")).unwrap(),
+            Some("alice".into())
+        );
+        assert_eq!(
+            am.check_impersonation(Some("alice"), Some("alice"))
+                .unwrap(),
+            Some("alice".into())
+        );
+        let err = am
+            .check_impersonation(Some("bob"), Some("alice"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "User 'alice' not allowed to impersonate 'bob'."
+        );
         let off = conf(|c| c.impersonation_enabled = false);
-        assert_eq!(off.check_impersonation(Some("bob"), Some("alice")).unwrap(), None);
+        assert_eq!(
+            off.check_impersonation(Some("bob"), Some("alice")).unwrap(),
+            None
+        );
     }
 
     #[test]

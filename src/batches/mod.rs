@@ -165,7 +165,9 @@ impl Batch {
     fn expired(&self, retain: Duration, now: Instant) -> bool {
         let rt = self.runtime.lock();
         rt.state.is_some_and(SessionState::is_finished)
-            && rt.finished_at.is_some_and(|t| now.duration_since(t) > retain)
+            && rt
+                .finished_at
+                .is_some_and(|t| now.duration_since(t) > retain)
     }
 
     /// Kills the process tree (if running) and waits until it is reaped.
@@ -308,7 +310,10 @@ impl Batches {
         let retain = self.conf.sessions.state_retain;
         for batch in self.registry.all() {
             if batch.expired(retain, now) {
-                tracing::info!(batch_id = batch.id, "forgetting finished batch after state-retain time");
+                tracing::info!(
+                    batch_id = batch.id,
+                    "forgetting finished batch after state-retain time"
+                );
                 self.registry.remove(batch.id);
             }
         }
@@ -329,4 +334,3 @@ fn random_tag() -> String {
         .map(char::from)
         .collect()
 }
-

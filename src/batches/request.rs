@@ -54,10 +54,19 @@ impl CreateBatchRequest {
             }
         };
         put("spark.driver.memory", self.driver_memory.clone());
-        put("spark.driver.cores", self.driver_cores.map(|v| v.to_string()));
+        put(
+            "spark.driver.cores",
+            self.driver_cores.map(|v| v.to_string()),
+        );
         put("spark.executor.memory", self.executor_memory.clone());
-        put("spark.executor.cores", self.executor_cores.map(|v| v.to_string()));
-        put("spark.executor.instances", self.num_executors.map(|v| v.to_string()));
+        put(
+            "spark.executor.cores",
+            self.executor_cores.map(|v| v.to_string()),
+        );
+        put(
+            "spark.executor.instances",
+            self.num_executors.map(|v| v.to_string()),
+        );
         out
     }
 }

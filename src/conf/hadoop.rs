@@ -35,8 +35,8 @@ impl HadoopConf {
                 }
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let props =
-                    parse_xml(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
+                let props = parse_xml(&text)
+                    .map_err(|e| format!("cannot parse {}: {e}", path.display()))?;
                 conf.props.extend(props);
                 conf.sources.push(path);
             }
@@ -71,13 +71,17 @@ impl HadoopConf {
         let mut value = raw.to_string();
         for _ in 0..MAX_SUBSTITUTIONS {
             let Some(start) = value.find("${") else { break };
-            let Some(len) = value[start..].find('}') else { break };
+            let Some(len) = value[start..].find('}') else {
+                break;
+            };
             let name = &value[start + 2..start + len];
             let replacement = match name.strip_prefix("env.") {
                 Some(var) => std::env::var(var).ok(),
                 None => self.props.get(name).cloned(),
             };
-            let Some(replacement) = replacement else { break };
+            let Some(replacement) = replacement else {
+                break;
+            };
             value.replace_range(start..start + len + 1, &replacement);
         }
         value
@@ -101,9 +105,11 @@ fn parse_xml(text: &str) -> Result<HashMap<String, String>, String> {
                 path.push(tag);
             }
             Event::End(_) => {
-                if path.pop().as_deref() == Some("property") {
-                    if let (Some(n), v) = (name.take(), value.take()) {
-                        props.insert(n.trim().to_string(), v.unwrap_or_default());
+                let closed = path.pop();
+                if closed.as_deref() == Some("property") {
+                    let value = value.take().unwrap_or_default();
+                    if let Some(n) = name.take() {
+                        props.insert(n.trim().to_string(), value);
                     }
                 }
             }
@@ -122,7 +128,12 @@ fn parse_xml(text: &str) -> Result<HashMap<String, String>, String> {
     Ok(props)
 }
 
-fn append_field(path: &[String], name: &mut Option<String>, value: &mut Option<String>, text: &str) {
+fn append_field(
+    path: &[String],
+    name: &mut Option<String>,
+    value: &mut Option<String>,
+    text: &str,
+) {
     let under_property = path.len() >= 2 && path[path.len() - 2] == "property";
     match path.last().map(String::as_str) {
         Some("name") if under_property => name.get_or_insert_with(String::new).push_str(text),
@@ -171,7 +182,10 @@ mod tests {
         .unwrap();
         let conf = HadoopConf::load(&[dir.path().to_path_buf()]).unwrap();
         assert_eq!(conf.default_fs(), "hdfs://nn1.example.com:8020");
-        assert_eq!(conf.get("hadoop.security.authentication").unwrap(), "kerberos");
+        assert_eq!(
+            conf.get("hadoop.security.authentication").unwrap(),
+            "kerberos"
+        );
         assert_eq!(conf.get("yarn.http.policy").unwrap(), "HTTP_ONLY");
         assert_eq!(conf.get("a.b").unwrap(), "x<y");
         assert_eq!(conf.sources.len(), 2);
@@ -187,7 +201,11 @@ mod tests {
     #[test]
     fn malformed_xml_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("core-site.xml"), "<configuration><property>").unwrap();
+        std::fs::write(
+            dir.path().join("core-site.xml"),
+            "<configuration><property>",
+        )
+        .unwrap();
         // An unterminated document is tolerated by quick-xml only up to EOF; a mismatched tag is not.
         std::fs::write(dir.path().join("yarn-site.xml"), "<a></b>").unwrap();
         assert!(HadoopConf::load(&[dir.path().to_path_buf()]).is_err());

@@ -281,21 +281,54 @@ pub const KEYS: &[Key] = &[
 pub const DEPRECATED: &[(&str, &str)] = &[
     ("livy.spark.deployMode", SPARK_DEPLOY_MODE),
     ("livy.spark.scalaVersion", "livy.spark.scala-version"),
-    ("livy.repl.enableHiveContext", "livy.repl.enable-hive-context"),
-    ("livy.server.csrf_protection.enabled", "livy.server.csrf-protection.enabled"),
+    (
+        "livy.repl.enableHiveContext",
+        "livy.repl.enable-hive-context",
+    ),
+    (
+        "livy.server.csrf_protection.enabled",
+        "livy.server.csrf-protection.enabled",
+    ),
     ("livy.server.access_control.enabled", ACCESS_CONTROL_ENABLED),
-    ("livy.server.auth.kerberos.name_rules", "livy.server.auth.kerberos.name-rules"),
-    ("livy.server.launch.kerberos.refresh_interval", "livy.server.launch.kerberos.refresh-interval"),
-    ("livy.server.launch.kerberos.kinit_fail_threshold", "livy.server.launch.kerberos.kinit-fail-threshold"),
-    ("livy.server.yarn.app-leakage.check_timeout", "livy.server.yarn.app-leakage.check-timeout"),
-    ("livy.server.yarn.app-leakage.check_interval", "livy.server.yarn.app-leakage.check-interval"),
-    ("livy.rsc.client.shutdown_timeout", "livy.rsc.client.shutdown-timeout"),
+    (
+        "livy.server.auth.kerberos.name_rules",
+        "livy.server.auth.kerberos.name-rules",
+    ),
+    (
+        "livy.server.launch.kerberos.refresh_interval",
+        "livy.server.launch.kerberos.refresh-interval",
+    ),
+    (
+        "livy.server.launch.kerberos.kinit_fail_threshold",
+        "livy.server.launch.kerberos.kinit-fail-threshold",
+    ),
+    (
+        "livy.server.yarn.app-leakage.check_timeout",
+        "livy.server.yarn.app-leakage.check-timeout",
+    ),
+    (
+        "livy.server.yarn.app-leakage.check_interval",
+        "livy.server.yarn.app-leakage.check-interval",
+    ),
+    (
+        "livy.rsc.client.shutdown_timeout",
+        "livy.rsc.client.shutdown-timeout",
+    ),
     ("livy.rsc.driver_class", "livy.rsc.driver-class"),
-    ("livy.rsc.server.idle_timeout", "livy.rsc.server.idle-timeout"),
+    (
+        "livy.rsc.server.idle_timeout",
+        "livy.rsc.server.idle-timeout",
+    ),
     ("livy.rsc.proxy_user", "livy.rsc.proxy-user"),
-    ("livy.rsc.job_cancel.trigger_interval", "livy.rsc.job-cancel.trigger-interval"),
+    (
+        "livy.rsc.job_cancel.trigger_interval",
+        "livy.rsc.job-cancel.trigger-interval",
+    ),
     ("livy.rsc.job_cancel.timeout", "livy.rsc.job-cancel.timeout"),
-    ("livy.rsc.retained_statements", "livy.rsc.retained-statements"),
+    (
+        "livy.rsc.retained_statements",
+        "livy.rsc.retained-statements",
+    ),
 ];
 
 /// Looks a key up in the table.

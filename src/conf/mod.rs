@@ -65,7 +65,9 @@ impl Env {
             spark_conf_dir: path("SPARK_CONF_DIR"),
             hadoop_conf_dir: path("HADOOP_CONF_DIR"),
             yarn_conf_dir: path("YARN_CONF_DIR"),
-            pyspark_python: std::env::var("PYSPARK_PYTHON").ok().filter(|v| !v.is_empty()),
+            pyspark_python: std::env::var("PYSPARK_PYTHON")
+                .ok()
+                .filter(|v| !v.is_empty()),
         }
     }
 
@@ -254,7 +256,11 @@ impl LivyConf {
 
         let mut values = BTreeMap::new();
         for key in keys::KEYS {
-            if let Some(v) = explicit.get(key.name).cloned().or(key.default.map(String::from)) {
+            if let Some(v) = explicit
+                .get(key.name)
+                .cloned()
+                .or(key.default.map(String::from))
+            {
                 values.insert(key.name, v);
             }
         }
@@ -432,7 +438,10 @@ impl LivyConf {
             hadoop,
             paths: Paths {
                 conf_dir,
-                log_dir: env.livy_log_dir.clone().unwrap_or_else(|| home.join("logs")),
+                log_dir: env
+                    .livy_log_dir
+                    .clone()
+                    .unwrap_or_else(|| home.join("logs")),
                 pid_dir: env.livy_pid_dir.clone().unwrap_or_else(std::env::temp_dir),
             },
             values,

@@ -36,7 +36,10 @@ fn defaults_are_livys() {
     assert!(c.sessions.timeout_check);
     assert!(!c.access.impersonation_enabled);
     assert_eq!(c.value("livy.rsc.launcher.port.range"), Some("10000~10010"));
-    assert_eq!(c.duration("livy.rsc.server.connect.timeout"), Duration::from_secs(90));
+    assert_eq!(
+        c.duration("livy.rsc.server.connect.timeout"),
+        Duration::from_secs(90)
+    );
     // The custom-classpath keys are always blacklisted unless allowed.
     assert!(c.blacklist.contains("spark.submit.deployMode"));
     assert!(loaded.warnings.is_empty());
@@ -86,9 +89,12 @@ fn every_bad_value_is_reported_with_key_value_and_form() {
         .unwrap();
     let text = err.to_string();
     assert_eq!(err.problems.len(), 5, "{text}");
-    assert!(text.contains("livy.server.port: value 'eighty' is not valid; expected a 32-bit integer"));
+    assert!(
+        text.contains("livy.server.port: value 'eighty' is not valid; expected a 32-bit integer")
+    );
     assert!(text.contains("livy.server.session.timeout: value '1 hour'"));
-    assert!(text.contains("livy.impersonation.enabled: value 'yes' is not valid; expected true or false"));
+    assert!(text
+        .contains("livy.impersonation.enabled: value 'yes' is not valid; expected true or false"));
     assert!(text.contains("livy.file.upload.max.size: value '12q'"));
     assert!(text.contains("expected client or cluster"));
 }
@@ -136,4 +142,31 @@ fn allow_custom_classpath_lifts_the_built_in_blacklist() {
         .unwrap()
         .conf;
     assert!(!c.blacklist.contains("spark.submit.deployMode"));
+}
+
+#[test]
+fn shipped_template_documents_known_keys_with_their_defaults() {
+    let template = include_str!("../../conf/livy.conf.template");
+    let mut seen = 0;
+    for line in template.lines() {
+        let Some(entry) = line.strip_prefix("# livy.") else {
+            continue;
+        };
+        let Some((key, value)) = entry.split_once(" =") else {
+            continue;
+        };
+        if key.contains(' ') {
+            continue;
+        }
+        let key = format!("livy.{key}");
+        let value = value.trim();
+        let known = keys::find(&key).unwrap_or_else(|| panic!("template names unknown key {key}"));
+        let default = known.default.unwrap_or("");
+        assert!(
+            value == default || (value.is_empty() && default.is_empty()),
+            "template shows {key} = {value:?} but the default is {default:?}"
+        );
+        seen += 1;
+    }
+    assert!(seen > 80, "only {seen} keys documented");
 }

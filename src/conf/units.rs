@@ -54,7 +54,9 @@ pub fn parse_size(raw: &str) -> Result<u64, String> {
 
 /// Splits `"600s"` into `("600", "s")`; `None` unless it is digits followed by letters.
 fn split_number(text: &str) -> Option<(&str, &str)> {
-    let end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, suffix) = text.split_at(end);
     if digits.is_empty() || !suffix.chars().all(|c| c.is_ascii_lowercase()) {
         return None;
@@ -74,9 +76,21 @@ mod tests {
         assert_eq!(parse_duration("10min").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
         assert_eq!(parse_duration("250").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration(" 2D ").unwrap(), Duration::from_secs(2 * 86400));
+        assert_eq!(
+            parse_duration(" 2D ").unwrap(),
+            Duration::from_secs(2 * 86400)
+        );
         assert_eq!(parse_duration("7us").unwrap(), Duration::from_micros(7));
-        for bad in ["", "h", "1 h", "-5s", "1.5h", "10x", "1h30m", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "h",
+            "1 h",
+            "-5s",
+            "1.5h",
+            "10x",
+            "1h30m",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -55,7 +55,10 @@ impl ChildHandle {
     /// Waits until the process has been reaped and the exit callback has run.
     pub async fn wait(&self) -> ChildExit {
         let mut done = self.done.clone();
-        let ended = done.wait_for(Option::is_some).await.map(|exit| exit.clone());
+        let ended = done
+            .wait_for(Option::is_some)
+            .await
+            .map(|exit| exit.clone());
         // An error means the supervisor is gone (runtime shutting down): treat as ended.
         ended.ok().flatten().unwrap_or(ChildExit {
             code: None,
@@ -125,7 +128,10 @@ pub fn spawn(
         };
         if killed {
             // Stragglers that left the group or were re-parented when the leader died.
-            let left: Vec<u32> = tree.into_iter().filter(|&p| proc_tree::is_alive(p)).collect();
+            let left: Vec<u32> = tree
+                .into_iter()
+                .filter(|&p| proc_tree::is_alive(p))
+                .collect();
             if !left.is_empty() {
                 proc_tree::signal_tree(pid, &left, Signal::SIGKILL);
             }

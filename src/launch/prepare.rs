@@ -222,10 +222,14 @@ mod tests {
     #[test]
     fn blacklisted_keys_are_named() {
         let c = livy(&[], None);
-        let conf: BTreeMap<_, _> = [("spark.yarn.jars", "x"), ("spark.master", "yarn"), ("a", "b")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let conf: BTreeMap<_, _> = [
+            ("spark.yarn.jars", "x"),
+            ("spark.master", "yarn"),
+            ("a", "b"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         assert_eq!(
             prepare_conf(&conf, FileLists::default(), &c).unwrap_err(),
             "Blacklisted configuration values in session config: spark.master, spark.yarn.jars"
@@ -263,8 +267,14 @@ mod tests {
     #[test]
     fn whitelist_follows_livy() {
         let c = livy(&["/data/ok/"], None);
-        assert_eq!(resolve_uri("/data/ok/job.py", &c).unwrap(), "file:///data/ok/job.py");
-        assert_eq!(resolve_uri("file:/data/ok/a.jar", &c).unwrap(), "file:/data/ok/a.jar");
+        assert_eq!(
+            resolve_uri("/data/ok/job.py", &c).unwrap(),
+            "file:///data/ok/job.py"
+        );
+        assert_eq!(
+            resolve_uri("file:/data/ok/a.jar", &c).unwrap(),
+            "file:/data/ok/a.jar"
+        );
         assert_eq!(
             resolve_uri("/data/okay/job.py", &c).unwrap_err(),
             "requirement failed: Local path /data/okay/job.py cannot be added to user sessions."
@@ -274,8 +284,14 @@ mod tests {
             resolve_uri("job.py", &c).unwrap_err(),
             "requirement failed: Path 'job.py' is not absolute."
         );
-        assert_eq!(resolve_uri("hdfs://nn/x.jar", &c).unwrap(), "hdfs://nn/x.jar");
-        assert_eq!(resolve_uri("local:/opt/x.jar", &c).unwrap(), "local:/opt/x.jar");
+        assert_eq!(
+            resolve_uri("hdfs://nn/x.jar", &c).unwrap(),
+            "hdfs://nn/x.jar"
+        );
+        assert_eq!(
+            resolve_uri("local:/opt/x.jar", &c).unwrap(),
+            "local:/opt/x.jar"
+        );
         assert!(resolve_uri("/data/ok/a b.py", &c).is_err());
         let none = livy(&[], None);
         assert!(resolve_uri("/data/ok/job.py", &none).is_err());

@@ -16,7 +16,11 @@ pub fn descendants(root: u32) -> Vec<u32> {
         return Vec::new();
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if let Some(ppid) = parent_of(pid) {
@@ -94,6 +98,9 @@ mod tests {
         while found.iter().any(|&p| is_alive(p)) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert!(found.iter().all(|&p| !is_alive(p)), "grandchildren survived");
+        assert!(
+            found.iter().all(|&p| !is_alive(p)),
+            "grandchildren survived"
+        );
     }
 }

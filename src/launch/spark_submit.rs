@@ -115,9 +115,23 @@ mod tests {
         assert_eq!(
             cmd.args,
             [
-                "--name", "nightly", "--class", "org.Example", "--conf", "spark.driver.memory=1g",
-                "--conf", "spark.master=local", "--py-files", "file:///d/a.py", "--proxy-user",
-                "alice", "--queue", "etl", "file:///d/job.jar", "10", "x y"
+                "--name",
+                "nightly",
+                "--class",
+                "org.Example",
+                "--conf",
+                "spark.driver.memory=1g",
+                "--conf",
+                "spark.master=local",
+                "--py-files",
+                "file:///d/a.py",
+                "--proxy-user",
+                "alice",
+                "--queue",
+                "etl",
+                "file:///d/job.jar",
+                "10",
+                "x y"
             ]
         );
         livy.access.impersonation_enabled = false;

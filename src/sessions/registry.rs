@@ -75,7 +75,13 @@ impl<T: Entry> Registry<T> {
     /// One page in id order, and the total count.
     pub fn page(&self, from: usize, size: usize) -> (usize, Vec<Arc<T>>) {
         let inner = self.inner.read();
-        let page = inner.by_id.values().skip(from).take(size).cloned().collect();
+        let page = inner
+            .by_id
+            .values()
+            .skip(from)
+            .take(size)
+            .cloned()
+            .collect();
         (inner.by_id.len(), page)
     }
 
@@ -124,7 +130,9 @@ impl<T: Entry> Registry<T> {
     pub fn release(&self, reservation: Reservation) {
         if let Some(n) = reservation.name {
             let mut inner = self.inner.write();
-            if inner.by_name.get(&n) == Some(&reservation.id) && !inner.by_id.contains_key(&reservation.id) {
+            if inner.by_name.get(&n) == Some(&reservation.id)
+                && !inner.by_id.contains_key(&reservation.id)
+            {
                 inner.by_name.remove(&n);
             }
         }
@@ -186,8 +194,14 @@ mod tests {
         let r = Registry::<E>::default();
         assert_eq!(add(&r, Some("etl")).unwrap(), 0);
         assert_eq!(add(&r, None).unwrap(), 1);
-        assert_eq!(add(&r, Some("etl")), Err(NameError::Duplicate("etl".into())));
-        assert_eq!(add(&r, Some("123")), Err(NameError::AllDigits("123".into())));
+        assert_eq!(
+            add(&r, Some("etl")),
+            Err(NameError::Duplicate("etl".into()))
+        );
+        assert_eq!(
+            add(&r, Some("123")),
+            Err(NameError::AllDigits("123".into()))
+        );
         // Rejections consume no id.
         assert_eq!(add(&r, None).unwrap(), 2);
         assert_eq!(r.get("etl").unwrap().0, 0);

@@ -57,9 +57,19 @@ mod tests {
 
     #[test]
     fn serialises_with_livys_names() {
-        assert_eq!(serde_json::to_string(&SessionState::NotStarted).unwrap(), "\"not_started\"");
-        assert_eq!(serde_json::to_string(&SessionState::ShuttingDown).unwrap(), "\"shutting_down\"");
-        for s in [SessionState::Idle, SessionState::Dead, SessionState::Success] {
+        assert_eq!(
+            serde_json::to_string(&SessionState::NotStarted).unwrap(),
+            "\"not_started\""
+        );
+        assert_eq!(
+            serde_json::to_string(&SessionState::ShuttingDown).unwrap(),
+            "\"shutting_down\""
+        );
+        for s in [
+            SessionState::Idle,
+            SessionState::Dead,
+            SessionState::Success,
+        ] {
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }
         assert!(SessionState::Killed.is_finished());

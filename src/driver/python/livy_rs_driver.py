@@ -416,6 +416,8 @@ def python_error(exc_type, exc_value, tb):
 def _table_type_error(exc_type, exc_value):
     """fake_shell's magics return an *error reply* as if it were data, so Livy reports status
     "ok" with {"msg_type": "execute_reply", "content": {...error...}} as data. Kept as is."""
+    if not isinstance(exc_value, BaseException):
+        exc_value = exc_type(exc_value)  # fake_shell passes a bare string here
     err = python_error(exc_type, exc_value, None)
     return {"msg_type": "execute_reply",
             "content": {"ename": err.ename, "evalue": err.evalue, "traceback": err.traceback,
