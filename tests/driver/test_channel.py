@@ -1,0 +1,60 @@
+"""Connection, pinning and authentication: all refused before any SparkSession is built."""
+
+import os
+
+import pytest
+
+from fake_server import Driver
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return str(tmp_path)
+
+
+def test_wrong_secret_is_refused(workdir):
+    d = Driver("pyspark", workdir, driver_secret="ab" * 32)
+    try:
+        assert d.wait_exit(90) == 2
+        assert d.server.auth is False
+        hello, auth = d.server.handshake
+        assert hello == {"type": "hello", "session_id": 7, "protocol": 1}
+        assert set(auth) == {"type", "mac", "nonce"} and len(auth["nonce"]) == 64
+        log = d.log_text()
+        assert "rejected authentication" in log
+        assert d.secret not in log and "ab" * 32 not in log
+        assert not os.path.exists(d.config_path), "the config file holds the secret"
+    finally:
+        d.shutdown()
+
+
+def test_wrong_fingerprint_is_refused(workdir):
+    d = Driver("pyspark", workdir, fingerprint="00" * 32)
+    try:
+        assert d.wait_exit(90) == 2
+        assert d.server.handshake == [], "no hello may be sent to an unpinned server"
+        assert "fingerprint mismatch" in d.log_text()
+    finally:
+        d.shutdown()
+
+
+def test_server_must_prove_the_secret(workdir):
+    d = Driver("pyspark", workdir, welcome_mac_ok=False)
+    try:
+        assert d.wait_exit(90) == 2
+        assert d.server.auth is True  # the driver authenticated, the server did not
+        assert "failed to prove" in d.log_text()
+    finally:
+        d.shutdown()
+
+
+def test_sparkr_without_r_is_a_startup_error(workdir):
+    d = Driver("sparkr", workdir)
+    try:
+        err = d.server.wait_for(lambda m: m["type"] in ("error", "ready"), 90, "start-up outcome")
+        if err["type"] == "ready":
+            pytest.skip("R and SparkR are installed here")
+        assert "SparkR" in err["message"] and "pyspark wheel" in err["message"]
+        assert d.wait_exit(60) == 1
+    finally:
+        d.shutdown()
