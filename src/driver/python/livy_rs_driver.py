@@ -830,7 +830,10 @@ class LivyRsBridge {
         case Results.Success => Success(List("text/plain" -> JString(readOut())))
         case Results.Incomplete => Incomplete
         case _ =>
-          val lines = "(?<=\n)".r.split(readOut()).toList
+          val text = readOut()
+          // Scala 2.13 answers Error, silently, for blank or comment-only code; 2.12 answered Success.
+          if (text.trim.isEmpty) return Success(List("text/plain" -> JString("")))
+          val lines = "(?<=\n)".r.split(text).toList
           val first = lines.headOption.map(_.trim).getOrElse("unknown error")
           // Scala 2.13 echoes the code and a caret before "error: ..."; Livy (2.12) takes the first
           // line as evalue, so promote the error line when the first one is only an echo.
