@@ -12,7 +12,10 @@ from conftest import start_driver
 def d(tmp_path_factory):
     driver = start_driver(tmp_path_factory, "shared")
     yield driver
-    assert driver.shutdown() == 0
+    if driver.proc.poll() is None:
+        assert driver.shutdown() == 0
+    else:
+        driver.shutdown()
 
 
 def ok_text(out):
@@ -140,3 +143,10 @@ def test_python_cancel_in_shared_session(d):
     out = d.result(sid, timeout=30)["output"]
     assert out["ename"] == "KeyboardInterrupt"
     assert ok_text(d.run("'fine'", kind="pyspark")) == "'fine'"
+
+
+def test_connection_drop_stops_the_driver(d):
+    # Last test of the module: the server goes away, so Spark stops and the driver exits 3.
+    d.server.conn.close()
+    assert d.wait_exit(90) == 3
+    assert "connection to the server lost" in d.log_text()
