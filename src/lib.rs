@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod batches;
 pub mod conf;
+pub mod driver;
 pub mod error;
 pub mod launch;
 pub mod logs;

@@ -1,0 +1,13 @@
+//! The driver: the program of ours that runs inside Spark for an interactive session, and the
+//! authenticated, encrypted channel it connects back to the server on.
+
+pub mod channel;
+pub mod protocol;
+pub mod tls;
+
+#[cfg(test)]
+mod tests;
+
+/// The driver program, embedded so the package needs nothing but the binary; it is written to
+/// the server's run directory and handed to spark-submit.
+pub const DRIVER_PY: &str = include_str!("python/livy_rs_driver.py");
