@@ -194,7 +194,7 @@ class Driver(object):
 
     def __init__(self, kind, workdir, python=None, session_id=7, secret=None, driver_secret=None,
                  fingerprint=None, welcome_mac_ok=True, max_message_bytes=8 * 1024 * 1024,
-                 sql_num_rows=1000, output_cap_bytes=1024 * 1024, confs=None):
+                 sql_num_rows=1000, output_cap_bytes=1024 * 1024, confs=None, master="local[2]"):
         self.kind = kind
         self.workdir = workdir
         self.python = python or sys.executable
@@ -213,7 +213,7 @@ class Driver(object):
         self.log_path = os.path.join(workdir, "driver-%s.log" % kind)
         confs = dict({"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
                       "spark.driver.extraJavaOptions": "-Xss4m"}, **(confs or {}))
-        cmd = [os.path.join(self.spark_home, "bin", "spark-submit"), "--master", "local[2]",
+        cmd = [os.path.join(self.spark_home, "bin", "spark-submit"), "--master", master,
                "--name", "livy-rs-driver-test"]
         for k, v in confs.items():
             cmd += ["--conf", "%s=%s" % (k, v)]

@@ -3,6 +3,8 @@ progress, cancel, completion, the Job API and files, against one real driver."""
 
 import base64
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -292,3 +294,38 @@ def test_sparkr_statement_fails_cleanly(d):
     out = d.run("1 + 1", kind="sparkr")
     assert out["status"] == "error" and out["ename"] == "InterpreterError"
     assert out["evalue"] == "Fail to start interpreter"
+
+
+def test_job_cancel(d):
+    def slow(ctx):
+        import time
+        for _ in range(6000):
+            time.sleep(0.01)
+        return "not cancelled"
+    req = d.server.request_id()
+    d.server.send({"type": "job", "req": req, "job": b64_pickled_job(slow), "job_id": "job-%d" % req})
+    # the job thread registers itself right away; cancel until it has stopped
+    deadline = time.monotonic() + 30
+    reply = None
+    while reply is None:
+        assert time.monotonic() < deadline, "job was not cancelled"
+        d.server.send({"type": "cancel_job", "req": req, "job_id": "job-%d" % req})
+        try:
+            reply = d.server.wait_for(lambda m: m["type"] == "job_result" and m.get("req") == req,
+                                      1, "job_result")
+        except AssertionError:
+            pass
+    assert "result" not in reply and "KeyboardInterrupt" in reply["error"]
+    assert ok_text(d.run("'after job cancel'")) == "'after job cancel'"
+
+
+@pytest.mark.skipif(not (shutil.which("javac") and shutil.which("jar")), reason="needs a JDK")
+def test_add_jar_reaches_the_scala_repl(d, tmp_path):
+    src = tmp_path / "LivyRsJarProbe.java"
+    src.write_text("public class LivyRsJarProbe { public static String hi() { return \"from jar\"; } }\n")
+    subprocess.run(["javac", "-d", str(tmp_path), str(src)], check=True)
+    jar = tmp_path / "probe.jar"
+    subprocess.run(["jar", "cf", str(jar), "-C", str(tmp_path), "LivyRsJarProbe.class"], check=True)
+    d.run("1", kind="spark", timeout=180)  # the Scala interpreter is running
+    assert "error" not in d.request({"type": "add_jar", "uri": "file:" + str(jar)}, "ack")
+    assert ok_text(d.run("LivyRsJarProbe.hi()", kind="spark")).endswith(': String = from jar\n')

@@ -1511,6 +1511,7 @@ class Driver(object):
             finally:
                 with self.jobs_lock:
                     self.jobs.pop(req, None)
+                    _clear_async_exc(threading.get_ident())  # a cancel that came too late
         except BaseException:  # noqa: B036 - report everything, including a cancel
             reply.pop("result", None)
             reply["error"] = "Client job error:" + traceback.format_exc()
@@ -1521,15 +1522,15 @@ class Driver(object):
 
     def cancel_job(self, msg):
         req = msg.get("req")
-        with self.jobs_lock:
-            ident = self.jobs.get(req)
         if msg.get("job_id") is not None:
             try:
                 self.sc.cancelJobGroup(str(msg["job_id"]))
             except Exception:
                 pass
-        if ident is not None:
-            _post_async_exc(ident, KeyboardInterrupt)
+        with self.jobs_lock:
+            ident = self.jobs.get(req)
+            if ident is not None:
+                _post_async_exc(ident, KeyboardInterrupt)
 
     def handle_add(self, msg):
         t, uri = msg["type"], msg.get("uri", "")
