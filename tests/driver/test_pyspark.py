@@ -322,10 +322,11 @@ def test_job_cancel(d):
 @pytest.mark.skipif(not (shutil.which("javac") and shutil.which("jar")), reason="needs a JDK")
 def test_add_jar_reaches_the_scala_repl(d, tmp_path):
     src = tmp_path / "LivyRsJarProbe.java"
-    src.write_text("public class LivyRsJarProbe { public static String hi() { return \"from jar\"; } }\n")
+    src.write_text("package livyrs.probe;\n"
+                   "public class LivyRsJarProbe { public static String hi() { return \"from jar\"; } }\n")
     subprocess.run(["javac", "-d", str(tmp_path), str(src)], check=True)
     jar = tmp_path / "probe.jar"
-    subprocess.run(["jar", "cf", str(jar), "-C", str(tmp_path), "LivyRsJarProbe.class"], check=True)
+    subprocess.run(["jar", "cf", str(jar), "-C", str(tmp_path), "livyrs"], check=True)
     d.run("1", kind="spark", timeout=180)  # the Scala interpreter is running
     assert "error" not in d.request({"type": "add_jar", "uri": "file:" + str(jar)}, "ack")
-    assert ok_text(d.run("LivyRsJarProbe.hi()", kind="spark")).endswith(': String = from jar\n')
+    assert ok_text(d.run("livyrs.probe.LivyRsJarProbe.hi()", kind="spark")).endswith(': String = from jar\n')
