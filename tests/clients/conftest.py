@@ -1,0 +1,136 @@
+"""Fixtures for the real-client suites: the livy-rs binary, Spark, a module-scoped server with a
+whitelisted work directory, a factory for servers with other settings, and `wait_until`.
+
+Environment (scripts/test exports these): LIVY_RS_BIN (default target/release/livy-server),
+SPARK_HOME and PYSPARK_PYTHON (default: the pyspark of the project's .venv, as scripts/setup-env
+prints them).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyharness.livy_server import LivyServer, default_binary, repo_root  # noqa: E402
+from pyharness.wait import wait_until  # noqa: E402,F401  (re-exported for the test modules)
+
+ROOT = repo_root()
+
+
+# --------------------------------------------------------------------------- environment
+
+
+@pytest.fixture(scope="session")
+def livy_bin() -> Path:
+    path = default_binary()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(
+            f"livy-server binary {path} is missing: run `cargo build --release --bin livy-server` "
+            "or set LIVY_RS_BIN",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def spark_home() -> Path:
+    """SPARK_HOME with bin/spark-submit; derived from the project's .venv when unset (and then
+    exported, with PYSPARK_PYTHON, so the servers started by the tests inherit it)."""
+    home = os.environ.get("SPARK_HOME")
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if not home and venv_python.exists():
+        out = subprocess.run(
+            [str(venv_python), "-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if out.returncode == 0:
+            home = out.stdout.strip()
+            os.environ["SPARK_HOME"] = home
+    if not home or not (Path(home) / "bin" / "spark-submit").is_file():
+        pytest.fail(
+            f"SPARK_HOME ({home!r}) has no bin/spark-submit; run "
+            '`eval "$(scripts/setup-env --clients --print-env)"` first',
+            pytrace=False,
+        )
+    if not os.environ.get("PYSPARK_PYTHON") and venv_python.exists():
+        os.environ["PYSPARK_PYTHON"] = str(venv_python)
+    return Path(home)
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory) -> Path:
+    """A directory the module's server whitelists (`livy.file.local-dir-whitelist`): scripts and
+    jars for batches go here."""
+    return tmp_path_factory.mktemp("livy-work")
+
+
+@pytest.fixture(scope="module")
+def livy_conf(work_dir) -> Dict[str, object]:
+    """livy.conf of the module's `livy` server. A module overrides this fixture to change it."""
+    return {
+        "livy.spark.master": "local[1]",
+        "livy.file.local-dir-whitelist": str(work_dir),
+    }
+
+
+@pytest.fixture(scope="module")
+def livy_blacklist() -> List[str]:
+    """spark-blacklist.conf lines of the module's `livy` server (Livy's shipped defaults)."""
+    return ["spark.master", "spark.submit.deployMode", "spark.yarn.jar", "spark.yarn.jars"]
+
+
+@pytest.fixture(scope="module")
+def livy(livy_bin, spark_home, livy_conf, livy_blacklist):
+    """One server per test module."""
+    server = LivyServer(livy_conf, blacklist=livy_blacklist, binary=livy_bin, name="livy-module")
+    server.start()
+    yield server
+    try:
+        server.stop()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def livy_factory(livy_bin, spark_home, work_dir) -> Callable[..., LivyServer]:
+    """Starts extra servers for one test (other livy.conf settings); all stopped afterwards.
+    `livy_factory({"livy.server.session.max-creation": 1})` whitelists `work_dir` by default."""
+    servers: List[LivyServer] = []
+
+    def make(conf=None, blacklist=None, **kw) -> LivyServer:
+        full = {"livy.spark.master": "local[1]", "livy.file.local-dir-whitelist": str(work_dir)}
+        full.update(conf or {})
+        server = LivyServer(full, blacklist=blacklist, binary=livy_bin, name=f"livy-{len(servers)}", **kw)
+        servers.append(server)
+        return server.start()
+
+    yield make
+    errors = []
+    for server in servers:
+        try:
+            server.stop()
+        except Exception as e:  # noqa: BLE001 - stop them all, then report
+            errors.append(e)
+        finally:
+            server.cleanup()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for names and marker strings."""
+    return uuid.uuid4().hex[:10]
