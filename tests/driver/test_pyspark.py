@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import start_driver
-from fake_server import b64_pickled_job, unpickle_job_result, wait_until
+from fake_server import b64_pickled_job, unpickle_job_result
 
 OUTPUT_CAP = 4096
 MAX_MESSAGE = 256 * 1024
@@ -330,3 +330,8 @@ def test_add_jar_reaches_the_scala_repl(d, tmp_path):
     d.run("1", kind="spark", timeout=180)  # the Scala interpreter is running
     assert "error" not in d.request({"type": "add_jar", "uri": "file:" + str(jar)}, "ack")
     assert ok_text(d.run("livyrs.probe.LivyRsJarProbe.hi()", kind="spark")).endswith(': String = from jar\n')
+
+
+def test_unicode_and_undecodable_text(d):
+    assert ok_text(d.run("print('h\u00e9llo \u2603')")) == "h\u00e9llo \u2603"
+    assert ok_text(d.run("print(b'a\\xffb'.decode('utf-8', 'surrogateescape'))")) == "a?b"

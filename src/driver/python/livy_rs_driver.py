@@ -103,8 +103,12 @@ def _json_key(k):
 
 
 def dumps(obj):
-    return json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False,
-                      separators=(",", ":")).encode("utf-8")
+    text = json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")  # lone surrogates (undecodable bytes) become '?'
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,7 +329,7 @@ def truncate_text(text, cap):
     """Caps `text` at `cap` UTF-8 bytes, ending it with a visible marker line."""
     if cap is None or cap <= 0 or not isinstance(text, str):
         return text
-    raw = text.encode("utf-8")
+    raw = text.encode("utf-8", "replace")
     if len(raw) <= cap:
         return text
     kept = raw[:cap].decode("utf-8", "ignore")
@@ -343,9 +347,9 @@ def cap_output(output, cap):
         tb = output.get("traceback") or []
         total, kept = 0, []
         for line in tb:
-            n = len(str(line).encode("utf-8"))
+            n = len(str(line).encode("utf-8", "replace"))
             if cap and total + n > cap:
-                full = sum(len(str(x).encode("utf-8")) for x in tb)
+                full = sum(len(str(x).encode("utf-8", "replace")) for x in tb)
                 kept.append("...[output truncated by livy-rs: %d bytes total]" % full)
                 break
             total += n
@@ -1130,6 +1134,7 @@ class _Running(object):
         self.next_cancel_at = 0.0
         self.last_progress = None
         self.next_progress_at = 0.0
+        self.interrupted = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -1168,6 +1173,7 @@ class Driver(object):
         self.exit_code = EXIT_OK
         self.statements = queue.Queue()
         self.state_lock = threading.Lock()
+        self.result_lock = threading.Lock()
         self.running = None
         self.wake_monitor = threading.Event()
         self.jobs_lock = threading.Lock()
@@ -1306,7 +1312,10 @@ class Driver(object):
         try:
             while not self.stop.is_set():
                 msg = self.channel.recv()
-                self.dispatch(msg)
+                try:
+                    self.dispatch(msg)
+                except Exception as e:
+                    log("ignoring malformed %r message: %s: %s" % (msg.get("type"), type(e).__name__, e))
         except (ChannelClosed, OSError) as e:
             self.connection_lost(str(e))
         except ProtocolError as e:
@@ -1317,6 +1326,9 @@ class Driver(object):
     def dispatch(self, msg):
         t = msg["type"]
         if t == "execute":
+            if isinstance(msg.get("id"), bool) or not isinstance(msg.get("id"), int) \
+                    or not isinstance(msg.get("code", ""), str):
+                raise ValueError("execute needs an integer id and a string code")
             self.statements.put(msg)
         elif t == "cancel":
             self.cancel(msg.get("id"))
@@ -1356,10 +1368,17 @@ class Driver(object):
             msg = self.statements.get()
             if msg is None or self.stop.is_set():
                 break
-            self.run_statement(msg)
+            try:
+                self.run_statement(msg)
+            except Exception as e:  # a bug of ours: still answer, so the session is not stuck
+                log("statement %s failed internally: %s" % (msg.get("id"), traceback.format_exc()))
+                with self.result_lock:
+                    self.send({"type": "result", "id": msg["id"], "completed": now_ms(),
+                               "output": livy_output(msg["id"], Err(
+                                   "Internal Error: %s" % type(e).__name__, str(e), []))})
 
     def run_statement(self, msg):
-        sid = int(msg["id"])
+        sid = msg["id"]
         kind = msg.get("kind") or (self.kind if self.kind != "shared" else None)
         code = msg.get("code", "")
         state = _Running(sid, kind)
@@ -1406,11 +1425,13 @@ class Driver(object):
             else:
                 res = Err("Internal Error: %s" % type(e).__name__, str(e), [])
         finally:
-            with self.state_lock:
-                self.running = None
-                if state.cancel_requested and kind == "pyspark":
-                    _clear_async_exc(state.thread_id)
-        self.send_result(sid, livy_output(sid, res))
+            with self.result_lock:
+                with self.state_lock:
+                    self.running = None
+                    if state.cancel_requested and kind == "pyspark":
+                        _clear_async_exc(state.thread_id)
+        with self.result_lock:
+            self.send_result(sid, livy_output(sid, res))
 
     def cancel(self, sid):
         with self.state_lock:
@@ -1434,22 +1455,21 @@ class Driver(object):
                 continue
             now = time.time()
             if state.cancel_requested and now >= state.next_cancel_at:
-                first = state.next_cancel_at == 0.0
                 state.next_cancel_at = now + self.cancel_interval
-                self.trigger_cancel(state, first)
+                self.trigger_cancel(state)
             if now >= state.next_progress_at:
                 state.next_progress_at = now + 0.2
                 try:
                     p = self.progress_of(str(state.id))
                 except Exception:
                     p = None
-                with self.state_lock:
-                    still = self.running is state
-                if p is not None and still and p != state.last_progress:
-                    state.last_progress = p
-                    self.send({"type": "progress", "id": state.id, "progress": p})
+                # Under result_lock: no progress message ever follows its statement's result.
+                with self.result_lock:
+                    if p is not None and self.running is state and p != state.last_progress:
+                        state.last_progress = p
+                        self.send({"type": "progress", "id": state.id, "progress": p})
 
-    def trigger_cancel(self, state, first):
+    def trigger_cancel(self, state):
         try:
             self.sc.cancelJobGroup(str(state.id))
         except Exception as e:
@@ -1458,7 +1478,8 @@ class Driver(object):
             with self.state_lock:
                 if self.running is state and state.in_user_code:
                     _post_async_exc(state.thread_id, KeyboardInterrupt)
-        elif state.kind == "spark" and first and self.scala is not None:
+        elif state.kind == "spark" and not state.interrupted and self.scala is not None:
+            state.interrupted = True  # once: the Scala interpreter may still have been starting
             try:
                 self.scala.cancel()
             except Exception as e:
