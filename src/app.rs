@@ -60,7 +60,13 @@ pub async fn run(env: Env) -> i32 {
     };
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
 
-    let state = AppState::new(conf.clone());
+    let state = match AppState::new(conf.clone()) {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("livy-server: {e:#}");
+            return 1;
+        }
+    };
     let shutdown = CancellationToken::new();
     let gc = tokio::spawn(collect_garbage(state.clone(), shutdown.clone()));
     let app = api::router(state.clone(), access_log);
@@ -83,12 +89,10 @@ pub async fn run(env: Env) -> i32 {
     .await;
 
     tracing::info!("stopping sessions and batches");
-    let stop_deadline = conf.sessions.process_kill_timeout + Duration::from_secs(5);
-    if tokio::time::timeout(stop_deadline, state.batches.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some batches did not stop in time");
+    let stop_deadline = conf.sessions.process_kill_timeout + Duration::from_secs(20);
+    let stopping = async { tokio::join!(state.batches.shutdown(), state.sessions.shutdown()) };
+    if tokio::time::timeout(stop_deadline, stopping).await.is_err() {
+        tracing::warn!("some sessions or batches did not stop in time");
     }
     state.launcher.drain(Duration::from_secs(5)).await;
     gc.abort();
@@ -118,7 +122,11 @@ async fn collect_garbage(state: AppState, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(GC_INTERVAL);
     loop {
         tokio::select! {
-            _ = tick.tick() => state.batches.collect_garbage(Instant::now()),
+            _ = tick.tick() => {
+                let now = Instant::now();
+                state.batches.collect_garbage(now);
+                state.sessions.collect_garbage(now);
+            }
             _ = shutdown.cancelled() => return,
         }
     }

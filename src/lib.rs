@@ -15,6 +15,7 @@ pub mod launch;
 pub mod logs;
 pub mod server;
 pub mod sessions;
+pub mod statements;
 
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -42,7 +42,7 @@ fn harness(extra: &[(&str, &str)], blacklist: &[&str]) -> Harness {
     };
     let blacklist: BTreeSet<String> = blacklist.iter().map(|s| s.to_string()).collect();
     let conf = LivyConf::from_map(raw, blacklist, &env).unwrap().conf;
-    let state = AppState::new(std::sync::Arc::new(conf));
+    let state = AppState::new(std::sync::Arc::new(conf)).unwrap();
     Harness {
         app: router(state.clone(), None),
         state,

@@ -4,6 +4,8 @@
 pub mod access_log;
 pub mod batches;
 pub mod json;
+pub mod sessions;
+pub mod statements;
 pub mod ui;
 pub mod version;
 
@@ -12,6 +14,7 @@ use crate::batches::Batches;
 use crate::conf::LivyConf;
 use crate::error::ApiError;
 use crate::launch::Launcher;
+use crate::sessions::InteractiveSessions;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
@@ -28,19 +31,38 @@ pub struct AppState {
     pub access: Arc<AccessManager>,
     pub launcher: Arc<Launcher>,
     pub batches: Arc<Batches>,
+    pub sessions: Arc<InteractiveSessions>,
+    /// Per-server scratch space (driver program, session run dirs); removed when the last
+    /// clone of the state is dropped.
+    pub work_dir: Arc<tempfile::TempDir>,
 }
 
 impl AppState {
-    pub fn new(conf: Arc<LivyConf>) -> Self {
+    /// Builds the server's state; fails only when no work directory can be made.
+    pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
         let launcher = Arc::new(Launcher::new(conf.clone()));
         let batches = Arc::new(Batches::new(conf.clone(), launcher.clone(), access.clone()));
-        AppState {
+        let work_dir = Arc::new(
+            tempfile::Builder::new()
+                .prefix("livy-rs-")
+                .tempdir()
+                .map_err(|e| anyhow::anyhow!("cannot create a work directory: {e}"))?,
+        );
+        let sessions = Arc::new(InteractiveSessions::new(
+            conf.clone(),
+            launcher.clone(),
+            access.clone(),
+            work_dir.path().to_path_buf(),
+        ));
+        Ok(AppState {
             conf,
             access,
             launcher,
             batches,
-        }
+            sessions,
+            work_dir,
+        })
     }
 }
 
@@ -50,6 +72,8 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .merge(version::routes())
         .merge(ui::routes())
         .merge(batches::routes())
+        .merge(sessions::routes())
+        .merge(statements::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -327,7 +327,7 @@ impl Batches {
 }
 
 /// Eight random lowercase alphanumerics, as Livy's app tags carry.
-fn random_tag() -> String {
+pub(crate) fn random_tag() -> String {
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(8)

@@ -67,6 +67,16 @@ pub const YARN_POLL_INTERVAL: &str = "livy.server.yarn.poll-interval";
 pub const YARN_APP_LOOKUP_TIMEOUT: &str = "livy.server.yarn.app-lookup-timeout";
 pub const PROCESS_KILL_TIMEOUT: &str = "livy.server.process.kill-timeout";
 pub const LAUNCH_PYSPARK_PYTHON: &str = "livy.server.launch.pyspark-python";
+pub const STATEMENT_OUTPUT_MAX: &str = "livy.server.statement.output-max-size";
+pub const LAUNCHER_ADDRESS: &str = "livy.rsc.launcher.address";
+pub const LAUNCHER_PORT_RANGE: &str = "livy.rsc.launcher.port.range";
+pub const RPC_SERVER_ADDRESS: &str = "livy.rsc.rpc.server.address";
+pub const RPC_MAX_SIZE: &str = "livy.rsc.rpc.max.size";
+pub const CONNECT_TIMEOUT: &str = "livy.rsc.server.connect.timeout";
+pub const RETAINED_STATEMENTS: &str = "livy.rsc.retained-statements";
+pub const SQL_NUM_ROWS: &str = "livy.rsc.sql.num-rows";
+pub const JOB_CANCEL_TRIGGER: &str = "livy.rsc.job-cancel.trigger-interval";
+pub const HEARTBEAT_INTERVAL: &str = "livy.server.heartbeat-watchdog.interval";
 
 /// Livy 0.9's keys (LivyConf, RSCConf under `livy.rsc.`, the repl keys) followed by livy-rs's own.
 pub const KEYS: &[Key] = &[
@@ -123,7 +133,7 @@ pub const KEYS: &[Key] = &[
     k("livy.server.auth.kerberos.principal", None, Str),
     k("livy.server.auth.kerberos.keytab", None, Str),
     k("livy.server.auth.kerberos.name-rules", Some("DEFAULT"), Str),
-    k("livy.server.heartbeat-watchdog.interval", Some("1m"), Duration),
+    k(HEARTBEAT_INTERVAL, Some("1m"), Duration),
     k("livy.server.launch.kerberos.principal", None, Str),
     k("livy.server.launch.kerberos.keytab", None, Str),
     k("livy.server.launch.kerberos.refresh-interval", Some("1h"), Duration),
@@ -253,28 +263,29 @@ pub const KEYS: &[Key] = &[
     k("livy.rsc.jars", None, List),
     k("livy.rsc.sparkr.package", None, Str),
     k("livy.rsc.pyspark.archives", None, List),
-    k("livy.rsc.launcher.address", None, Str),
-    k("livy.rsc.launcher.port.range", Some("10000~10010"), Str),
+    k(LAUNCHER_ADDRESS, None, Str),
+    k(LAUNCHER_PORT_RANGE, Some("10000~10010"), Str),
     k("livy.rsc.launcher.port", Some("-1"), Int),
     k("livy.rsc.server.idle-timeout", Some("10m"), Duration),
     k("livy.rsc.proxy-user", None, Str),
-    k("livy.rsc.rpc.server.address", None, Str),
-    k("livy.rsc.server.connect.timeout", Some("90s"), Duration),
+    k(RPC_SERVER_ADDRESS, None, Str),
+    k(CONNECT_TIMEOUT, Some("90s"), Duration),
     k("livy.rsc.client.connect.timeout", Some("10s"), Duration),
     k("livy.rsc.channel.log.level", None, Str),
-    k("livy.rsc.rpc.max.size", Some("52428800"), Size),
+    k(RPC_MAX_SIZE, Some("52428800"), Size),
     k("livy.rsc.rpc.threads", Some("8"), Int),
     k("livy.rsc.secret.bits", Some("256"), Int),
     k("livy.rsc.rpc.sasl.mechanisms", Some("DIGEST-MD5"), Str),
     k("livy.rsc.rpc.sasl.qop", None, Str),
-    k("livy.rsc.job-cancel.trigger-interval", Some("100ms"), Duration),
+    k(JOB_CANCEL_TRIGGER, Some("100ms"), Duration),
     k("livy.rsc.job-cancel.timeout", Some("30s"), Duration),
-    k("livy.rsc.retained-statements", Some("100"), Int),
+    k(RETAINED_STATEMENTS, Some("100"), Int),
     k("livy.rsc.retained.share-variables", Some("100"), Int),
-    k("livy.rsc.sql.num-rows", Some("1000"), Int),
+    k(SQL_NUM_ROWS, Some("1000"), Int),
     // livy-rs's own keys.
     k(PROCESS_KILL_TIMEOUT, Some("10s"), Duration),
     k(LAUNCH_PYSPARK_PYTHON, None, Str),
+    k(STATEMENT_OUTPUT_MAX, Some("10m"), Size),
 ];
 
 /// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.

@@ -153,6 +153,23 @@ pub struct AccessConf {
     pub view_users: BTreeSet<String>,
 }
 
+/// The remote Spark context: how drivers of interactive sessions reach the server.
+#[derive(Debug, Clone)]
+pub struct RscConf {
+    /// Address drivers connect to (`livy.rsc.launcher.address`); `None` = decide at start.
+    pub launcher_address: Option<String>,
+    pub port_range: (u16, u16),
+    /// Address the channel listens on (`livy.rsc.rpc.server.address`).
+    pub bind_address: Option<String>,
+    pub max_message: usize,
+    pub connect_timeout: Duration,
+    pub retained_statements: usize,
+    pub sql_num_rows: usize,
+    pub job_cancel_trigger: Duration,
+    pub output_max: usize,
+    pub heartbeat_interval: Duration,
+}
+
 /// Where the server keeps its files.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -168,6 +185,7 @@ pub struct LivyConf {
     pub spark: SparkConf,
     pub sessions: SessionConf,
     pub access: AccessConf,
+    pub rsc: RscConf,
     /// `livy.file.local-dir-whitelist`, each with a trailing '/'.
     pub local_dir_whitelist: Vec<String>,
     /// Keys users may not set in a session's or batch's `conf`.
@@ -326,6 +344,22 @@ impl LivyConf {
             }
         }
 
+        let port_range = match crate::driver::channel::parse_port_range(
+            get(keys::LAUNCHER_PORT_RANGE).unwrap_or_default(),
+        ) {
+            Ok(range) => range,
+            Err(e) => {
+                problems.push(format!("{}: {e}", keys::LAUNCHER_PORT_RANGE));
+                (0, 0)
+            }
+        };
+        let size = |name: &str| {
+            get(name)
+                .and_then(|v| units::parse_size(v).ok())
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(usize::MAX)
+        };
+
         let spark_home = string(keys::SPARK_HOME)
             .map(PathBuf::from)
             .or_else(|| env.spark_home.clone());
@@ -429,6 +463,18 @@ impl LivyConf {
                 allowed_users: set(keys::ACCESS_CONTROL_ALLOWED_USERS),
                 modify_users: set(keys::ACCESS_CONTROL_MODIFY_USERS),
                 view_users: set(keys::ACCESS_CONTROL_VIEW_USERS),
+            },
+            rsc: RscConf {
+                launcher_address: string(keys::LAUNCHER_ADDRESS),
+                port_range,
+                bind_address: string(keys::RPC_SERVER_ADDRESS),
+                max_message: size(keys::RPC_MAX_SIZE),
+                connect_timeout: duration(keys::CONNECT_TIMEOUT),
+                retained_statements: usize::try_from(int(keys::RETAINED_STATEMENTS)).unwrap_or(0),
+                sql_num_rows: usize::try_from(int(keys::SQL_NUM_ROWS)).unwrap_or(0),
+                job_cancel_trigger: duration(keys::JOB_CANCEL_TRIGGER),
+                output_max: size(keys::STATEMENT_OUTPUT_MAX),
+                heartbeat_interval: duration(keys::HEARTBEAT_INTERVAL),
             },
             local_dir_whitelist: list(keys::LOCAL_FS_WHITELIST)
                 .into_iter()

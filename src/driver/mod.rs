@@ -2,6 +2,7 @@
 //! authenticated, encrypted channel it connects back to the server on.
 
 pub mod channel;
+pub mod link;
 pub mod protocol;
 pub mod tls;
 

@@ -1,9 +1,16 @@
-//! Sessions: what interactive sessions and batches share (states, the registry that owns them).
+//! Sessions: interactive sessions (a live Spark driver running statements) and what they share
+//! with batches (states, the registry that owns them, application info).
 
+pub mod interactive;
+pub mod manager;
 pub mod registry;
+pub mod request;
 pub mod state;
 
+pub use interactive::{Session, SessionView};
+pub use manager::InteractiveSessions;
 pub use registry::{Entry, NameError, Registry, Reservation};
+pub use request::{CreateSessionRequest, Kind};
 pub use state::SessionState;
 
 use serde::{Deserialize, Serialize};

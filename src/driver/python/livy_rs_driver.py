@@ -1593,11 +1593,14 @@ class Driver(object):
         except Exception as e:
             message = "%s: %s" % (type(e).__name__, e) if not isinstance(e, RuntimeError) else str(e)
             log("start-up failed: %s" % message)
+            lost = self.stop.is_set() and self.exit_code != EXIT_OK
             if not self.stop.is_set():
                 self.send({"type": "error", "message": message})
+            code = self.exit_code if lost else EXIT_STARTUP_FAILED
+            self.stop.set()  # from here on a closing connection is expected
             self.shutdown_spark()
             self.channel.close()
-            return EXIT_STARTUP_FAILED if self.exit_code == EXIT_OK else self.exit_code
+            return code
 
         if not self.stop.is_set():
             self.send(self.ready_message())

@@ -1,0 +1,315 @@
+//! The task that owns one session's driver: it waits for the driver to connect back (or for the
+//! connect timeout, or for the process to die), then carries statements to it one at a time and
+//! turns its events into session and statement state. One task per session; the socket is
+//! touched by nobody else.
+
+use super::channel::{ChannelServer, DriverConnection};
+use super::protocol::{read_value, write_frame, FromDriver, ToDriver};
+use crate::launch::ChildExit;
+use crate::sessions::interactive::LinkCommand;
+use crate::sessions::{Session, SessionState};
+use crate::statements::now_ms;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::WriteHalf;
+use tokio::sync::{mpsc, oneshot};
+
+pub struct Settings {
+    pub connect_timeout: Duration,
+    pub max_message: usize,
+    pub channel: Arc<ChannelServer>,
+}
+
+type Writer = WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
+
+/// Runs until the session's driver is gone.
+pub async fn run(
+    session: Arc<Session>,
+    mut commands: mpsc::UnboundedReceiver<LinkCommand>,
+    connection: oneshot::Receiver<DriverConnection>,
+    settings: Settings,
+) {
+    let id = session.id;
+    let Some(conn) = wait_for_driver(&session, &mut commands, connection, &settings).await else {
+        settings.channel.forget(id);
+        return;
+    };
+    let DriverConnection { reader, writer, .. } = conn;
+    let (frames_tx, mut frames) = mpsc::channel(64);
+    let max = settings.max_message;
+    // A separate reader: frame reads are not cancel-safe, so they must not sit in a select!.
+    let reader_task = tokio::spawn(async move {
+        let mut reader = reader;
+        loop {
+            let frame = read_value(&mut reader, max).await;
+            let end = frame.is_err();
+            if frames_tx.send(frame).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    let mut link = Link {
+        session: session.clone(),
+        writer,
+        max,
+        ready: false,
+        shutting_down: false,
+        completions: HashMap::new(),
+        next_req: 0,
+    };
+    loop {
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(Ok(value)) => link.on_frame(value).await,
+                Some(Err(e)) => {
+                    if !link.shutting_down {
+                        link.driver_lost(&format!("the connection to the driver was lost ({e})"));
+                    }
+                    break;
+                }
+                None => break,
+            },
+            cmd = commands.recv() => match cmd {
+                Some(LinkCommand::Exited(exit)) => {
+                    link.exited(&exit);
+                    break;
+                }
+                Some(cmd) => link.on_command(cmd).await,
+                None => break,
+            },
+        }
+    }
+    reader_task.abort();
+    // Wait for the process to end so its exit is recorded (and nothing is left behind).
+    if let Some(child) = session.child() {
+        if !link.shutting_down {
+            child.kill();
+        }
+        let exit = child.wait().await;
+        if !link.shutting_down && !session.state().is_finished() {
+            link.exited(&exit);
+        }
+    }
+}
+
+/// Phase one: until the driver connects. Returns `None` when the session ended first.
+async fn wait_for_driver(
+    session: &Arc<Session>,
+    commands: &mut mpsc::UnboundedReceiver<LinkCommand>,
+    mut connection: oneshot::Receiver<DriverConnection>,
+    settings: &Settings,
+) -> Option<DriverConnection> {
+    let deadline = tokio::time::sleep(settings.connect_timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            conn = &mut connection => return conn.ok(),
+            _ = &mut deadline => {
+                let msg = format!(
+                    "livy-rs: the driver did not connect back within {}s (livy.rsc.server.connect.timeout); its process was killed",
+                    settings.connect_timeout.as_secs()
+                );
+                tracing::warn!(session_id = session.id, "driver did not connect back in time");
+                end_session(session, SessionState::Dead, &msg);
+                if let Some(child) = session.child() {
+                    child.kill();
+                    child.wait().await;
+                }
+                return None;
+            }
+            cmd = commands.recv() => match cmd {
+                Some(LinkCommand::Exited(exit)) => {
+                    if session.state() != SessionState::ShuttingDown {
+                        end_session(session, SessionState::Dead, &format!(
+                            "livy-rs: the driver {} before connecting back", exit.describe()));
+                    }
+                    return None;
+                }
+                Some(LinkCommand::Shutdown) => {
+                    if let Some(child) = session.child() {
+                        child.kill();
+                    }
+                }
+                Some(LinkCommand::Complete { reply, .. }) => {
+                    let _ = reply.send(Vec::new());
+                }
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    }
+}
+
+/// Marks the session finished, says why in its log, and ends its unfinished statements.
+fn end_session(session: &Session, state: SessionState, why: &str) {
+    session.logs.set_diagnostics(vec![format!("\n{why}")]);
+    session
+        .runtime
+        .lock()
+        .statements
+        .abandon(why.trim_start_matches("livy-rs: "), now_ms());
+    session.set_state(state);
+}
+
+struct Link {
+    session: Arc<Session>,
+    writer: Writer,
+    max: usize,
+    ready: bool,
+    shutting_down: bool,
+    completions: HashMap<u64, oneshot::Sender<Vec<String>>>,
+    next_req: u64,
+}
+
+impl Link {
+    async fn send(&mut self, msg: &ToDriver) {
+        if let Err(e) = write_frame(&mut self.writer, msg, self.max).await {
+            tracing::warn!(session_id = self.session.id, error = %e, "cannot send to the driver");
+        }
+    }
+
+    async fn on_frame(&mut self, value: serde_json::Value) {
+        let msg: FromDriver = match serde_json::from_value(value.clone()) {
+            Ok(m) => m,
+            Err(_) => {
+                tracing::debug!(session_id = self.session.id, kind = %value["type"], "ignoring an unknown driver message");
+                return;
+            }
+        };
+        let session = &self.session;
+        match msg {
+            FromDriver::Ready {
+                app_id,
+                spark_ui_url,
+                ..
+            } => {
+                {
+                    let mut rt = session.runtime.lock();
+                    rt.app_id = app_id;
+                    if spark_ui_url.is_some() {
+                        rt.app_info.spark_ui_url = spark_ui_url;
+                    }
+                }
+                self.ready = true;
+                session.set_state(SessionState::Idle);
+                self.dispatch().await;
+            }
+            FromDriver::Error { message } => {
+                tracing::warn!(session_id = session.id, %message, "driver failed to start");
+                end_session(
+                    session,
+                    SessionState::Error,
+                    &format!("livy-rs: the driver failed to start: {message}"),
+                );
+            }
+            FromDriver::Started { id, at } => {
+                session.runtime.lock().statements.started(id, at);
+                session.notify();
+            }
+            FromDriver::Progress { id, progress } => {
+                session.runtime.lock().statements.progress(id, progress);
+                session.notify();
+            }
+            FromDriver::Result {
+                id,
+                completed,
+                output,
+            } => {
+                session
+                    .runtime
+                    .lock()
+                    .statements
+                    .finished(id, completed, output);
+                session.set_state(SessionState::Idle);
+                session.notify();
+                self.dispatch().await;
+            }
+            FromDriver::Completion { req, candidates } => {
+                if let Some(reply) = self.completions.remove(&req) {
+                    let _ = reply.send(candidates);
+                }
+            }
+            FromDriver::JobResult { .. } | FromDriver::Ack { .. } => {}
+            FromDriver::Hello { .. } | FromDriver::Auth { .. } => {}
+        }
+    }
+
+    /// Sends the oldest waiting statement if the driver is ready and free.
+    async fn dispatch(&mut self) {
+        if !self.ready || self.shutting_down {
+            return;
+        }
+        let next = {
+            let rt = self.session.runtime.lock();
+            if rt.statements.running().is_some() {
+                return;
+            }
+            rt.statements.next_waiting().cloned()
+        };
+        let Some(statement) = next else { return };
+        {
+            let mut rt = self.session.runtime.lock();
+            rt.statements.started(statement.id, now_ms());
+        }
+        self.session.set_state(SessionState::Busy);
+        self.session.notify();
+        self.send(&ToDriver::Execute {
+            id: statement.id,
+            kind: statement.kind.clone(),
+            code: statement.code.clone(),
+        })
+        .await;
+    }
+
+    async fn on_command(&mut self, cmd: LinkCommand) {
+        match cmd {
+            LinkCommand::Dispatch => self.dispatch().await,
+            LinkCommand::Cancel(id) => self.send(&ToDriver::Cancel { id }).await,
+            LinkCommand::Complete {
+                kind,
+                code,
+                cursor,
+                reply,
+            } => {
+                if !self.ready {
+                    let _ = reply.send(Vec::new());
+                    return;
+                }
+                self.next_req += 1;
+                let req = self.next_req;
+                self.completions.insert(req, reply);
+                self.send(&ToDriver::Complete {
+                    req,
+                    kind,
+                    code,
+                    cursor,
+                })
+                .await;
+            }
+            LinkCommand::Shutdown => {
+                if !self.shutting_down {
+                    self.shutting_down = true;
+                    self.send(&ToDriver::Shutdown).await;
+                }
+            }
+            LinkCommand::Exited(exit) => self.exited(&exit),
+        }
+    }
+
+    fn driver_lost(&mut self, why: &str) {
+        tracing::warn!(session_id = self.session.id, %why, "driver lost");
+        end_session(
+            &self.session,
+            SessionState::Dead,
+            &format!("livy-rs: {why}"),
+        );
+    }
+
+    fn exited(&mut self, exit: &ChildExit) {
+        if self.shutting_down || self.session.state() == SessionState::ShuttingDown {
+            return;
+        }
+        self.driver_lost(&format!("the driver {}", exit.describe()));
+    }
+}

@@ -1,0 +1,390 @@
+//! One interactive session: its identity, what the user asked for, its state and statements.
+//! The session's driver link task (driver::link) is the only writer of driver-reported state;
+//! REST handlers read views and queue commands to it.
+
+use super::request::{CreateSessionRequest, Kind};
+use super::{AppInfo, Entry, SessionState};
+use crate::error::ApiError;
+use crate::launch::ChildHandle;
+use crate::logs::ProcessLogs;
+use crate::statements::{now_ms, Statement, Statements};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Lines of log shown in a session's view (Livy shows the last 10).
+const VIEW_LOG_LINES: usize = 10;
+
+/// What REST handlers ask of a session's driver link.
+#[derive(Debug)]
+pub enum LinkCommand {
+    /// A statement was queued: send it if the driver is free.
+    Dispatch,
+    /// Cancel a running statement.
+    Cancel(u32),
+    Complete {
+        kind: String,
+        code: String,
+        cursor: i64,
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    /// Stop the driver (DELETE, timeouts, server shutdown).
+    Shutdown,
+    /// The driver's process ended (sent by its supervisor).
+    Exited(crate::launch::ChildExit),
+}
+
+pub(crate) struct Runtime {
+    pub state: SessionState,
+    pub finished_at: Option<Instant>,
+    pub app_id: Option<String>,
+    pub app_info: AppInfo,
+    pub statements: Statements,
+    pub last_activity: Instant,
+    pub last_heartbeat: Instant,
+    pub created_at: Instant,
+    pub child: Option<ChildHandle>,
+}
+
+/// One interactive session.
+pub struct Session {
+    pub id: u32,
+    pub name: Option<String>,
+    pub owner: Option<String>,
+    pub proxy_user: Option<String>,
+    pub kind: Kind,
+    pub app_tag: String,
+    pub request: CreateSessionRequest,
+    pub logs: Arc<ProcessLogs>,
+    pub ttl: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub heartbeat_timeout: Option<Duration>,
+    pub run_dir: PathBuf,
+    pub(crate) runtime: Mutex<Runtime>,
+    link: mpsc::UnboundedSender<LinkCommand>,
+    changed: watch::Sender<u64>,
+}
+
+/// A session as clients see it (Livy's `SessionInfo`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: u32,
+    pub name: Option<String>,
+    pub app_id: Option<String>,
+    pub owner: Option<String>,
+    pub proxy_user: Option<String>,
+    pub state: SessionState,
+    pub kind: Kind,
+    pub app_info: AppInfo,
+    pub log: Vec<String>,
+    pub ttl: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub driver_memory: Option<String>,
+    pub driver_cores: i32,
+    pub executor_memory: Option<String>,
+    pub executor_cores: i32,
+    pub conf: BTreeMap<String, String>,
+    pub archives: Vec<String>,
+    pub files: Vec<String>,
+    pub heartbeat_timeout_in_second: i32,
+    pub jars: Vec<String>,
+    pub num_executors: i32,
+    pub py_files: Vec<String>,
+    pub queue: Option<String>,
+}
+
+/// What a new session is built from.
+pub(crate) struct NewSession {
+    pub id: u32,
+    pub owner: Option<String>,
+    pub proxy_user: Option<String>,
+    pub request: CreateSessionRequest,
+    pub ttl: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub run_dir: PathBuf,
+    pub log_lines: usize,
+    pub retained_statements: usize,
+}
+
+impl Entry for Session {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(n: NewSession) -> (Arc<Session>, mpsc::UnboundedReceiver<LinkCommand>) {
+        let (link, commands) = mpsc::unbounded_channel();
+        let now = Instant::now();
+        let heartbeat = n
+            .request
+            .heartbeat_timeout_in_second
+            .filter(|s| *s > 0)
+            .map(|s| Duration::from_secs(s as u64));
+        let session = Session {
+            id: n.id,
+            name: n.request.name.clone(),
+            owner: n.owner,
+            proxy_user: n.proxy_user,
+            kind: n.request.kind,
+            app_tag: format!("livy-session-{}-{}", n.id, crate::batches::random_tag())
+                .to_lowercase(),
+            request: n.request,
+            logs: Arc::new(ProcessLogs::new(n.log_lines)),
+            ttl: n.ttl,
+            idle_timeout: n.idle_timeout,
+            heartbeat_timeout: heartbeat,
+            run_dir: n.run_dir,
+            runtime: Mutex::new(Runtime {
+                state: SessionState::NotStarted,
+                finished_at: None,
+                app_id: None,
+                app_info: AppInfo::default(),
+                statements: Statements::new(n.retained_statements),
+                last_activity: now,
+                last_heartbeat: now,
+                created_at: now,
+                child: None,
+            }),
+            link,
+            changed: watch::channel(0).0,
+        };
+        (Arc::new(session), commands)
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.runtime.lock().state
+    }
+
+    pub fn view(&self, show_log: bool) -> SessionView {
+        let (state, app_id, app_info) = {
+            let rt = self.runtime.lock();
+            (rt.state, rt.app_id.clone(), rt.app_info.clone())
+        };
+        let r = &self.request;
+        SessionView {
+            id: self.id,
+            name: self.name.clone(),
+            app_id,
+            owner: self.owner.clone(),
+            proxy_user: self.proxy_user.clone(),
+            state,
+            kind: self.kind,
+            app_info,
+            log: if show_log {
+                self.logs.tail(VIEW_LOG_LINES)
+            } else {
+                Vec::new()
+            },
+            ttl: r.ttl.clone(),
+            idle_timeout: r.idle_timeout.clone(),
+            driver_memory: r.driver_memory.clone(),
+            driver_cores: r.driver_cores.unwrap_or(0),
+            executor_memory: r.executor_memory.clone(),
+            executor_cores: r.executor_cores.unwrap_or(0),
+            conf: r.conf.clone(),
+            archives: r.archives.clone(),
+            files: r.files.clone(),
+            heartbeat_timeout_in_second: r.heartbeat_timeout_in_second.unwrap_or(0),
+            jars: r.jars.clone(),
+            num_executors: r.num_executors.unwrap_or(0),
+            py_files: r.py_files.clone(),
+            queue: r.queue.clone(),
+        }
+    }
+
+    /// Any REST call on the session is a heartbeat (Livy's SessionHeartbeatNotifier).
+    pub fn heartbeat(&self) {
+        self.runtime.lock().last_heartbeat = Instant::now();
+    }
+
+    pub fn record_activity(&self) {
+        let mut rt = self.runtime.lock();
+        rt.last_activity = Instant::now();
+        rt.last_heartbeat = rt.last_activity;
+    }
+
+    /// Moves the session to `state` (finished states are final) and wakes long-pollers.
+    pub(crate) fn set_state(&self, state: SessionState) {
+        {
+            let mut rt = self.runtime.lock();
+            if rt.state == state || rt.state.is_finished() {
+                return;
+            }
+            tracing::info!(session_id = self.id, from = %rt.state, to = %state, "session state changed");
+            rt.state = state;
+            if state.is_finished() {
+                rt.finished_at = Some(Instant::now());
+            }
+        }
+        self.notify();
+    }
+
+    /// Wakes everyone waiting for a change of this session or its statements.
+    pub(crate) fn notify(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn command(&self, cmd: LinkCommand) {
+        let _ = self.link.send(cmd);
+    }
+
+    pub(crate) fn set_child(&self, child: ChildHandle) {
+        self.runtime.lock().child = Some(child);
+    }
+
+    pub(crate) fn child(&self) -> Option<ChildHandle> {
+        self.runtime.lock().child.clone()
+    }
+
+    /// Queues a statement; it runs when the driver is free (also while starting or busy).
+    pub fn submit(&self, code: String, kind: Option<&str>) -> Result<Statement, ApiError> {
+        let kind = match kind {
+            Some(k) => match Kind::parse(k) {
+                Some(Kind::Shared) | None => {
+                    return Err(ApiError::BadRequest(format!(
+                        "Invalid statement kind '{k}'; expected spark, pyspark, sparkr or sql."
+                    )))
+                }
+                Some(k) => k,
+            },
+            None if self.kind == Kind::Shared => {
+                return Err(ApiError::BadRequest(
+                    "Code type should be specified if session kind is shared".into(),
+                ))
+            }
+            None => self.kind,
+        };
+        let statement = {
+            let mut rt = self.runtime.lock();
+            if rt.state.is_finished() || rt.state == SessionState::ShuttingDown {
+                return Err(ApiError::BadRequest("Session isn't active.".into()));
+            }
+            rt.last_activity = Instant::now();
+            rt.statements.add(code, kind.as_str().to_string())
+        };
+        self.notify();
+        self.command(LinkCommand::Dispatch);
+        Ok(statement)
+    }
+
+    /// Livy's cancel: waiting → cancelled now; running → cancelling, and the driver is told.
+    pub fn cancel(&self, statement_id: u32) -> Result<(), ApiError> {
+        let tell_driver = {
+            let mut rt = self.runtime.lock();
+            if rt.statements.get(statement_id).is_none() {
+                return Err(ApiError::NotFound("Statement not found".into()));
+            }
+            rt.last_activity = Instant::now();
+            rt.statements.cancel(statement_id, now_ms())
+        };
+        if tell_driver {
+            self.command(LinkCommand::Cancel(statement_id));
+        }
+        self.notify();
+        Ok(())
+    }
+
+    /// Completion candidates from the driver (empty when it is not ready).
+    pub async fn complete(&self, kind: String, code: String, cursor: i64) -> Vec<String> {
+        if self.state() != SessionState::Idle && self.state() != SessionState::Busy {
+            return Vec::new();
+        }
+        self.record_activity();
+        let (reply, rx) = oneshot::channel();
+        self.command(LinkCommand::Complete {
+            kind,
+            code,
+            cursor,
+            reply,
+        });
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+
+    pub fn statement(&self, id: u32) -> Option<Statement> {
+        self.runtime.lock().statements.get(id).cloned()
+    }
+
+    /// Statements in order (or reversed), with Livy's paging; returns (total, page).
+    pub fn statements(
+        &self,
+        desc: bool,
+        from: usize,
+        size: Option<usize>,
+    ) -> (usize, Vec<Statement>) {
+        let rt = self.runtime.lock();
+        let total = rt.statements.len();
+        let size = size.unwrap_or(total);
+        let page: Vec<Statement> = if desc {
+            rt.statements
+                .all()
+                .rev()
+                .skip(from)
+                .take(size)
+                .cloned()
+                .collect()
+        } else {
+            rt.statements.all().skip(from).take(size).cloned().collect()
+        };
+        (total, page)
+    }
+
+    /// Waits until `done` holds or `timeout` passes (the long-poll extension).
+    pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&Session) -> bool) {
+        let mut rx = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !done(self) {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Whether the GC should stop this session now (Livy's SessionManager rules).
+    pub(crate) fn expired(&self, conf: &crate::conf::SessionConf, now: Instant) -> Option<String> {
+        let rt = self.runtime.lock();
+        if rt.state.is_finished() {
+            return rt
+                .finished_at
+                .filter(|t| now.duration_since(*t) > conf.state_retain)
+                .map(|_| "finished before the state-retain time".to_string());
+        }
+        if let Some(hb) = self.heartbeat_timeout {
+            if now.duration_since(rt.last_heartbeat) > hb {
+                return Some(format!("no heartbeat for {}s", hb.as_secs()));
+            }
+        }
+        if !conf.timeout_check {
+            return None;
+        }
+        if rt.state == SessionState::Busy && conf.timeout_check_skip_busy {
+            return None;
+        }
+        let idle = self.idle_timeout.unwrap_or(conf.timeout);
+        if now.duration_since(rt.last_activity) > idle {
+            return Some(format!("inactive for more than {}s", idle.as_secs()));
+        }
+        if conf.ttl_check {
+            let ttl = self.ttl.unwrap_or(conf.ttl);
+            if now.duration_since(rt.created_at) > ttl {
+                return Some(format!("older than its ttl of {}s", ttl.as_secs()));
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,273 @@
+//! Statements of an interactive session: Livy's ids (0, 1, 2, ... per session), states
+//! (waiting → running → available, or cancelling → cancelled), outputs as the driver produced them,
+//! progress and timestamps. The session owns its [`Statements`]; the driver link moves them along.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Livy's `StatementState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatementState {
+    Waiting,
+    Running,
+    Available,
+    Cancelling,
+    Cancelled,
+}
+
+impl StatementState {
+    pub fn is_done(self) -> bool {
+        matches!(self, StatementState::Available | StatementState::Cancelled)
+    }
+}
+
+/// One statement, serialised exactly as Livy's REST API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Statement {
+    pub id: u32,
+    pub code: String,
+    pub state: StatementState,
+    pub output: Option<Value>,
+    pub progress: f64,
+    pub started: i64,
+    pub completed: i64,
+    /// The kind the statement runs as (kept for recovery; not part of Livy's view).
+    #[serde(skip_serializing, default)]
+    pub kind: String,
+}
+
+/// The statements of one session, oldest first, bounded by `livy.rsc.retained-statements`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Statements {
+    items: BTreeMap<u32, Statement>,
+    next_id: u32,
+    #[serde(default)]
+    retain: usize,
+}
+
+impl Statements {
+    pub fn new(retain: usize) -> Self {
+        Statements {
+            items: BTreeMap::new(),
+            next_id: 0,
+            retain,
+        }
+    }
+
+    /// Adds a waiting statement and returns it.
+    pub fn add(&mut self, code: String, kind: String) -> Statement {
+        let id = self.next_id;
+        self.next_id += 1;
+        let statement = Statement {
+            id,
+            code,
+            state: StatementState::Waiting,
+            output: None,
+            progress: 0.0,
+            started: 0,
+            completed: 0,
+            kind,
+        };
+        self.items.insert(id, statement.clone());
+        self.trim();
+        statement
+    }
+
+    /// Drops the oldest finished statements beyond the retention limit (never unfinished ones).
+    fn trim(&mut self) {
+        if self.retain == 0 {
+            return;
+        }
+        while self.items.len() > self.retain {
+            let Some(oldest_done) = self
+                .items
+                .values()
+                .find(|s| s.state.is_done())
+                .map(|s| s.id)
+            else {
+                break;
+            };
+            self.items.remove(&oldest_done);
+        }
+    }
+
+    pub fn get(&self, id: u32) -> Option<&Statement> {
+        self.items.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut Statement> {
+        self.items.get_mut(&id)
+    }
+
+    pub fn all(&self) -> impl DoubleEndedIterator<Item = &Statement> + ExactSizeIterator {
+        self.items.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The oldest statement still waiting to run.
+    pub fn next_waiting(&self) -> Option<&Statement> {
+        self.items
+            .values()
+            .find(|s| s.state == StatementState::Waiting)
+    }
+
+    /// Whether a statement is running or being cancelled.
+    pub fn running(&self) -> Option<&Statement> {
+        self.items.values().find(|s| {
+            matches!(
+                s.state,
+                StatementState::Running | StatementState::Cancelling
+            )
+        })
+    }
+
+    pub fn started(&mut self, id: u32, at: i64) {
+        if let Some(s) = self.items.get_mut(&id) {
+            if s.state == StatementState::Waiting {
+                s.state = StatementState::Running;
+            }
+            s.started = at;
+        }
+    }
+
+    pub fn progress(&mut self, id: u32, progress: f64) {
+        if let Some(s) = self.items.get_mut(&id) {
+            if !s.state.is_done() && progress.is_finite() {
+                s.progress = progress.clamp(0.0, 1.0);
+            }
+        }
+    }
+
+    /// Records a result: `available`, or `cancelled` when a cancel was asked for (the output is
+    /// kept either way, as Livy does).
+    pub fn finished(&mut self, id: u32, completed: i64, output: Value) {
+        if let Some(s) = self.items.get_mut(&id) {
+            s.state = if s.state == StatementState::Cancelling {
+                StatementState::Cancelled
+            } else {
+                StatementState::Available
+            };
+            s.output = Some(output);
+            s.progress = 1.0;
+            s.completed = completed;
+            if s.started == 0 {
+                s.started = completed;
+            }
+        }
+        self.trim();
+    }
+
+    /// Cancel as Livy: a waiting statement is cancelled at once; a running one goes to
+    /// `cancelling` (returns true: the driver must be told); a finished one is left alone.
+    pub fn cancel(&mut self, id: u32, now: i64) -> bool {
+        let Some(s) = self.items.get_mut(&id) else {
+            return false;
+        };
+        match s.state {
+            StatementState::Waiting => {
+                s.state = StatementState::Cancelled;
+                s.completed = now;
+                s.progress = 1.0;
+                false
+            }
+            StatementState::Running => {
+                s.state = StatementState::Cancelling;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// When the driver is gone: statements that can no longer run end as cancelled, with an
+    /// error output saying why, so clients polling them stop waiting.
+    pub fn abandon(&mut self, reason: &str, now: i64) {
+        for s in self.items.values_mut() {
+            if !s.state.is_done() {
+                s.state = StatementState::Cancelled;
+                s.completed = now;
+                s.output = Some(serde_json::json!({
+                    "status": "error",
+                    "execution_count": s.id,
+                    "ename": "SessionDead",
+                    "evalue": reason,
+                    "traceback": [],
+                }));
+            }
+        }
+    }
+}
+
+/// Milliseconds since the epoch, as Livy's `started`/`completed`.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lifecycle_and_view() {
+        let mut s = Statements::new(100);
+        let a = s.add("1 + 1".into(), "pyspark".into());
+        assert_eq!((a.id, a.state), (0, StatementState::Waiting));
+        assert_eq!(s.next_waiting().unwrap().id, 0);
+        s.started(0, 10);
+        assert_eq!(s.running().unwrap().id, 0);
+        s.progress(0, 0.5);
+        s.finished(
+            0,
+            20,
+            json!({"status": "ok", "execution_count": 0, "data": {"text/plain": "2"}}),
+        );
+        let v = serde_json::to_value(s.get(0).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            json!({"id": 0, "code": "1 + 1", "state": "available", "progress": 1.0, "started": 10,
+                   "completed": 20, "output": {"status": "ok", "execution_count": 0, "data": {"text/plain": "2"}}})
+        );
+    }
+
+    #[test]
+    fn cancel_follows_livy() {
+        let mut s = Statements::new(100);
+        s.add("a".into(), "pyspark".into());
+        s.add("b".into(), "pyspark".into());
+        s.started(0, 1);
+        assert!(s.cancel(0, 5));
+        assert!(!s.cancel(1, 5));
+        assert_eq!(s.get(1).unwrap().state, StatementState::Cancelled);
+        s.finished(0, 9, json!({"status": "error"}));
+        assert_eq!(s.get(0).unwrap().state, StatementState::Cancelled);
+        assert!(!s.cancel(0, 10));
+        assert!(s.next_waiting().is_none());
+    }
+
+    #[test]
+    fn retention_keeps_unfinished_statements() {
+        let mut s = Statements::new(2);
+        for i in 0..3 {
+            s.add(format!("{i}"), "sql".into());
+        }
+        assert_eq!(s.len(), 3, "unfinished statements are never dropped");
+        s.started(0, 1);
+        s.finished(0, 2, json!({}));
+        assert_eq!(s.len(), 2);
+        assert!(s.get(0).is_none());
+        s.abandon("gone", 3);
+        assert!(s.all().all(|st| st.state == StatementState::Cancelled));
+    }
+}
