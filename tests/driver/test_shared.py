@@ -1,11 +1,10 @@
 """A kind=shared session on Spark 4 / Scala 2.13: Scala statements through the in-driver REPL,
 sql, and one SparkContext shared by all kinds."""
 
-import time
-
 import pytest
 
 from conftest import start_driver
+from fake_server import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +120,10 @@ def test_scala_job_group_and_progress(d):
 
 
 def test_scala_cancel(d):
+    jobs_before = d.log_text().count("DAGScheduler: Got job")
     sid = d.submit("sc.parallelize(1 to 2, 2).map { i => Thread.sleep(120000); i }.count()", kind="spark")
-    d.server.wait_for(lambda m: m["type"] == "started" and m["id"] == sid, 60, "started")
-    time.sleep(0.5)  # let the job get submitted; cancel also works before, this exercises the job path
+    # cancel once the Spark job runs (the driver's log says so), to exercise the job-group path
+    wait_until(lambda: d.log_text().count("DAGScheduler: Got job") > jobs_before, 60, "the Spark job")
     d.server.send({"type": "cancel", "id": sid})
     out = d.result(sid, timeout=60)["output"]
     assert out["status"] == "error", out
