@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -445,10 +446,72 @@ def test_max_creation_rejects_a_second_concurrent_batch(livy_factory, work_dir, 
     # Deleted by name: every per-batch route takes a name as well as an id.
     r = requests.delete(f"{server.url}/batches/{first['name']}", timeout=120)
     assert r.json() == {"msg": "deleted"}, r.text
-    # Its process has ended, so there is room again.
-    again = post_batch(server.url, {"file": str(quick_script)})
+    # Its process has ended, so there is room again; and its name is free again.
+    again = post_batch(server.url, {"file": str(quick_script), "name": f"sleeper-{unique}"})
     assert wait_for_state(server.url, again["id"], timeout=SUBMIT_TIMEOUT) == "success"
     wait_until(lambda: not find_processes(str(script)), 30, "the deleted sleeper to be gone")
+
+
+def concurrent_posts(url: str, body: dict, n: int):
+    """n POSTs released together (each on its own warmed-up connection); returns the responses."""
+    sessions = [requests.Session() for _ in range(n)]
+    for sess in sessions:
+        sess.get(f"{url}/version", timeout=HTTP_TIMEOUT)
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def post(i):
+        barrier.wait(timeout=30)
+        results[i] = sessions[i].post(f"{url}/batches", json=body, timeout=HTTP_TIMEOUT)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for sess in sessions:
+        sess.close()
+    assert all(r is not None for r in results), "a concurrent POST did not return"
+    return results
+
+
+def test_max_creation_holds_under_concurrent_posts(livy_factory, work_dir, unique):
+    """Livy's POST /batches is `synchronized` around the max-creation check and the launch, so a
+    burst of simultaneous requests cannot exceed the limit. Each round releases 8 POSTs at once
+    against max-creation=1: exactly one may be accepted."""
+    server = livy_factory({"livy.server.session.max-creation": 1})
+    script = write_script(work_dir, f"sleeper_burst_{unique}.py", "import time\ntime.sleep(600)\n")
+    accepted_per_round = []
+    try:
+        for _ in range(15):
+            results = concurrent_posts(server.url, {"file": str(script)}, 8)
+            accepted = [r.json()["id"] for r in results if r.status_code == 201]
+            refused = [r for r in results if r.status_code != 201]
+            assert all(
+                r.status_code == 400 and r.json() == {"msg": "Rejected, too many sessions are being created!"}
+                for r in refused
+            ), [r.text for r in refused]
+            accepted_per_round.append(len(accepted))
+            for bid in accepted:
+                r = requests.delete(f"{server.url}/batches/{bid}", timeout=120)
+                assert r.status_code == 200, r.text
+    finally:
+        wait_until(lambda: not find_processes(str(script)), 60, "the burst's sleepers to be gone")
+    assert all(n == 1 for n in accepted_per_round), (
+        f"max-creation=1 exceeded: accepted per round of 8 concurrent POSTs = {accepted_per_round}"
+    )
+
+
+def test_concurrent_posts_with_one_name_accept_exactly_one(livy, quick_script, unique):
+    name = f"race-{unique}"
+    results = concurrent_posts(livy.url, {"file": str(quick_script), "name": name}, 6)
+    codes = sorted(r.status_code for r in results)
+    assert codes == [201] + [400] * 5, [r.text for r in results]
+    winner = next(r.json() for r in results if r.status_code == 201)
+    assert requests.get(f"{livy.url}/batches/{name}", timeout=HTTP_TIMEOUT).json()["id"] == winner["id"]
+    for r in results:
+        if r.status_code == 400:
+            assert "Duplicate session name" in r.json()["msg"], r.text
 
 
 def test_finished_batch_forgotten_after_state_retain(livy_factory, quick_script):
