@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod batches;
+pub mod jobs;
 pub mod json;
 pub mod sessions;
 pub mod statements;
@@ -68,12 +69,14 @@ impl AppState {
 
 /// The whole application: routes plus the layers every route goes through.
 pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Router {
+    let upload_limit = state.conf.files_upload_max;
     let app = Router::new()
         .merge(version::routes())
         .merge(ui::routes())
         .merge(batches::routes())
         .merge(sessions::routes())
         .merge(statements::routes())
+        .merge(jobs::routes(upload_limit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -186,6 +186,8 @@ pub struct LivyConf {
     pub sessions: SessionConf,
     pub access: AccessConf,
     pub rsc: RscConf,
+    /// `livy.file.upload.max.size`: the largest upload accepted.
+    pub files_upload_max: usize,
     /// `livy.file.local-dir-whitelist`, each with a trailing '/'.
     pub local_dir_whitelist: Vec<String>,
     /// Keys users may not set in a session's or batch's `conf`.
@@ -476,6 +478,7 @@ impl LivyConf {
                 output_max: size(keys::STATEMENT_OUTPUT_MAX),
                 heartbeat_interval: duration(keys::HEARTBEAT_INTERVAL),
             },
+            files_upload_max: size("livy.file.upload.max.size"),
             local_dir_whitelist: list(keys::LOCAL_FS_WHITELIST)
                 .into_iter()
                 .map(|p| format!("{}/", p.trim_end_matches('/')))

@@ -6,7 +6,7 @@
 use super::channel::{ChannelServer, DriverConnection};
 use super::protocol::{read_value, write_frame, FromDriver, ToDriver};
 use crate::launch::ChildExit;
-use crate::sessions::interactive::LinkCommand;
+use crate::sessions::interactive::{JobState, LinkCommand, Resource};
 use crate::sessions::{Session, SessionState};
 use crate::statements::now_ms;
 use std::collections::HashMap;
@@ -56,6 +56,8 @@ pub async fn run(
         ready: false,
         shutting_down: false,
         completions: HashMap::new(),
+        acks: HashMap::new(),
+        queued_jobs: Vec::new(),
         next_req: 0,
     };
     loop {
@@ -152,6 +154,11 @@ fn end_session(session: &Session, state: SessionState, why: &str) {
     session.set_state(state);
 }
 
+/// The Spark job group of a Job API job, so it can be cancelled.
+fn job_group(session: u32, job: u64) -> String {
+    format!("livy-rs-job-{session}-{job}")
+}
+
 struct Link {
     session: Arc<Session>,
     writer: Writer,
@@ -159,6 +166,9 @@ struct Link {
     ready: bool,
     shutting_down: bool,
     completions: HashMap<u64, oneshot::Sender<Vec<String>>>,
+    acks: HashMap<u64, oneshot::Sender<Result<(), String>>>,
+    /// Jobs submitted before the driver was ready.
+    queued_jobs: Vec<(u64, String)>,
     next_req: u64,
 }
 
@@ -193,6 +203,9 @@ impl Link {
                 }
                 self.ready = true;
                 session.set_state(SessionState::Idle);
+                for (id, job) in std::mem::take(&mut self.queued_jobs) {
+                    self.send_job(id, job).await;
+                }
                 self.dispatch().await;
             }
             FromDriver::Error { message } => {
@@ -230,7 +243,23 @@ impl Link {
                     let _ = reply.send(candidates);
                 }
             }
-            FromDriver::JobResult { .. } | FromDriver::Ack { .. } => {}
+            FromDriver::JobResult { req, result, error } => {
+                session.update_job(req, |job| match (result, error) {
+                    (_, Some(error)) => {
+                        job.state = JobState::Failed;
+                        job.error = Some(error);
+                    }
+                    (result, None) => {
+                        job.state = JobState::Succeeded;
+                        job.result = result;
+                    }
+                });
+            }
+            FromDriver::Ack { req, error } => {
+                if let Some(reply) = self.acks.remove(&req) {
+                    let _ = reply.send(error.map_or(Ok(()), Err));
+                }
+            }
             FromDriver::Hello { .. } | FromDriver::Auth { .. } => {}
         }
     }
@@ -294,7 +323,49 @@ impl Link {
                 }
             }
             LinkCommand::Exited(exit) => self.exited(&exit),
+            LinkCommand::Job { id, job } => {
+                if self.ready {
+                    self.send_job(id, job).await;
+                } else {
+                    self.queued_jobs.push((id, job));
+                }
+            }
+            LinkCommand::CancelJob(id) => {
+                self.queued_jobs.retain(|(queued, _)| *queued != id);
+                if self.ready {
+                    self.send(&ToDriver::CancelJob {
+                        req: id,
+                        job_id: job_group(self.session.id, id),
+                    })
+                    .await;
+                }
+            }
+            LinkCommand::AddResource { what, uri, reply } => {
+                if !self.ready {
+                    let _ = reply.send(Err("the session is not ready".into()));
+                    return;
+                }
+                self.next_req += 1;
+                let req = self.next_req;
+                self.acks.insert(req, reply);
+                let msg = match what {
+                    Resource::File => ToDriver::AddFile { req, uri },
+                    Resource::PyFile => ToDriver::AddPyfile { req, uri },
+                    Resource::Jar => ToDriver::AddJar { req, uri },
+                };
+                self.send(&msg).await;
+            }
         }
+    }
+
+    async fn send_job(&mut self, id: u64, job: String) {
+        self.session.update_job(id, |j| j.state = JobState::Started);
+        self.send(&ToDriver::Job {
+            req: id,
+            job,
+            job_id: job_group(self.session.id, id),
+        })
+        .await;
     }
 
     fn driver_lost(&mut self, why: &str) {

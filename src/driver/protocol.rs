@@ -32,6 +32,11 @@ pub enum ToDriver {
     Job {
         req: u64,
         job: String,
+        job_id: String,
+    },
+    CancelJob {
+        req: u64,
+        job_id: String,
     },
     AddFile {
         req: u64,

@@ -36,6 +36,47 @@ pub enum LinkCommand {
     Shutdown,
     /// The driver's process ended (sent by its supervisor).
     Exited(crate::launch::ChildExit),
+    /// Run a Job API job (base64 cloudpickle), known to the session as `id`.
+    Job {
+        id: u64,
+        job: String,
+    },
+    CancelJob(u64),
+    /// `add-file`, `add-pyfile`, `add-jar` (and the uploads, after saving the file).
+    AddResource {
+        what: Resource,
+        uri: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What an add/upload call adds to the Spark context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    File,
+    PyFile,
+    Jar,
+}
+
+/// A Job API job as Livy's `JobStatus` shows it (`result` is what the Python client decodes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobStatus {
+    pub id: u64,
+    pub state: JobState,
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Livy's `JobHandle.State` names.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobState {
+    Sent,
+    Queued,
+    Started,
+    Cancelled,
+    Failed,
+    Succeeded,
 }
 
 pub(crate) struct Runtime {
@@ -48,6 +89,8 @@ pub(crate) struct Runtime {
     pub last_heartbeat: Instant,
     pub created_at: Instant,
     pub child: Option<ChildHandle>,
+    pub jobs: BTreeMap<u64, JobStatus>,
+    pub next_job_id: u64,
 }
 
 /// One interactive session.
@@ -153,6 +196,8 @@ impl Session {
                 last_heartbeat: now,
                 created_at: now,
                 child: None,
+                jobs: BTreeMap::new(),
+                next_job_id: 1,
             }),
             link,
             changed: watch::channel(0).0,
@@ -311,6 +356,80 @@ impl Session {
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default()
+    }
+
+    /// Queues a Job API job; it runs once the driver is ready.
+    pub fn submit_job(&self, job: String) -> Result<JobStatus, ApiError> {
+        let status = {
+            let mut rt = self.runtime.lock();
+            if rt.state.is_finished() || rt.state == SessionState::ShuttingDown {
+                return Err(ApiError::BadRequest("Session isn't active.".into()));
+            }
+            rt.last_activity = Instant::now();
+            let id = rt.next_job_id;
+            rt.next_job_id += 1;
+            let status = JobStatus {
+                id,
+                state: JobState::Queued,
+                result: None,
+                error: None,
+            };
+            rt.jobs.insert(id, status.clone());
+            status
+        };
+        self.command(LinkCommand::Job { id: status.id, job });
+        Ok(JobStatus {
+            state: JobState::Sent,
+            ..status
+        })
+    }
+
+    pub fn job(&self, id: u64) -> Option<JobStatus> {
+        self.runtime.lock().jobs.get(&id).cloned()
+    }
+
+    pub(crate) fn update_job(&self, id: u64, f: impl FnOnce(&mut JobStatus)) {
+        if let Some(job) = self.runtime.lock().jobs.get_mut(&id) {
+            if !matches!(
+                job.state,
+                JobState::Cancelled | JobState::Failed | JobState::Succeeded
+            ) {
+                f(job);
+            }
+        }
+        self.notify();
+    }
+
+    pub fn cancel_job(&self, id: u64) -> Result<(), ApiError> {
+        if self.job(id).is_none() {
+            return Err(ApiError::NotFound(format!("Job {id} not found.")));
+        }
+        self.update_job(id, |j| j.state = JobState::Cancelled);
+        self.command(LinkCommand::CancelJob(id));
+        Ok(())
+    }
+
+    /// Adds a file, Python file or jar to the running context; waits for the driver's answer.
+    pub async fn add_resource(&self, what: Resource, uri: String) -> Result<(), ApiError> {
+        match self.state() {
+            SessionState::Idle | SessionState::Busy => {}
+            SessionState::NotStarted | SessionState::Starting => {
+                return Err(ApiError::BadRequest(
+                    "Session is not ready yet; try again once it is idle.".into(),
+                ))
+            }
+            _ => return Err(ApiError::BadRequest("Session isn't active.".into())),
+        }
+        self.record_activity();
+        let (reply, rx) = oneshot::channel();
+        self.command(LinkCommand::AddResource { what, uri, reply });
+        match tokio::time::timeout(Duration::from_secs(120), rx).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(ApiError::BadRequest(e)),
+            _ => Err(ApiError::BadRequest(
+                "The driver did not confirm the addition.".into(),
+            )),
+        }
     }
 
     pub fn statement(&self, id: u32) -> Option<Statement> {
