@@ -179,6 +179,14 @@ class FakeServer(object):
             self._next_req += 1
             return r
 
+    def drop(self):
+        """Hangs up on the driver (shutdown first: a bare close would not wake the reader)."""
+        try:
+            self.conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+
     def close(self):
         try:
             if self.conn is not None:
@@ -273,7 +281,10 @@ class Driver(object):
     def shutdown(self, timeout=90):
         try:
             if self.proc.poll() is None and self.server.conn is not None and not self.server.closed:
-                self.server.send({"type": "shutdown"})
+                try:
+                    self.server.send({"type": "shutdown"})
+                except OSError:
+                    pass
             return self.wait_exit(timeout)
         finally:
             if self.proc.poll() is None:

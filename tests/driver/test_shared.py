@@ -11,10 +11,10 @@ from fake_server import wait_until
 def d(tmp_path_factory):
     driver = start_driver(tmp_path_factory, "shared")
     yield driver
-    if driver.proc.poll() is None:
+    if driver.server.conn is not None and not driver.server.closed:
         assert driver.shutdown() == 0
     else:
-        driver.shutdown()
+        driver.shutdown()  # after test_connection_drop_stops_the_driver
 
 
 def ok_text(out):
@@ -147,6 +147,6 @@ def test_python_cancel_in_shared_session(d):
 
 def test_connection_drop_stops_the_driver(d):
     # Last test of the module: the server goes away, so Spark stops and the driver exits 3.
-    d.server.conn.close()
+    d.server.drop()
     assert d.wait_exit(90) == 3
     assert "connection to the server lost" in d.log_text()
