@@ -52,6 +52,7 @@ def test_stdout_stderr_and_rstrip(d):
     assert ok_text(d.run("x = 1")) == ""
     assert ok_text(d.run("")) == ""
     assert ok_text(d.run("print('  a  \\n\\n')")) == "  a"
+    assert ok_text(d.run("a = 1\r\nb = 2\r\na + b")) == "3"  # Windows line endings
 
 
 def test_state_persists_and_definitions(d):

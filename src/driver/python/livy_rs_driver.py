@@ -66,6 +66,15 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def unix_eol(code):
+    """Line endings as Livy's ReplDriver passes code on (EOLUtils.convertToSystemEOL)."""
+    if "\r\n" in code:
+        return code.replace("\r\n", "\n")
+    if "\n" not in code and "\r" in code:
+        return code.replace("\r", "\n")
+    return code
+
+
 # --------------------------------------------------------------------------------------------
 # JSON helpers
 # --------------------------------------------------------------------------------------------
@@ -1380,7 +1389,7 @@ class Driver(object):
     def run_statement(self, msg):
         sid = msg["id"]
         kind = msg.get("kind") or (self.kind if self.kind != "shared" else None)
-        code = msg.get("code", "")
+        code = unix_eol(msg.get("code", ""))
         state = _Running(sid, kind)
         with self.state_lock:
             self.running = state
@@ -1503,7 +1512,7 @@ class Driver(object):
 
     def handle_complete(self, msg):
         kind = msg.get("kind") or (self.kind if self.kind != "shared" else "pyspark")
-        code = msg.get("code", "")
+        code = unix_eol(msg.get("code", ""))
         cursor = msg.get("cursor", len(code))
         candidates = []
         try:
