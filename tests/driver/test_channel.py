@@ -1,10 +1,10 @@
-"""Connection, pinning and authentication: all refused before any SparkSession is built."""
+"""Connection, pinning, authentication and early shutdown: all before any statement runs."""
 
 import os
 
 import pytest
 
-from fake_server import Driver
+from fake_server import Driver, wait_until
 
 
 @pytest.fixture
@@ -56,5 +56,18 @@ def test_sparkr_without_r_is_a_startup_error(workdir):
             pytest.skip("R and SparkR are installed here")
         assert "SparkR" in err["message"] and "pyspark wheel" in err["message"]
         assert d.wait_exit(60) == 1
+    finally:
+        d.shutdown()
+
+
+def test_shutdown_before_ready(workdir):
+    # The driver connects before it builds Spark; a shutdown sent meanwhile ends it cleanly.
+    d = Driver("pyspark", workdir)
+    try:
+        wait_until(lambda: d.server.auth is not None, 90, "authentication")
+        assert d.server.auth is True
+        d.server.send({"type": "shutdown"})
+        assert d.wait_exit(120) == 0
+        assert [m for m in d.server.messages if m["type"] in ("ready", "error")] == []
     finally:
         d.shutdown()

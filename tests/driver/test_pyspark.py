@@ -331,6 +331,7 @@ def test_add_jar_reaches_the_scala_repl(d, tmp_path):
     d.run("1", kind="spark", timeout=180)  # the Scala interpreter is running
     assert "error" not in d.request({"type": "add_jar", "uri": "file:" + str(jar)}, "ack")
     assert ok_text(d.run("livyrs.probe.LivyRsJarProbe.hi()", kind="spark")).endswith(': String = from jar\n')
+    assert ok_text(d.run("sc._jvm.livyrs.probe.LivyRsJarProbe.hi()")) == "'from jar'"
 
 
 def test_unicode_and_undecodable_text(d):

@@ -1572,11 +1572,26 @@ class Driver(object):
                 self.sc.addPyFile(uri)
             else:
                 self.sc._jsc.sc().addJar(uri)
+                self.add_jar_to_driver(uri)
                 if self.scala is not None:
                     self.scala.add_jar(uri)
         except Exception as e:
             reply["error"] = "%s: %s" % (type(e).__name__, e)
         self.send(reply)
+
+    def add_jar_to_driver(self, uri):
+        """Lets driver-side code (py4j's `sc._jvm...`) load the jar's classes too, as Livy's
+        addLocalFileToClassLoader does: the py4j threads share spark-submit's MutableURLClassLoader."""
+        path = uri[len("file:"):] if uri.startswith("file:") else uri
+        if "://" in path or not os.path.isfile(path):
+            return
+        jvm = self.sc._jvm
+        try:
+            loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+            if "MutableURLClassLoader" in str(loader.getClass().getName()):
+                loader.addURL(jvm.java.io.File(os.path.abspath(path)).toURI().toURL())
+        except Exception as e:
+            log("could not add %s to the driver's class loader: %s" % (uri, e))
 
     # -- main -------------------------------------------------------------------------------
 
