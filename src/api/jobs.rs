@@ -69,9 +69,11 @@ async fn submit_job(
         .ok_or_else(|| ApiError::BadRequest("requirement failed: no job provided.".into()))?;
     match request.job_type.as_deref() {
         None | Some("python") | Some("pyspark") => {}
-        Some(other) => return Err(ApiError::BadRequest(format!(
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
             "Job type '{other}' is not supported: livy-rs runs Python jobs (jobType \"python\")."
-        ))),
+        )))
+        }
     }
     let status = session.submit_job(job)?;
     Ok((StatusCode::CREATED, Json(status)))

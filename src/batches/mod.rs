@@ -218,11 +218,9 @@ impl Batches {
         owner: Option<String>,
         do_as: Option<String>,
     ) -> Result<Arc<Batch>, ApiError> {
-        if self.launcher.too_many() {
-            return Err(ApiError::BadRequest(
-                "Rejected, too many sessions are being created!".into(),
-            ));
-        }
+        let slot = self.launcher.reserve().ok_or_else(|| {
+            ApiError::BadRequest("Rejected, too many sessions are being created!".into())
+        })?;
         let proxy_user = self.access.check_impersonation(
             do_as.as_deref().or(request.proxy_user.as_deref()),
             owner.as_deref(),
@@ -282,7 +280,10 @@ impl Batches {
                 batch.on_exit(exit);
             }
         });
-        match self.launcher.start(&command, batch.logs.clone(), on_exit) {
+        match self
+            .launcher
+            .start(slot, &command, batch.logs.clone(), on_exit)
+        {
             Ok(child) => batch.mark_running(child),
             Err(e) => {
                 tracing::error!(batch_id = id, error = %e, program = %command.program.display(), "cannot start spark-submit");

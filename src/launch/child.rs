@@ -8,7 +8,6 @@ use super::spark_submit::SparkSubmit;
 use crate::logs::{ProcessLogs, Stream, MAX_LINE_BYTES};
 use nix::sys::signal::Signal;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -72,13 +71,13 @@ impl ChildHandle {
 }
 
 /// Starts `cmd` in its own process group under a supervisor task tracked by `tracker`.
-/// `live` counts running children (Livy's `childProcesses`, for `session.max-creation`).
+/// `slot` counts the child against `session.max-creation` until it is reaped.
 /// `on_exit` runs once, after the process is reaped and its output drained.
 pub fn spawn(
     cmd: &SparkSubmit,
     logs: Arc<ProcessLogs>,
     kill_timeout: Duration,
-    live: Arc<AtomicUsize>,
+    slot: super::Slot,
     tracker: &TaskTracker,
     on_exit: Box<dyn FnOnce(&ChildExit) + Send>,
 ) -> std::io::Result<ChildHandle> {
@@ -93,7 +92,6 @@ pub fn spawn(
         .kill_on_drop(true);
     let mut child = command.spawn()?;
     let pid = child.id().unwrap_or(0);
-    live.fetch_add(1, Ordering::SeqCst);
 
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
@@ -145,7 +143,7 @@ pub fn spawn(
             code: status.as_ref().ok().and_then(|s| s.code()),
             killed,
         };
-        live.fetch_sub(1, Ordering::SeqCst);
+        drop(slot);
         on_exit(&exit);
         let _ = done_tx.send(Some(exit));
     });

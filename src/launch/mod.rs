@@ -17,6 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
+/// One claimed process slot (see [`Launcher::reserve`]).
+#[derive(Debug)]
+pub struct Slot {
+    live: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Starts and tracks every child process of the server.
 pub struct Launcher {
     conf: Arc<LivyConf>,
@@ -38,14 +50,25 @@ impl Launcher {
         self.live.load(Ordering::SeqCst)
     }
 
-    /// Whether a new session or batch must be refused.
-    pub fn too_many(&self) -> bool {
-        self.live_processes() >= self.conf.sessions.max_creation
+    /// Claims one of the `livy.server.session.max-creation` process slots, atomically, so
+    /// concurrent creates cannot all pass the check; `None` means Livy's "too many" rejection.
+    /// The slot is given back when the process it is used for ends, or when it is dropped unused.
+    pub fn reserve(&self) -> Option<Slot> {
+        let max = self.conf.sessions.max_creation;
+        self.live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot {
+                live: self.live.clone(),
+            })
     }
 
-    /// Starts a command under supervision.
+    /// Starts a command under supervision, in a reserved slot.
     pub fn start(
         &self,
+        slot: Slot,
         cmd: &SparkSubmit,
         logs: Arc<ProcessLogs>,
         on_exit: Box<dyn FnOnce(&ChildExit) + Send>,
@@ -55,7 +78,7 @@ impl Launcher {
             cmd,
             logs,
             self.conf.sessions.process_kill_timeout,
-            self.live.clone(),
+            slot,
             &self.tracker,
             on_exit,
         )

@@ -97,11 +97,9 @@ impl InteractiveSessions {
         owner: Option<String>,
         do_as: Option<String>,
     ) -> Result<Arc<Session>, ApiError> {
-        if self.launcher.too_many() {
-            return Err(ApiError::BadRequest(
-                "Rejected, too many sessions are being created!".into(),
-            ));
-        }
+        let slot = self.launcher.reserve().ok_or_else(|| {
+            ApiError::BadRequest("Rejected, too many sessions are being created!".into())
+        })?;
         let proxy_user = self.access.check_impersonation(
             do_as.as_deref().or(request.proxy_user.as_deref()),
             owner.as_deref(),
@@ -199,7 +197,10 @@ impl InteractiveSessions {
                 session.command(LinkCommand::Exited(exit.clone()));
             }
         });
-        match self.launcher.start(&command, session.logs.clone(), on_exit) {
+        match self
+            .launcher
+            .start(slot, &command, session.logs.clone(), on_exit)
+        {
             Ok(child) => {
                 session.set_child(child);
                 session.set_state(SessionState::Starting);
