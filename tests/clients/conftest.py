@@ -67,6 +67,23 @@ def spark_home() -> Path:
     return Path(home)
 
 
+#: spark-defaults.conf for every server the suites start: a client-mode driver JVM with C1 only and
+#: the serial GC needs about half the CPU of the default for these short runs (2-core machines).
+SPARK_DEFAULTS = """\
+spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
+spark.ui.enabled false
+spark.ui.showConsoleProgress false
+"""
+
+
+@pytest.fixture(scope="session")
+def spark_conf_dir(tmp_path_factory, spark_home) -> Path:
+    """SPARK_CONF_DIR for the servers (and so their spark-submits)."""
+    d = tmp_path_factory.mktemp("spark-conf")
+    (d / "spark-defaults.conf").write_text(SPARK_DEFAULTS, encoding="utf-8")
+    return d
+
+
 # --------------------------------------------------------------------------- servers
 
 
@@ -93,9 +110,15 @@ def livy_blacklist() -> List[str]:
 
 
 @pytest.fixture(scope="module")
-def livy(livy_bin, spark_home, livy_conf, livy_blacklist):
+def livy(livy_bin, spark_conf_dir, livy_conf, livy_blacklist):
     """One server per test module."""
-    server = LivyServer(livy_conf, blacklist=livy_blacklist, binary=livy_bin, name="livy-module")
+    server = LivyServer(
+        livy_conf,
+        blacklist=livy_blacklist,
+        binary=livy_bin,
+        env={"SPARK_CONF_DIR": str(spark_conf_dir)},
+        name="livy-module",
+    )
     server.start()
     yield server
     try:
@@ -105,7 +128,7 @@ def livy(livy_bin, spark_home, livy_conf, livy_blacklist):
 
 
 @pytest.fixture
-def livy_factory(livy_bin, spark_home, work_dir) -> Callable[..., LivyServer]:
+def livy_factory(livy_bin, spark_conf_dir, work_dir) -> Callable[..., LivyServer]:
     """Starts extra servers for one test (other livy.conf settings); all stopped afterwards.
     `livy_factory({"livy.server.session.max-creation": 1})` whitelists `work_dir` by default."""
     servers: List[LivyServer] = []
@@ -113,6 +136,7 @@ def livy_factory(livy_bin, spark_home, work_dir) -> Callable[..., LivyServer]:
     def make(conf=None, blacklist=None, **kw) -> LivyServer:
         full = {"livy.spark.master": "local[1]", "livy.file.local-dir-whitelist": str(work_dir)}
         full.update(conf or {})
+        kw.setdefault("env", {"SPARK_CONF_DIR": str(spark_conf_dir)})
         server = LivyServer(full, blacklist=blacklist, binary=livy_bin, name=f"livy-{len(servers)}", **kw)
         servers.append(server)
         return server.start()
