@@ -23,7 +23,6 @@ SESSION_SPARK_CONF: Dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "1",
     "spark.default.parallelism": "1",
-    "spark.driver.memory": "768m",
 }
 
 #: Deadline for a session to become idle (spark-submit + JVM + SparkSession, plus the Scala REPL

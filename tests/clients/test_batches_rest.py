@@ -6,8 +6,10 @@ first test and awaited by later ones, so they run while the quick validation tes
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import signal
 import threading
 from pathlib import Path
 
@@ -373,6 +375,28 @@ def test_delete_running_batch_kills_its_process_tree(livy, work_dir, unique):
     )
     r = requests.delete(f"{livy.url}/batches/{bid}", timeout=HTTP_TIMEOUT)
     assert r.status_code == 404, r.text
+
+
+def test_driver_killed_from_outside_is_dead(livy, work_dir, unique):
+    """spark-submit dying of a signal nobody asked for (OOM killer, admin) ends the batch `dead`."""
+    script = write_script(
+        work_dir,
+        f"victim_{unique}.py",
+        "import time\nprint('LIVY_RS_READY', flush=True)\ntime.sleep(600)\n",
+    )
+    batch = post_batch(livy.url, {"file": str(script)})
+    bid = batch["id"]
+    wait_until(lambda: "LIVY_RS_READY" in full_log(livy.url, bid), SUBMIT_TIMEOUT, "the victim to start")
+    jvm = [p for p in find_processes(str(script)) if "org.apache.spark.deploy.SparkSubmit" in p.cmdline]
+    assert len(jvm) == 1, [str(p) for p in find_processes(str(script))]
+    os.kill(jvm[0].pid, signal.SIGKILL)
+    assert wait_for_state(livy.url, bid, timeout=60) == "dead"
+    # Whatever the JVM left behind is not the server's to reap here; clean it up ourselves.
+    for p in find_processes(str(script)):
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 # --------------------------------------------------------------------------- the real Spark batches
