@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
-use std::fmt::Write;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -18,60 +17,85 @@ async fn index(State(app): State<AppState>) -> Html<String> {
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>livy-rs</title>\
          <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
          td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>\
-         <h1>livy-rs</h1><h2>Interactive sessions</h2>",
+         <h1>livy-rs</h1>",
     );
-    let sessions = app.sessions.registry().all();
-    if sessions.is_empty() {
-        page.push_str("<p>No interactive sessions.</p>");
-    } else {
-        page.push_str(
-            "<table><tr><th>id</th><th>name</th><th>kind</th><th>state</th><th>appId</th><th>owner</th><th>links</th></tr>",
-        );
-        for s in sessions {
+    let sessions: Vec<Vec<String>> = app
+        .sessions
+        .registry()
+        .all()
+        .iter()
+        .map(|s| {
             let v = s.view(false);
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td><a href=\"/sessions/{}\">json</a> <a href=\"/sessions/{}/statements\">statements</a></td></tr>",
-                v.id,
+            vec![
+                v.id.to_string(),
                 escape(v.name.as_deref().unwrap_or("")),
-                v.kind.as_str(),
-                v.state,
+                v.kind.as_str().to_string(),
+                v.state.to_string(),
                 escape(v.app_id.as_deref().unwrap_or("")),
                 escape(v.owner.as_deref().unwrap_or("")),
-                v.id,
-                v.id
-            );
-        }
-        page.push_str("</table>");
-    }
-    page.push_str("<h2>Batches</h2>");
-    let batches = app.batches.registry().all();
-    if batches.is_empty() {
-        page.push_str("<p>No batches.</p>");
-    } else {
-        page.push_str(
-            "<table><tr><th>id</th><th>name</th><th>state</th><th>appId</th><th>owner</th><th>links</th></tr>",
-        );
-        for b in batches {
+                format!(
+                    "<a href=\"/sessions/{0}\">json</a> <a href=\"/sessions/{0}/statements\">statements</a>",
+                    v.id
+                ),
+            ]
+        })
+        .collect();
+    table(
+        &mut page,
+        "Interactive sessions",
+        &["id", "name", "kind", "state", "appId", "owner", "links"],
+        sessions,
+    );
+    let batches: Vec<Vec<String>> = app
+        .batches
+        .registry()
+        .all()
+        .iter()
+        .map(|b| {
             let v = b.view(false);
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td><a href=\"/batches/{}\">json</a> <a href=\"/batches/{}/log\">log</a></td></tr>",
-                v.id,
+            vec![
+                v.id.to_string(),
                 escape(v.name.as_deref().unwrap_or("")),
-                v.state,
+                v.state.to_string(),
                 escape(v.app_id.as_deref().unwrap_or("")),
                 escape(v.owner.as_deref().unwrap_or("")),
-                v.id,
-                v.id
-            );
-        }
-        page.push_str("</table>");
-    }
+                format!(
+                    "<a href=\"/batches/{0}\">json</a> <a href=\"/batches/{0}/log\">log</a>",
+                    v.id
+                ),
+            ]
+        })
+        .collect();
+    table(
+        &mut page,
+        "Batches",
+        &["id", "name", "state", "appId", "owner", "links"],
+        batches,
+    );
     page.push_str("</body></html>");
     Html(page)
+}
+
+/// Appends a titled table (cells are already escaped HTML), or a "none" line.
+fn table(page: &mut String, title: &str, headers: &[&str], rows: Vec<Vec<String>>) {
+    page.push_str(&format!("<h2>{title}</h2>"));
+    if rows.is_empty() {
+        page.push_str(&format!("<p>No {}.</p>", title.to_lowercase()));
+        return;
+    }
+    page.push_str("<table><tr>");
+    for h in headers {
+        page.push_str(&format!("<th>{h}</th>"));
+    }
+    page.push_str("</tr>");
+    for row in rows {
+        page.push_str("<tr>");
+        for cell in row {
+            page.push_str(&format!("<td>{cell}</td>"));
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table>");
 }
 
 /// Escapes text for HTML: names and owners come from users.

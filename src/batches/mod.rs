@@ -9,7 +9,7 @@ pub use request::CreateBatchRequest;
 use crate::auth::AccessManager;
 use crate::conf::LivyConf;
 use crate::error::ApiError;
-use crate::launch::prepare::{prepare_conf, resolve_uri, FileLists};
+use crate::launch::prepare::{launch_conf, resolve_uri};
 use crate::launch::{build_command, ChildExit, ChildHandle, LaunchSpec, Launcher};
 use crate::logs::ProcessLogs;
 use crate::sessions::{AppInfo, Entry, Registry, SessionState};
@@ -225,24 +225,11 @@ impl Batches {
             do_as.as_deref().or(request.proxy_user.as_deref()),
             owner.as_deref(),
         )?;
-        let mut conf = prepare_conf(
-            &request.conf,
-            FileLists {
-                jars: &request.jars,
-                files: &request.files,
-                archives: &request.archives,
-                py_files: &request.py_files,
-            },
-            &self.conf,
-        )
-        .map_err(ApiError::rejected)?;
+        let conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
         let file = match request.file.as_deref() {
             Some(f) if !f.is_empty() => resolve_uri(f, &self.conf).map_err(ApiError::rejected)?,
             _ => return Err(ApiError::rejected("requirement failed: File is required.")),
         };
-        for (key, value) in request.resource_conf() {
-            conf.insert(key.to_string(), value);
-        }
 
         let reservation = self
             .registry

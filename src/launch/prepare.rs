@@ -16,6 +16,53 @@ pub struct FileLists<'a> {
     pub py_files: &'a [String],
 }
 
+/// Resource fields of a create request (Livy's builder maps them to Spark settings).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Resources<'a> {
+    pub driver_memory: Option<&'a str>,
+    pub driver_cores: Option<i32>,
+    pub executor_memory: Option<&'a str>,
+    pub executor_cores: Option<i32>,
+    pub num_executors: Option<i32>,
+}
+
+impl Resources<'_> {
+    /// `driverMemory` → `spark.driver.memory`, ...; these win over the same keys in `conf`.
+    pub fn spark_conf(&self) -> Vec<(&'static str, String)> {
+        let text = |v: Option<&str>| v.map(String::from);
+        let int = |v: Option<i32>| v.map(|n| n.to_string());
+        [
+            ("spark.driver.memory", text(self.driver_memory)),
+            ("spark.driver.cores", int(self.driver_cores)),
+            ("spark.executor.memory", text(self.executor_memory)),
+            ("spark.executor.cores", int(self.executor_cores)),
+            ("spark.executor.instances", int(self.num_executors)),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
+    }
+}
+
+/// What batches and sessions have in common: a user conf, file lists and resources.
+pub trait SparkRequest {
+    fn user_conf(&self) -> &BTreeMap<String, String>;
+    fn file_lists(&self) -> FileLists<'_>;
+    fn resources(&self) -> Resources<'_>;
+}
+
+/// The conf a request launches with: [`prepare_conf`] plus its resource fields.
+pub fn launch_conf(
+    request: &impl SparkRequest,
+    livy: &LivyConf,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut conf = prepare_conf(request.user_conf(), request.file_lists(), livy)?;
+    for (key, value) in request.resources().spark_conf() {
+        conf.insert(key.to_string(), value);
+    }
+    Ok(conf)
+}
+
 /// Returns the conf to launch with, or Livy's message for why the request is refused.
 pub fn prepare_conf(
     user_conf: &BTreeMap<String, String>,

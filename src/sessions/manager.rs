@@ -9,7 +9,7 @@ use crate::conf::{units, LivyConf};
 use crate::driver::channel::{random_hex, ChannelServer};
 use crate::driver::{self, link};
 use crate::error::ApiError;
-use crate::launch::prepare::{prepare_conf, FileLists};
+use crate::launch::prepare::launch_conf;
 use crate::launch::{build_command, ChildExit, LaunchSpec, Launcher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,20 +117,7 @@ impl InteractiveSessions {
         if request.kind == Kind::Sparkr {
             check_sparkr(&self.conf.spark.home).map_err(ApiError::rejected)?;
         }
-        let mut conf = prepare_conf(
-            &request.conf,
-            FileLists {
-                jars: &request.jars,
-                files: &request.files,
-                archives: &request.archives,
-                py_files: &request.py_files,
-            },
-            &self.conf,
-        )
-        .map_err(ApiError::rejected)?;
-        for (key, value) in request.resource_conf() {
-            conf.insert(key.to_string(), value);
-        }
+        let conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
         let (channel, program) = self.channel().await?;
 
         let reservation = self

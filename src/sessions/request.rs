@@ -87,30 +87,28 @@ fn opt_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
     }
 }
 
-impl CreateSessionRequest {
-    /// Spark settings for the request's resource fields (as for batches).
-    pub fn resource_conf(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        let mut put = |key: &'static str, v: Option<String>| {
-            if let Some(v) = v {
-                out.push((key, v));
-            }
-        };
-        put("spark.driver.memory", self.driver_memory.clone());
-        put(
-            "spark.driver.cores",
-            self.driver_cores.map(|v| v.to_string()),
-        );
-        put("spark.executor.memory", self.executor_memory.clone());
-        put(
-            "spark.executor.cores",
-            self.executor_cores.map(|v| v.to_string()),
-        );
-        put(
-            "spark.executor.instances",
-            self.num_executors.map(|v| v.to_string()),
-        );
-        out
+impl crate::launch::prepare::SparkRequest for CreateSessionRequest {
+    fn user_conf(&self) -> &BTreeMap<String, String> {
+        &self.conf
+    }
+
+    fn file_lists(&self) -> crate::launch::prepare::FileLists<'_> {
+        crate::launch::prepare::FileLists {
+            jars: &self.jars,
+            files: &self.files,
+            archives: &self.archives,
+            py_files: &self.py_files,
+        }
+    }
+
+    fn resources(&self) -> crate::launch::prepare::Resources<'_> {
+        crate::launch::prepare::Resources {
+            driver_memory: self.driver_memory.as_deref(),
+            driver_cores: self.driver_cores,
+            executor_memory: self.executor_memory.as_deref(),
+            executor_cores: self.executor_cores,
+            num_executors: self.num_executors,
+        }
     }
 }
 
