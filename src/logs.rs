@@ -32,6 +32,11 @@ pub struct ProcessLogs {
     inner: Mutex<(Ring, Ring, Vec<String>)>,
 }
 
+static STDOUT_HEADER: std::sync::LazyLock<[String; 1]> =
+    std::sync::LazyLock::new(|| ["stdout: ".to_string()]);
+static STDERR_HEADER: std::sync::LazyLock<[String; 1]> =
+    std::sync::LazyLock::new(|| ["\nstderr: ".to_string()]);
+
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -63,21 +68,27 @@ impl ProcessLogs {
     /// Livy's rendering: `stdout: `, its lines, `\nstderr: `, its lines, then diagnostics.
     pub fn lines(&self) -> Vec<String> {
         let inner = self.inner.lock();
-        let mut out = Vec::with_capacity(inner.0.lines.len() + inner.1.lines.len() + 2);
-        out.push("stdout: ".to_string());
-        out.extend(inner.0.lines.iter().cloned());
-        out.push("\nstderr: ".to_string());
-        out.extend(inner.1.lines.iter().cloned());
-        out.extend(inner.2.iter().cloned());
+        Self::rendered(&inner).cloned().collect()
+    }
+
+    /// The last `n` rendered lines (the `log` field of a session or batch view). Walks from the
+    /// end and copies only those `n`: this runs on every GET of a view, a hot path.
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        let inner = self.inner.lock();
+        let mut out: Vec<String> = Self::rendered(&inner).rev().take(n).cloned().collect();
+        out.reverse();
         out
     }
 
-    /// The last `n` rendered lines (the `log` field of a session or batch view).
-    pub fn tail(&self, n: usize) -> Vec<String> {
-        let mut all = self.lines();
-        let start = all.len().saturating_sub(n);
-        all.drain(..start);
-        all
+    fn rendered<'a>(
+        inner: &'a (Ring, Ring, Vec<String>),
+    ) -> impl DoubleEndedIterator<Item = &'a String> + 'a {
+        STDOUT_HEADER
+            .iter()
+            .chain(inner.0.lines.iter())
+            .chain(STDERR_HEADER.iter())
+            .chain(inner.1.lines.iter())
+            .chain(inner.2.iter())
     }
 }
 
