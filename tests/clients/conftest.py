@@ -76,11 +76,18 @@ spark.ui.showConsoleProgress false
 """
 
 
-@pytest.fixture(scope="session")
-def spark_conf_dir(tmp_path_factory, spark_home) -> Path:
+@pytest.fixture(scope="module")
+def spark_defaults() -> str:
+    """spark-defaults.conf text for the module's servers; a module overrides this fixture to change
+    it (e.g. to turn the Spark UI back on)."""
+    return SPARK_DEFAULTS
+
+
+@pytest.fixture(scope="module")
+def spark_conf_dir(tmp_path_factory, spark_home, spark_defaults) -> Path:
     """SPARK_CONF_DIR for the servers (and so their spark-submits)."""
     d = tmp_path_factory.mktemp("spark-conf")
-    (d / "spark-defaults.conf").write_text(SPARK_DEFAULTS, encoding="utf-8")
+    (d / "spark-defaults.conf").write_text(spark_defaults, encoding="utf-8")
     return d
 
 

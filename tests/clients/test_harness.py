@@ -37,6 +37,7 @@ def test_server_can_restart_with_same_dirs(livy_bin, spark_home):
     try:
         server.start()
         first = server.pid
+        assert server.call("GET", "/version")[0] == 200
         assert server.stop() == 0
         server.start()
         assert server.pid != first and server.call("GET", "/version")[0] == 200

@@ -198,7 +198,7 @@ class TestPySparkSession:
         call(livy, session, "upload('up', frame)", lambda: session.upload("up", frame))
         assert text_of(run(livy, session, "up.count()")) == "3"
         assert text_of(run(livy, session, "up.selectExpr('sum(id) AS s').first()['s']")) == "6"
-        assert text_of(run(livy, session, "up.where('score > 1').orderBy('id').first()['name']")) == "y"
+        assert text_of(run(livy, session, "up.where('score > 1').orderBy('id').first()['name']")) == "'y'"
 
         run(livy, session, "up_sorted = up.orderBy('id')")
         back = call(livy, session, "download('up_sorted')", lambda: session.download("up_sorted"))
