@@ -1,0 +1,99 @@
+"""A `spark` (Scala 2.13, pyspark 4.3.0) session on ONE real driver: the REPL's own output text,
+compile and runtime errors, magics, completion, and the other kinds inside a Scala session."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from session_helpers import (
+    SCALA_START_TIMEOUT,
+    base_conf,
+    error_output,
+    ok_text,
+    run,
+    start_with_session,
+    stop_server,
+)
+
+
+def start_module(ctx):
+    # A spark session is idle only once the Scala interpreter is up too (as in Livy).
+    return start_with_session("livy-scala", base_conf(), {"kind": "spark"}, SCALA_START_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def started(prestart):
+    s = prestart.take(__name__)
+    yield s
+    stop_server(s.livy)
+
+
+@pytest.fixture(scope="module")
+def livy(started):
+    return started.livy
+
+
+@pytest.fixture(scope="module")
+def sid(started):
+    assert started.view["kind"] == "spark"
+    return started.sid
+
+
+def test_expression_prints_like_the_scala_213_repl(livy, sid):
+    st = run(livy, sid, "spark.range(100).count()")
+    assert st["id"] == 0
+    assert ok_text(st) == "val res0: Long = 100\n"
+
+
+def test_definitions_println_and_result_are_concatenated(livy, sid):
+    text = ok_text(run(livy, sid, 'val a = 1\nprintln("hi")\na + 1'))
+    assert re.fullmatch(r"val a: Int = 1\nhi\nval res\d+: Int = 2\n", text), repr(text)
+    text = ok_text(run(livy, sid, "sc.parallelize(1 to 10).map(_ * 2).sum()"))
+    assert re.fullmatch(r"val res\d+: Double = 110\.0\n", text), repr(text)
+    assert ok_text(run(livy, sid, "// only a comment")) == ""
+
+
+def test_compile_error_is_an_error_output(livy, sid):
+    out = error_output(run(livy, sid, "undefinedThing + 1"))
+    assert out["ename"] == "Error"
+    assert re.match(r"(<console>:\d+: )?error: not found: value undefinedThing", out["evalue"]), out
+    assert all(isinstance(line, str) for line in out["traceback"]), out
+
+
+def test_runtime_exception_is_an_error_output(livy, sid):
+    out = error_output(run(livy, sid, 'throw new RuntimeException("boom")'))
+    assert out["ename"] == "Error"
+    assert out["evalue"] == "java.lang.RuntimeException: boom", out
+    assert out["traceback"] and re.search(r"\.\.\. \d+ elided", out["traceback"][-1]), out
+    # The interpreter survives both kinds of error.
+    assert re.fullmatch(r"val res\d+: Int = 3\n", ok_text(run(livy, sid, "1 + 2")))
+
+
+def test_table_magic(livy, sid):
+    st = run(livy, sid, 'case class P(n: Int, s: String)\nval ps = Seq(P(1, "a"), P(2, "b"))\n%table ps')
+    assert st["output"]["status"] == "ok", st
+    table = st["output"]["data"]["application/vnd.livy.table.v1+json"]
+    assert sorted((h["name"], h["type"]) for h in table["headers"]) == [
+        ("n", "BIGINT_TYPE"), ("s", "STRING_TYPE")]
+    assert table["data"] == [[1, "a"], [2, "b"]]
+
+
+def test_completion(livy, sid):
+    status, body, _ = livy.call("POST", f"/sessions/{sid}/completion",
+                                {"code": "spark.ran", "kind": "spark", "cursor": 9})
+    assert (status, body) == (200, {"candidates": ["range"]})
+    # Default kind (the session's) and cursor (end of the code).
+    status, body, _ = livy.call("POST", f"/sessions/{sid}/completion", {"code": '"abc".'})
+    assert status == 200 and {"charAt", "length", "toUpperCase"} <= set(body["candidates"]), body
+
+
+def test_other_kinds_run_in_a_spark_session(livy, sid):
+    assert ok_text(run(livy, sid, "1 + 1", kind="pyspark")) == "2"
+    st = run(livy, sid, "SELECT 1 AS one", kind="sql")
+    assert st["output"]["data"] == {"application/json": {
+        "schema": {"type": "struct", "fields": [
+            {"name": "one", "type": "integer", "nullable": False, "metadata": {}}]},
+        "data": [[1]],
+    }}, st
