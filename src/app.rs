@@ -60,6 +60,18 @@ pub async fn run(env: Env) -> i32 {
     };
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
 
+    // Signal handlers exist before the "listening" line: a stop signal that follows it at once
+    // must be a graceful stop, not the default action that kills the process.
+    let (term, int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("livy-server: cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
     let state = match AppState::new(conf.clone()) {
         Ok(state) => state,
         Err(e) => {
@@ -78,7 +90,7 @@ pub async fn run(env: Env) -> i32 {
         spark_version = conf.spark.version.as_deref().unwrap_or("unknown"),
         "livy-rs listening"
     );
-    let signals = tokio::spawn(watch_signals(shutdown.clone()));
+    let signals = tokio::spawn(watch_signals(term, int, shutdown.clone()));
     crate::server::serve(
         listener,
         app,
@@ -102,14 +114,11 @@ pub async fn run(env: Env) -> i32 {
 }
 
 /// First SIGTERM/SIGINT: graceful stop. Second: exit now.
-async fn watch_signals(shutdown: CancellationToken) {
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
+async fn watch_signals(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+    shutdown: CancellationToken,
+) {
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     tracing::info!("stop signal received; shutting down (send it again to quit at once)");
     shutdown.cancel();

@@ -105,7 +105,8 @@ impl<T: Entry> Registry<T> {
     /// Claims the next id and, if given, the name. Changes nothing on error.
     pub fn reserve(&self, name: Option<&str>) -> Result<Reservation, NameError> {
         if let Some(n) = name {
-            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+            // Livy's check (`forall(_.isDigit)`) is also true for "", so an empty name is invalid.
+            if n.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(NameError::AllDigits(n.to_string()));
             }
         }
