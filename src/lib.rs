@@ -2,7 +2,8 @@
 //!
 //! Layout follows the concepts Livy users know: [`conf`] (livy.conf and friends), [`api`] (one
 //! module per REST resource), [`batches`], [`sessions`], [`launch`] (spark-submit and process
-//! supervision), [`auth`] (who may do what); [`app`] ties them together.
+//! supervision), [`auth`] (who may do what), [`yarn`] (ResourceManager and WebHDFS REST
+//! clients); [`app`] ties them together.
 
 pub mod api;
 pub mod app;
@@ -16,6 +17,7 @@ pub mod logs;
 pub mod server;
 pub mod sessions;
 pub mod statements;
+pub mod yarn;
 
 #[cfg(test)]
 pub(crate) mod test_support;

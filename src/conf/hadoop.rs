@@ -60,6 +60,32 @@ impl HadoopConf {
         self.props.get(key).map(|raw| self.expand(raw))
     }
 
+    /// The expanded value of `key` with surrounding whitespace removed (Hadoop's `getTrimmed`);
+    /// an empty value counts as unset, as it does for Hadoop's address keys.
+    pub fn get_trimmed(&self, key: &str) -> Option<String> {
+        self.get(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// [`get_trimmed`](Self::get_trimmed), or `default` (the `*-default.xml` value) when unset.
+    pub fn get_or(&self, key: &str, default: &str) -> String {
+        self.get_trimmed(key).unwrap_or_else(|| default.to_string())
+    }
+
+    /// A comma-separated list with blanks dropped (Hadoop's `getTrimmedStrings`).
+    pub fn get_list(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// `fs.defaultFS`, defaulting to the local file system as Hadoop does.
     pub fn default_fs(&self) -> String {
         self.get("fs.defaultFS")
@@ -196,6 +222,17 @@ mod tests {
         let conf = HadoopConf::from_pairs([("x", "${missing}/y")]);
         assert_eq!(conf.default_fs(), "file:///");
         assert_eq!(conf.get("x").unwrap(), "${missing}/y");
+    }
+
+    #[test]
+    fn trimmed_defaults_and_lists() {
+        let conf = HadoopConf::from_pairs([("a", "  x \n"), ("empty", " "), ("l", " rm1, ,rm2 ,")]);
+        assert_eq!(conf.get_trimmed("a").as_deref(), Some("x"));
+        assert_eq!(conf.get_trimmed("empty"), None);
+        assert_eq!(conf.get_or("empty", "d"), "d");
+        assert_eq!(conf.get_or("missing", "d"), "d");
+        assert_eq!(conf.get_list("l"), ["rm1", "rm2"]);
+        assert!(conf.get_list("missing").is_empty());
     }
 
     #[test]

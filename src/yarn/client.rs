@@ -1,0 +1,708 @@
+//! The ResourceManager REST client (ResourceManagerRest.md), with RM HA (ResourceManagerHA.md).
+//!
+//! [`RmClient`] is cheap to clone (an `Arc` inside) so one client serves the whole server: the
+//! monitor loop, submitters and kill requests share its connection pool and its memory of which
+//! RM is active. HA handling: a standby answers `307` with the active RM's URL in `Location`
+//! (or, on old RMs, `200` with a `Refresh: N; url=...` header); both are followed and the RM
+//! that finally answers becomes the first one asked next time. Connection failures and standby
+//! answers move on to the next configured RM, a bounded number of times.
+
+use super::conf::{Endpoint, YarnConf};
+use super::error::YarnError;
+use super::failover::{Peers, DEFAULT_FAILOVER_BACKOFF, DEFAULT_FAILOVER_ROUNDS};
+use super::http::{
+    endpoint_url, Answer, Body, Caller, NoAuth, RequestAuth, Transport, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
+};
+use super::scheduler::{SchedulerEnvelope, SchedulerInfo};
+use super::types::*;
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const API: &str = "/ws/v1/cluster";
+/// Redirects followed within one attempt (standby → active is one; more means a loop).
+const MAX_REDIRECTS: usize = 3;
+/// The header the Cluster Delegation Tokens API reads the token to renew/cancel from.
+const RM_DELEGATION_TOKEN_HEADER: &str = "Hadoop-YARN-RM-Delegation-Token";
+/// Longest `GET /apps` URL [`RmClient::apps_by_tags`] sends in one request: Jetty's default
+/// request-header buffer is 8 KiB, and proxies in front of the RM are often stricter.
+pub const MAX_APPS_URL_BYTES: usize = 6000;
+/// How long [`RmClient::kill`] keeps asking before it reports that the kill is unconfirmed.
+pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(30);
+const KILL_FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const KILL_MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Filters of `GET /ws/v1/cluster/apps` (Cluster Applications API). Lists are sent
+/// comma-separated, as the document specifies; empty lists and `None`s are left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppsQuery {
+    pub states: Vec<AppState>,
+    pub application_types: Vec<String>,
+    /// Any-of match. YARN stores tags lower-cased, so they are sent lower-cased.
+    pub application_tags: Vec<String>,
+    pub user: Option<String>,
+    pub queue: Option<String>,
+    pub limit: Option<u32>,
+    /// Milliseconds since the epoch.
+    pub started_time_begin: Option<i64>,
+}
+
+impl AppsQuery {
+    fn append_to(&self, url: &mut Url) {
+        let mut q = url.query_pairs_mut();
+        if !self.states.is_empty() {
+            let states: Vec<&str> = self.states.iter().map(|s| s.as_str()).collect();
+            q.append_pair("states", &states.join(","));
+        }
+        if !self.application_types.is_empty() {
+            q.append_pair("applicationTypes", &self.application_types.join(","));
+        }
+        if !self.application_tags.is_empty() {
+            let tags: Vec<String> = self
+                .application_tags
+                .iter()
+                .map(|t| t.trim().to_lowercase())
+                .collect();
+            q.append_pair("applicationTags", &tags.join(","));
+        }
+        if let Some(u) = &self.user {
+            q.append_pair("user", u);
+        }
+        if let Some(queue) = &self.queue {
+            q.append_pair("queue", queue);
+        }
+        if let Some(l) = self.limit {
+            q.append_pair("limit", &l.to_string());
+        }
+        if let Some(t) = self.started_time_begin {
+            q.append_pair("startedTimeBegin", &t.to_string());
+        }
+    }
+}
+
+/// Splits `query`'s tags into queries whose URL on `base` stays within `max_url_bytes`.
+/// One query (the same one) when it already fits; a tag too long to fit alone still gets its
+/// own query (the RM may refuse it, but nothing is silently dropped).
+pub fn split_by_url_length(query: &AppsQuery, base: &Url, max_url_bytes: usize) -> Vec<AppsQuery> {
+    let url_len = |q: &AppsQuery| {
+        let mut url = base.clone();
+        url.set_path(&format!("{API}/apps"));
+        q.append_to(&mut url);
+        url.as_str().len()
+    };
+    if query.application_tags.len() <= 1 || url_len(query) <= max_url_bytes {
+        return vec![query.clone()];
+    }
+    let without_tags = AppsQuery {
+        application_tags: Vec::new(),
+        ..query.clone()
+    };
+    // "&applicationTags=" plus each tag's encoded length plus "%2C" between tags.
+    let fixed = url_len(&without_tags) + "&applicationTags=".len();
+    let encoded = |t: &String| -> usize {
+        form_urlencoded::byte_serialize(t.trim().to_lowercase().as_bytes())
+            .map(str::len)
+            .sum()
+    };
+    let mut chunks: Vec<AppsQuery> = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut len = fixed;
+    for tag in &query.application_tags {
+        let cost = encoded(tag) + if current.is_empty() { 0 } else { 3 };
+        if !current.is_empty() && len + cost > max_url_bytes {
+            chunks.push(AppsQuery {
+                application_tags: std::mem::take(&mut current),
+                ..without_tags.clone()
+            });
+            len = fixed;
+            current.push(tag.clone());
+            len += encoded(tag);
+        } else {
+            current.push(tag.clone());
+            len += cost;
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(AppsQuery {
+            application_tags: current,
+            ..without_tags
+        });
+    }
+    chunks
+}
+
+/// Options of an [`RmClient`]; start from [`RmClient::builder`] or [`RmClient::from_conf`].
+pub struct RmClientBuilder {
+    endpoints: Vec<Endpoint>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    auth: Arc<dyn RequestAuth>,
+    failover_rounds: usize,
+    failover_backoff: Duration,
+    kill_timeout: Duration,
+}
+
+impl RmClientBuilder {
+    /// Per-request timeout (connect, send, whole answer). Default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connect timeout, so a dead HA peer is skipped quickly. Default 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The request authenticator (default [`NoAuth`]).
+    pub fn auth(mut self, auth: Arc<dyn RequestAuth>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Passes over all RMs before a call fails (HA only). Default 2.
+    pub fn failover_rounds(mut self, rounds: usize) -> Self {
+        self.failover_rounds = rounds;
+        self
+    }
+
+    /// Pause between passes, times the pass number. Default 200 ms.
+    pub fn failover_backoff(mut self, backoff: Duration) -> Self {
+        self.failover_backoff = backoff;
+        self
+    }
+
+    /// How long [`RmClient::kill`] waits for a final state. Default 30 s.
+    pub fn kill_timeout(mut self, timeout: Duration) -> Self {
+        self.kill_timeout = timeout;
+        self
+    }
+
+    pub fn build(self) -> Result<RmClient, YarnError> {
+        Ok(RmClient {
+            inner: Arc::new(Inner {
+                transport: Transport::new(self.timeout, self.connect_timeout, self.auth)?,
+                peers: Peers::new(
+                    "ResourceManager",
+                    &self.endpoints,
+                    self.failover_rounds,
+                    self.failover_backoff,
+                )?,
+                kill_timeout: self.kill_timeout,
+            }),
+        })
+    }
+}
+
+/// A ResourceManager REST client. Clones share connections and the remembered active RM.
+#[derive(Clone)]
+pub struct RmClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Transport,
+    peers: Peers,
+    kill_timeout: Duration,
+}
+
+/// One REST call, replayable on another RM.
+struct Call<'a> {
+    method: Method,
+    path: String,
+    query: Option<&'a AppsQuery>,
+    body: Body,
+    headers: Vec<(&'static str, &'a str)>,
+    caller: Caller<'a>,
+}
+
+impl RmClient {
+    /// A client for these RM web endpoints (one, or one per HA RM id, in order).
+    pub fn builder(endpoints: Vec<Endpoint>) -> RmClientBuilder {
+        RmClientBuilder {
+            endpoints,
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            auth: Arc::new(NoAuth),
+            failover_rounds: DEFAULT_FAILOVER_ROUNDS,
+            failover_backoff: DEFAULT_FAILOVER_BACKOFF,
+            kill_timeout: DEFAULT_KILL_TIMEOUT,
+        }
+    }
+
+    /// A client for the RMs of a Hadoop configuration.
+    pub fn from_conf(conf: &YarnConf) -> RmClientBuilder {
+        Self::builder(conf.resource_managers.clone())
+    }
+
+    /// The RM id (or URL) the next call goes to first.
+    pub fn current_rm(&self) -> String {
+        let peers = &self.inner.peers;
+        peers.get(peers.active()).name()
+    }
+
+    /// `GET /ws/v1/cluster/info`. A standby answers this itself (it is not redirected), so with
+    /// HA the RMs are asked in turn until one says ACTIVE, which is then remembered; if none
+    /// does, the first answer is returned (its `haState` says why).
+    pub async fn cluster_info(&self, caller: Caller<'_>) -> Result<ClusterInfo, YarnError> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            #[serde(rename = "clusterInfo")]
+            cluster_info: ClusterInfo,
+        }
+        let peers = &self.inner.peers;
+        let call = self.get(format!("{API}/info"), caller);
+        let mut first: Option<ClusterInfo> = None;
+        let mut last_err = None;
+        for k in 0..peers.len() {
+            let i = (peers.active() + k) % peers.len();
+            match self.attempt(i, &call).await {
+                Ok((answer, _)) => {
+                    let info = answer.json::<Envelope>()?.cluster_info;
+                    if !info.is_standby() {
+                        peers.remember(i);
+                        return Ok(info);
+                    }
+                    first.get_or_insert(info);
+                }
+                Err(e) if peers.len() > 1 && e.is_connection() => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        match (first, last_err) {
+            (Some(info), _) => Ok(info),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(YarnError::Invalid("no ResourceManager configured".into())),
+        }
+    }
+
+    /// `GET /ws/v1/cluster/metrics`: totals and availability of the cluster.
+    pub async fn cluster_metrics(&self, caller: Caller<'_>) -> Result<ClusterMetrics, YarnError> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            #[serde(rename = "clusterMetrics")]
+            cluster_metrics: ClusterMetrics,
+        }
+        let call = self.get(format!("{API}/metrics"), caller);
+        Ok(self.run(&call).await?.json::<Envelope>()?.cluster_metrics)
+    }
+
+    /// `GET /ws/v1/cluster/apps` with `query`: exactly one request, however many tags.
+    pub async fn apps(
+        &self,
+        query: &AppsQuery,
+        caller: Caller<'_>,
+    ) -> Result<Vec<AppReport>, YarnError> {
+        let call = Call {
+            query: Some(query),
+            ..self.get(format!("{API}/apps"), caller)
+        };
+        let env: AppsEnvelope = self.run(&call).await?.json()?;
+        Ok(env.apps.map(|a| a.app).unwrap_or_default())
+    }
+
+    /// Like [`apps`](Self::apps), but splits a tag list whose URL would exceed
+    /// [`MAX_APPS_URL_BYTES`] into several requests (merged, each app once). With a normal
+    /// number of tags this is one request.
+    pub async fn apps_by_tags(
+        &self,
+        query: &AppsQuery,
+        caller: Caller<'_>,
+    ) -> Result<Vec<AppReport>, YarnError> {
+        let peers = &self.inner.peers;
+        let longest = (0..peers.len())
+            .map(|i| &peers.get(i).base)
+            .max_by_key(|u| u.as_str().len())
+            .expect("at least one RM");
+        let mut out: Vec<AppReport> = Vec::new();
+        for chunk in split_by_url_length(query, longest, MAX_APPS_URL_BYTES) {
+            for app in self.apps(&chunk, caller).await? {
+                if !out.iter().any(|a| a.id == app.id) {
+                    out.push(app);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /ws/v1/cluster/apps/{id}`; a missing app is an error with `is_not_found()`.
+    pub async fn app(&self, app_id: &str, caller: Caller<'_>) -> Result<AppReport, YarnError> {
+        let call = self.get(format!("{API}/apps/{}", check_id(app_id)?), caller);
+        Ok(self.run(&call).await?.json::<AppEnvelope>()?.app)
+    }
+
+    /// `GET /ws/v1/cluster/apps/{id}/state`.
+    pub async fn app_state(&self, app_id: &str, caller: Caller<'_>) -> Result<AppState, YarnError> {
+        let call = self.get(format!("{API}/apps/{}/state", check_id(app_id)?), caller);
+        Ok(self.run(&call).await?.json::<AppStateBody>()?.state)
+    }
+
+    /// `GET /ws/v1/cluster/apps/{id}/appattempts`: where the AM ran and its log page
+    /// (`logsLink`). Empty before the first attempt starts.
+    pub async fn app_attempts(
+        &self,
+        app_id: &str,
+        caller: Caller<'_>,
+    ) -> Result<Vec<AppAttempt>, YarnError> {
+        let call = self.get(
+            format!("{API}/apps/{}/appattempts", check_id(app_id)?),
+            caller,
+        );
+        let env: AttemptsEnvelope = self.run(&call).await?.json()?;
+        Ok(env.app_attempts.map(|a| a.app_attempt).unwrap_or_default())
+    }
+
+    /// Kills an application: `PUT .../apps/{id}/state {"state":"KILLED"}`, repeated with a
+    /// growing pause (as the Cluster Application State API says: "repeat the PUT request until
+    /// you get a 200") until the RM reports a final state, which is returned (FINISHED or FAILED
+    /// if the app ended on its own first). Gives up after the kill timeout with
+    /// [`YarnError::KillNotConfirmed`].
+    pub async fn kill(&self, app_id: &str, caller: Caller<'_>) -> Result<AppState, YarnError> {
+        let call = Call {
+            method: Method::PUT,
+            body: Body::Json(br#"{"state":"KILLED"}"#.to_vec()),
+            ..self.get(format!("{API}/apps/{}/state", check_id(app_id)?), caller)
+        };
+        let started = Instant::now();
+        let mut pause = KILL_FIRST_BACKOFF;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let state = self.run(&call).await?.json::<AppStateBody>()?.state;
+            if state.is_final() {
+                tracing::debug!(app_id, %state, attempts, "kill confirmed");
+                return Ok(state);
+            }
+            if started.elapsed() + pause > self.inner.kill_timeout {
+                return Err(YarnError::KillNotConfirmed {
+                    app_id: app_id.to_string(),
+                    last_state: state.to_string(),
+                    attempts,
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(KILL_MAX_BACKOFF);
+        }
+    }
+
+    /// `POST /ws/v1/cluster/apps/new-application`: an application id for [`submit`](Self::submit).
+    pub async fn new_application(&self, caller: Caller<'_>) -> Result<NewApplication, YarnError> {
+        let call = Call {
+            method: Method::POST,
+            ..self.get(format!("{API}/apps/new-application"), caller)
+        };
+        self.run(&call).await?.json()
+    }
+
+    /// `POST /ws/v1/cluster/apps` with an `application-submission-context` (JSON as in the
+    /// document). Returns the `Location` of the new app, if the RM sent one.
+    pub async fn submit(
+        &self,
+        context: &serde_json::Value,
+        caller: Caller<'_>,
+    ) -> Result<Option<String>, YarnError> {
+        let body = serde_json::to_vec(context).map_err(|e| YarnError::Invalid(e.to_string()))?;
+        let call = Call {
+            method: Method::POST,
+            body: Body::Json(body),
+            ..self.get(format!("{API}/apps"), caller)
+        };
+        let answer = self.run(&call).await?;
+        if !answer.status.is_success() {
+            return Err(answer.error());
+        }
+        Ok(answer.location().map(|u| u.to_string()))
+    }
+
+    /// `GET /ws/v1/cluster/scheduler`; see [`queue_headroom`](super::scheduler::queue_headroom).
+    pub async fn scheduler(&self, caller: Caller<'_>) -> Result<SchedulerInfo, YarnError> {
+        let call = self.get(format!("{API}/scheduler"), caller);
+        Ok(self
+            .run(&call)
+            .await?
+            .json::<SchedulerEnvelope>()?
+            .scheduler
+            .scheduler_info)
+    }
+
+    /// `POST /ws/v1/cluster/delegation-token`: a token `renewer` may renew. Kerberos only (the RM
+    /// answers 403 on a simple-auth channel).
+    pub async fn get_delegation_token(
+        &self,
+        renewer: &str,
+        caller: Caller<'_>,
+    ) -> Result<DelegationToken, YarnError> {
+        let body = serde_json::to_vec(&serde_json::json!({ "renewer": renewer }))
+            .map_err(|e| YarnError::Invalid(e.to_string()))?;
+        let call = Call {
+            method: Method::POST,
+            body: Body::Json(body),
+            ..self.get(format!("{API}/delegation-token"), caller)
+        };
+        self.run(&call).await?.json()
+    }
+
+    /// `POST /ws/v1/cluster/delegation-token/expiration`: the new expiration time (ms).
+    pub async fn renew_delegation_token(
+        &self,
+        token: &str,
+        caller: Caller<'_>,
+    ) -> Result<i64, YarnError> {
+        let call = Call {
+            method: Method::POST,
+            headers: vec![(RM_DELEGATION_TOKEN_HEADER, token)],
+            ..self.get(format!("{API}/delegation-token/expiration"), caller)
+        };
+        Ok(self
+            .run(&call)
+            .await?
+            .json::<TokenExpiration>()?
+            .expiration_time)
+    }
+
+    /// `DELETE /ws/v1/cluster/delegation-token`.
+    pub async fn cancel_delegation_token(
+        &self,
+        token: &str,
+        caller: Caller<'_>,
+    ) -> Result<(), YarnError> {
+        let call = Call {
+            method: Method::DELETE,
+            headers: vec![(RM_DELEGATION_TOKEN_HEADER, token)],
+            ..self.get(format!("{API}/delegation-token"), caller)
+        };
+        let answer = self.run(&call).await?;
+        if answer.status.is_success() {
+            Ok(())
+        } else {
+            Err(answer.error())
+        }
+    }
+
+    fn get<'a>(&self, path: String, caller: Caller<'a>) -> Call<'a> {
+        Call {
+            method: Method::GET,
+            path,
+            query: None,
+            body: Body::Empty,
+            headers: Vec::new(),
+            caller,
+        }
+    }
+
+    /// Runs `call` on the active RM, failing over as the module docs describe.
+    async fn run(&self, call: &Call<'_>) -> Result<Answer, YarnError> {
+        let peers = &self.inner.peers;
+        // A request that may have reached the RM is only repeated if repeating is harmless.
+        let idempotent = call.method != Method::POST || call.path.ends_with("/new-application");
+        let fail_over = |e: &YarnError| {
+            e.is_standby()
+                || matches!(e, YarnError::Connect { .. } | YarnError::Redirect { .. })
+                || (idempotent && e.is_connection())
+        };
+        peers
+            .run(fail_over, |i| async move {
+                let (answer, served_by) = self.attempt(i, call).await?;
+                if let Some(k) = served_by {
+                    peers.remember(k);
+                }
+                Ok(answer)
+            })
+            .await
+    }
+
+    /// One attempt at RM `i`, following standby redirects. Returns the answer and the index of
+    /// the RM that gave it (if it is one of ours).
+    async fn attempt(
+        &self,
+        i: usize,
+        call: &Call<'_>,
+    ) -> Result<(Answer, Option<usize>), YarnError> {
+        let peers = &self.inner.peers;
+        let mut url = endpoint_url(&peers.get(i).base, &call.path)?;
+        if let Some(q) = call.query {
+            q.append_to(&mut url);
+        }
+        call.caller.append(&mut url, "doAs");
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        let mut served_by = Some(i);
+        for hop in 0..=MAX_REDIRECTS {
+            let answer = self
+                .inner
+                .transport
+                .send(call.method.clone(), &url, call.body.clone(), &call.headers)
+                .await?;
+            match standby_redirect(&answer) {
+                Redirect::To(next) if hop < MAX_REDIRECTS => {
+                    tracing::debug!(from = %url, to = %next, "following a standby RM's redirect");
+                    served_by = peers.index_of(&next);
+                    url = next;
+                }
+                Redirect::To(_) => break,
+                Redirect::Broken(detail) => {
+                    return Err(YarnError::Redirect {
+                        url: url.to_string(),
+                        hops: hop,
+                        detail,
+                    })
+                }
+                Redirect::None
+                    if peers.len() > 1 && answer.status == StatusCode::SERVICE_UNAVAILABLE =>
+                {
+                    // A standby with no active RM to point at, or an RM still starting up.
+                    return Err(YarnError::Standby {
+                        url: url.to_string(),
+                        detail: answer.snippet(),
+                    });
+                }
+                Redirect::None => return Ok((answer, served_by)),
+            }
+        }
+        Err(YarnError::Redirect {
+            url: url.to_string(),
+            hops: MAX_REDIRECTS,
+            detail: "too many redirects: RMs keep pointing at each other".into(),
+        })
+    }
+}
+
+enum Redirect {
+    None,
+    To(Url),
+    Broken(String),
+}
+
+/// A standby RM's pointer to the active one: a 3xx `Location`, or the old `Refresh` header on
+/// a 200 (`Refresh: 3; url=http://active:8088/...`).
+fn standby_redirect(answer: &Answer) -> Redirect {
+    if answer.status.is_redirection() {
+        return match answer.location() {
+            Some(url) => Redirect::To(url),
+            None => Redirect::Broken(format!(
+                "HTTP {} without a usable Location",
+                answer.status.as_u16()
+            )),
+        };
+    }
+    if answer.status == StatusCode::OK {
+        if let Some(refresh) = answer.header("refresh") {
+            let lower = refresh.to_ascii_lowercase();
+            if let Some(pos) = lower.find("url=") {
+                let target = refresh[pos + 4..].trim().trim_matches(['\'', '"']);
+                return match answer.url.join(target) {
+                    Ok(url) => Redirect::To(url),
+                    Err(e) => Redirect::Broken(format!("bad Refresh url {target:?}: {e}")),
+                };
+            }
+        }
+    }
+    Redirect::None
+}
+
+/// Application ids go into URL paths: only `application_<ts>_<seq>`-like text is accepted.
+fn check_id(app_id: &str) -> Result<&str, YarnError> {
+    if !app_id.is_empty()
+        && app_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        Ok(app_id)
+    } else {
+        Err(YarnError::Invalid(format!(
+            "not an application id: {app_id:?}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("http://rm1.example.com:8088").unwrap()
+    }
+
+    #[test]
+    fn query_lists_are_comma_separated_and_tags_lower_cased() {
+        let q = AppsQuery {
+            states: vec![AppState::Accepted, AppState::Running],
+            application_types: vec!["SPARK".into()],
+            application_tags: vec!["Livy-Batch-1".into(), "livy-session-2".into()],
+            limit: Some(10),
+            ..Default::default()
+        };
+        let mut url = base();
+        q.append_to(&mut url);
+        assert_eq!(
+            url.query(),
+            Some("states=ACCEPTED%2CRUNNING&applicationTypes=SPARK&applicationTags=livy-batch-1%2Clivy-session-2&limit=10")
+        );
+    }
+
+    #[test]
+    fn tags_are_split_only_when_the_url_would_be_too_long() {
+        let tags: Vec<String> = (0..20).map(|i| format!("livy-batch-{i}-abcdef")).collect();
+        let q = AppsQuery {
+            application_tags: tags.clone(),
+            ..Default::default()
+        };
+        assert_eq!(
+            split_by_url_length(&q, &base(), MAX_APPS_URL_BYTES),
+            vec![q.clone()]
+        );
+
+        let many: Vec<String> = (0..1000)
+            .map(|i| format!("livy-batch-{i}-abcdef"))
+            .collect();
+        let q = AppsQuery {
+            application_tags: many.clone(),
+            states: vec![AppState::Running],
+            ..Default::default()
+        };
+        let chunks = split_by_url_length(&q, &base(), MAX_APPS_URL_BYTES);
+        assert!(chunks.len() > 1);
+        let rejoined: Vec<String> = chunks
+            .iter()
+            .flat_map(|c| c.application_tags.clone())
+            .collect();
+        assert_eq!(rejoined, many, "every tag exactly once, in order");
+        for c in &chunks {
+            assert_eq!(c.states, vec![AppState::Running]);
+            let mut url = base();
+            url.set_path("/ws/v1/cluster/apps");
+            c.append_to(&mut url);
+            assert!(
+                url.as_str().len() <= MAX_APPS_URL_BYTES,
+                "{}",
+                url.as_str().len()
+            );
+        }
+        // Chunks are filled: merging two neighbours would exceed the limit.
+        let mut url = base();
+        url.set_path("/ws/v1/cluster/apps");
+        let merged = AppsQuery {
+            application_tags: [
+                chunks[0].application_tags.clone(),
+                chunks[1].application_tags[..1].to_vec(),
+            ]
+            .concat(),
+            ..chunks[0].clone()
+        };
+        merged.append_to(&mut url);
+        assert!(url.as_str().len() > MAX_APPS_URL_BYTES);
+    }
+
+    #[test]
+    fn app_ids_are_checked_before_they_reach_a_path() {
+        assert!(check_id("application_1326815542473_0001").is_ok());
+        for bad in ["", "../scheduler", "app?x=1", "a/b"] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+}
