@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -91,7 +90,7 @@ def sparkmagic_config(url: str) -> dict:
     }
 
 
-def install_kernel_spec(prefix: Path) -> Path:
+def install_kernel_spec(prefix: Path) -> None:
     """Installs sparkmagic's own pysparkkernel spec under `prefix` (= `jupyter kernelspec install
     <sparkmagic>/kernels/pysparkkernel --prefix <prefix>`). Its argv starts with `python`, which
     jupyter_client runs as sys.executable: this venv's Python."""
@@ -99,15 +98,13 @@ def install_kernel_spec(prefix: Path) -> Path:
     dest = KernelSpecManager().install_kernel_spec(str(source), kernel_name=KERNEL_NAME, prefix=str(prefix))
     spec = json.loads((Path(dest) / "kernel.json").read_text())
     assert spec["argv"][:3] == ["python", "-m", "sparkmagic.kernels.pysparkkernel.pysparkkernel"], spec
-    return prefix / "share" / "jupyter"
 
 
 class Ran:
-    """The executed notebook, the cell outputs by name, and what the server showed meanwhile."""
+    """The executed notebook, its cells by name, and the server's sessions seen meanwhile."""
 
-    def __init__(self, nb, seconds: float, sessions_during: List[dict]):
+    def __init__(self, nb, sessions_during: List[dict]):
         self.nb = nb
-        self.seconds = seconds
         self.sessions_during = sessions_during
         self.by_name = {name: nb.cells[i] for i, name in enumerate(CELLS)}
 
@@ -137,10 +134,15 @@ def ran(livy, tmp_path_factory) -> Ran:
     conf_dir = root / "sparkmagic"
     conf_dir.mkdir()
     (conf_dir / "config.json").write_text(json.dumps(sparkmagic_config(livy.url), indent=1))
-    jupyter_path = install_kernel_spec(root / "prefix")
+    prefix = root / "prefix"
+    home = root / "home"
+    home.mkdir()
+    # Jupyter, IPython and sparkmagic find everything through these, in this process (the kernel
+    # spec, connection files) and in the kernel, which also gets a HOME of its own: nothing lands
+    # in the real home directory.
     env = {
         "SPARKMAGIC_CONF_DIR": str(conf_dir),  # read by sparkmagic at import, in the kernel
-        "JUPYTER_PATH": str(jupyter_path),  # where the kernel spec is found
+        "JUPYTER_PATH": str(prefix / "share" / "jupyter"),  # where the kernel spec is found
         "JUPYTER_DATA_DIR": str(root / "data"),
         "JUPYTER_CONFIG_DIR": str(root / "config"),
         "JUPYTER_RUNTIME_DIR": str(root / "runtime"),  # connection files
@@ -153,27 +155,26 @@ def ran(livy, tmp_path_factory) -> Ran:
     nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "PySpark", "language": "python"}
 
     sessions_during: List[dict] = []
-    client = NotebookClient(
-        nb,
-        kernel_name=KERNEL_NAME,
-        timeout=int(SESSION_START_TIMEOUT + STATEMENT_TIMEOUT),  # per cell; the first starts Spark
-        startup_timeout=90,  # the kernel process itself
-        allow_errors=True,  # the `error` cell fails on purpose; later cells still run
-        shutdown_kernel="graceful",  # the kernel's do_shutdown deletes the Livy session
-        record_timing=True,
-    )
 
     def snapshot(cell, cell_index, **_):
         if list(CELLS)[cell_index] == "after_error":
             sessions_during.extend(list_sessions(livy.url))
 
-    client.on_cell_executed = snapshot
-    started = time.monotonic()
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        client.execute(env=dict(os.environ))
-    return Ran(nb, time.monotonic() - started, sessions_during)
+        install_kernel_spec(prefix)
+        client = NotebookClient(
+            nb,
+            kernel_name=KERNEL_NAME,
+            timeout=int(SESSION_START_TIMEOUT + STATEMENT_TIMEOUT),  # per cell; the first starts Spark
+            startup_timeout=90,  # the kernel process itself
+            allow_errors=True,  # the `error` cell fails on purpose; later cells still run
+            shutdown_kernel="graceful",  # the kernel's do_shutdown deletes the Livy session
+        )
+        client.on_cell_executed = snapshot
+        client.execute(env=dict(os.environ, HOME=str(home)))
+    return Ran(nb, sessions_during)
 
 
 def test_spark_cell_counts(ran):
