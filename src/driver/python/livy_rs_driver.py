@@ -979,7 +979,12 @@ class ScalaInterpreter(object):
         jvm = self.jvm
         settings = jvm.scala.tools.nsc.Settings()
         outdir = self.outdir if " " not in self.outdir else '"%s"' % self.outdir
-        settings.processArgumentString("-Yrepl-class-based -Yrepl-outdir %s -usejavacp" % outdir)
+        args = "-Yrepl-class-based -Yrepl-outdir %s -usejavacp" % outdir
+        if not (self.version.startswith("2.12") or self.version.startswith("2.11")):
+            # Scala 2.13.3+ warns about auto-application (`df.toJSON.collect`), which Livy's
+            # 2.11/2.12 REPLs never printed; clients such as pylivy parse that output as data.
+            args += " -Wconf:cat=deprecation&msg=Auto-application:s"
+        settings.processArgumentString(args)
         buf = jvm.java.io.ByteArrayOutputStream()
         writer = jvm.java.io.PrintWriter(buf, True)
         if self.version.startswith("2.12") or self.version.startswith("2.11"):
@@ -1692,6 +1697,13 @@ def read_config(path):
 
 
 def main(argv):
+    # pyspark 4 warns once per session that DataFrame.toJSON will change; the warning lands in
+    # the statement's output after the rows, where clients (pylivy download, sparkmagic %%sql)
+    # parse the text as JSON. Livy (Spark <= 3.5) never printed it.
+    import warnings
+    warnings.filterwarnings(
+        "ignore", message="The return type of DataFrame.toJSON will be changed", category=UserWarning
+    )
     if len(argv) != 2:
         log("usage: livy_rs_driver.py <config.json>")
         return EXIT_CONNECT_FAILED
