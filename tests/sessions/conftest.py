@@ -28,6 +28,7 @@ Spark at all. Every wait polls with a deadline; statement results are awaited wi
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -98,6 +99,15 @@ def sleeping_spark_home(tmp_path_factory, livy_bin) -> Path:
         "print('fake spark-submit: not calling back', file=sys.stderr, flush=True)\n"
         "time.sleep(3600)\n",
     )
+
+
+@pytest.fixture(scope="session")
+def fake_driver_spark_home(tmp_path_factory, livy_bin) -> Path:
+    """A SPARK_HOME whose spark-submit is fake_driver.py: a driver without Spark."""
+    root = tmp_path_factory.mktemp("spark-home-fake-driver")
+    driver = Path(__file__).resolve().parent / "fake_driver.py"
+    script = f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(driver))} \"$@\"\n"
+    return make_spark_home(root, script)
 
 
 class Prestarter:
