@@ -160,3 +160,24 @@ def test_the_end_of_a_statement_counts_as_activity(fake_driver_spark_home):
         assert not problems, "; ".join(problems)
     finally:
         stop_server(livy)
+
+
+def test_stop_ends_the_statements_it_interrupts(livy):
+    """`POST /sessions/{id}/stop` keeps the session listed (killed). Its running and waiting
+    statements can never finish then; like after a driver crash they must end (not stay
+    running/waiting for ever, which leaves pollers waiting until the session is forgotten)."""
+    sid = create_session(livy, {"kind": "pyspark"})["id"]
+    wait_session_state(livy, sid, {"idle"}, 30, "(fake driver)")
+    running = post_statement(livy, sid, "sleep 30")
+    waiting = post_statement(livy, sid, "never runs")
+    wait_until(lambda: livy.call("GET", f"/sessions/{sid}/statements/{running['id']}")[1]
+               ["state"] == "running", 10, "the statement to run")
+    status, body, _ = livy.call("POST", f"/sessions/{sid}/stop")
+    assert status == 204, body
+    assert session_view(livy, sid)["state"] == "killed"
+    states = {}
+    for st in (running, waiting):
+        status, view, _ = livy.call("GET", f"/sessions/{sid}/statements/{st['id']}?wait=3")
+        states[st["code"]] = view["state"]
+    assert set(states.values()) <= {"available", "cancelled"}, (
+        f"statements of a stopped session stay unfinished: {states}")

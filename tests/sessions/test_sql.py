@@ -87,7 +87,7 @@ def test_views_from_other_kinds(livy, sid):
     assert st["output"]["data"]["application/json"]["data"] == [[3]]
 
 
-def test_sql_error(livy, sid):
+def test_sql_error_and_nothing_of_it_leaks_into_the_next_python_output(livy, sid):
     out = error_output(run(livy, sid, "SELECT nope FROM range(1)"))
     assert out["ename"] == "Error"
     assert "nope" in out["evalue"] and "UNRESOLVED_COLUMN" in out["evalue"], out
