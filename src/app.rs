@@ -106,6 +106,7 @@ pub async fn run(env: Env) -> i32 {
     if tokio::time::timeout(stop_deadline, stopping).await.is_err() {
         tracing::warn!("some sessions or batches did not stop in time");
     }
+    state.stop.cancel();
     state.launcher.drain(Duration::from_secs(5)).await;
     gc.abort();
     signals.abort();

@@ -36,6 +36,10 @@ pub struct AppState {
     /// Per-server scratch space (driver program, session run dirs); removed when the last
     /// clone of the state is dropped.
     pub work_dir: Arc<tempfile::TempDir>,
+    /// The YARN application monitor, when the master is yarn.
+    pub yarn: Option<Arc<crate::yarn::monitor::AppMonitor>>,
+    /// Stops background loops (the YARN monitor) at shutdown.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -43,7 +47,28 @@ impl AppState {
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
         let launcher = Arc::new(Launcher::new(conf.clone()));
-        let batches = Arc::new(Batches::new(conf.clone(), launcher.clone(), access.clone()));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let yarn = match &conf.yarn {
+            Some(settings) => {
+                let rm = crate::yarn::RmClient::from_conf(&settings.cluster)
+                    .build()
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot set up the ResourceManager client: {e}")
+                    })?;
+                Some(crate::yarn::monitor::AppMonitor::start(
+                    rm,
+                    settings.monitor,
+                    stop.clone(),
+                ))
+            }
+            None => None,
+        };
+        let batches = Arc::new(Batches::new(
+            conf.clone(),
+            launcher.clone(),
+            access.clone(),
+            yarn.clone(),
+        ));
         let work_dir = Arc::new(
             tempfile::Builder::new()
                 .prefix("livy-rs-")
@@ -55,6 +80,7 @@ impl AppState {
             launcher.clone(),
             access.clone(),
             work_dir.path().to_path_buf(),
+            yarn.clone(),
         ));
         Ok(AppState {
             conf,
@@ -63,6 +89,8 @@ impl AppState {
             batches,
             sessions,
             work_dir,
+            yarn,
+            stop,
         })
     }
 }

@@ -13,6 +13,8 @@ use crate::launch::prepare::{launch_conf, resolve_uri};
 use crate::launch::{build_command, ChildExit, ChildHandle, LaunchSpec, Launcher};
 use crate::logs::ProcessLogs;
 use crate::sessions::{AppInfo, Entry, Registry, SessionState};
+use crate::yarn::monitor::{diagnostics_lines, map_state, AppListener, AppMonitor, LivyAppState};
+use crate::yarn::AppReport;
 use parking_lot::Mutex;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -33,6 +35,8 @@ pub struct Batch {
     pub app_tag: String,
     pub request: CreateBatchRequest,
     pub logs: Arc<ProcessLogs>,
+    /// Runs on YARN: the app's state comes from the ResourceManager, not spark-submit's exit.
+    pub on_yarn: bool,
     runtime: Mutex<Runtime>,
 }
 
@@ -71,6 +75,44 @@ pub struct BatchRecord {
     pub app_id: Option<String>,
     pub state: SessionState,
     pub request: CreateBatchRequest,
+}
+
+impl AppListener for Batch {
+    fn app_report(&self, report: &AppReport) {
+        {
+            let mut rt = self.runtime.lock();
+            rt.app_id = Some(report.id.clone());
+            rt.app_info.driver_log_url = report.am_container_logs.clone();
+            rt.app_info.spark_ui_url = report.tracking_url.clone();
+        }
+        let diagnostics = diagnostics_lines(report);
+        if !diagnostics.is_empty() {
+            self.logs.set_diagnostics(diagnostics);
+        }
+        match map_state(report) {
+            LivyAppState::Starting => {}
+            LivyAppState::Running => self.set_state(SessionState::Running),
+            LivyAppState::Finished => self.set_state(SessionState::Success),
+            LivyAppState::Failed => self.set_state(SessionState::Dead),
+            LivyAppState::Killed => self.set_state(SessionState::Killed),
+        }
+    }
+
+    fn lookup_timed_out(&self, timeout: Duration) {
+        self.logs.set_diagnostics(vec![format!(
+            "\n{}",
+            lookup_timeout_message(&self.app_tag, timeout)
+        )]);
+        self.set_state(SessionState::Dead);
+    }
+}
+
+/// Livy's message when an application never shows up in YARN.
+pub fn lookup_timeout_message(tag: &str, timeout: Duration) -> String {
+    format!(
+        "No YARN application is found with tag {tag} in {} seconds. This may be because 1) spark-submit fail to submit application to YARN; or 2) YARN cluster doesn't have enough resources to start the application in time. Please check Livy log and YARN log to know the details.",
+        timeout.as_secs()
+    )
 }
 
 impl Entry for Batch {
@@ -139,16 +181,27 @@ impl Batch {
         }
     }
 
-    /// Moves `starting` to `running` once spark-submit runs; a fast exit may already have ended it.
+    /// Moves `starting` to `running` once spark-submit runs (local mode; on YARN the RM says
+    /// when it runs); a fast exit may already have ended it.
     fn mark_running(&self, child: ChildHandle) {
         let mut rt = self.runtime.lock();
         rt.child = Some(child);
-        if rt.state.is_none() {
+        if rt.state.is_none() && !self.on_yarn {
             rt.state = Some(SessionState::Running);
         }
     }
 
     fn on_exit(&self, exit: &ChildExit) {
+        if self.on_yarn {
+            // spark-submit only submits; a failure before YARN knew the app is the batch's end.
+            let submitted = self.runtime.lock().app_id.is_some();
+            if !exit.killed && !exit.success() && !submitted {
+                self.logs
+                    .set_diagnostics(vec![format!("\nlivy-rs: spark-submit {}", exit.describe())]);
+                self.set_state(SessionState::Dead);
+            }
+            return;
+        }
         let state = if exit.killed {
             SessionState::Killed
         } else if exit.success() {
@@ -185,15 +238,22 @@ impl Batch {
 /// Every batch of the server.
 pub struct Batches {
     registry: Registry<Batch>,
+    yarn: Option<Arc<AppMonitor>>,
     conf: Arc<LivyConf>,
     launcher: Arc<Launcher>,
     access: Arc<AccessManager>,
 }
 
 impl Batches {
-    pub fn new(conf: Arc<LivyConf>, launcher: Arc<Launcher>, access: Arc<AccessManager>) -> Self {
+    pub fn new(
+        conf: Arc<LivyConf>,
+        launcher: Arc<Launcher>,
+        access: Arc<AccessManager>,
+        yarn: Option<Arc<AppMonitor>>,
+    ) -> Self {
         Batches {
             registry: Registry::default(),
+            yarn,
             conf,
             launcher,
             access,
@@ -225,7 +285,7 @@ impl Batches {
             do_as.as_deref().or(request.proxy_user.as_deref()),
             owner.as_deref(),
         )?;
-        let conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
+        let mut conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
         let file = match request.file.as_deref() {
             Some(f) if !f.is_empty() => resolve_uri(f, &self.conf).map_err(ApiError::rejected)?,
             _ => return Err(ApiError::rejected("requirement failed: File is required.")),
@@ -237,6 +297,9 @@ impl Batches {
             .map_err(ApiError::rejected)?;
         let id = reservation.id;
         let app_tag = format!("livy-batch-{id}-{}", random_tag()).to_lowercase();
+        if self.yarn.is_some() {
+            crate::launch::add_yarn_conf(&mut conf, &app_tag, false);
+        }
         let spec = LaunchSpec {
             conf,
             proxy_user: proxy_user.clone(),
@@ -256,6 +319,7 @@ impl Batches {
             app_tag,
             request,
             logs: Arc::new(ProcessLogs::new(self.conf.sessions.cache_log_size)),
+            on_yarn: self.yarn.is_some(),
             runtime: Mutex::new(Runtime::default()),
         });
         tracing::info!(batch_id = id, owner = ?batch.owner, "creating batch");
@@ -271,7 +335,14 @@ impl Batches {
             .launcher
             .start(slot, &command, batch.logs.clone(), on_exit)
         {
-            Ok(child) => batch.mark_running(child),
+            Ok(child) => {
+                batch.mark_running(child);
+                if let Some(monitor) = &self.yarn {
+                    let listener: Weak<dyn AppListener> =
+                        Arc::downgrade(&batch) as Weak<dyn AppListener>;
+                    monitor.track(&batch.app_tag, listener);
+                }
+            }
             Err(e) => {
                 tracing::error!(batch_id = id, error = %e, program = %command.program.display(), "cannot start spark-submit");
                 batch.logs.set_diagnostics(vec![format!(
@@ -289,6 +360,14 @@ impl Batches {
     pub async fn delete(&self, batch: &Arc<Batch>) {
         tracing::info!(batch_id = batch.id, "deleting batch");
         batch.stop().await;
+        if let Some(monitor) = &self.yarn {
+            if !batch.state().is_finished() {
+                let app_id = batch.runtime.lock().app_id.clone();
+                if let Err(e) = monitor.kill(&batch.app_tag, app_id.as_deref()).await {
+                    tracing::warn!(batch_id = batch.id, error = %e, "cannot kill the batch's YARN application");
+                }
+            }
+        }
         batch.set_state(SessionState::Killed);
         self.registry.remove(batch.id);
     }

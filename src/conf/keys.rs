@@ -67,6 +67,8 @@ pub const YARN_POLL_INTERVAL: &str = "livy.server.yarn.poll-interval";
 pub const YARN_APP_LOOKUP_TIMEOUT: &str = "livy.server.yarn.app-lookup-timeout";
 pub const PROCESS_KILL_TIMEOUT: &str = "livy.server.process.kill-timeout";
 pub const LAUNCH_PYSPARK_PYTHON: &str = "livy.server.launch.pyspark-python";
+pub const YARN_SUBMIT: &str = "livy.server.yarn.submit";
+pub const YARN_ADMISSION_CHECK: &str = "livy.server.yarn.admission-check";
 pub const STATEMENT_OUTPUT_MAX: &str = "livy.server.statement.output-max-size";
 pub const LAUNCHER_ADDRESS: &str = "livy.rsc.launcher.address";
 pub const LAUNCHER_PORT_RANGE: &str = "livy.rsc.launcher.port.range";
@@ -286,6 +288,8 @@ pub const KEYS: &[Key] = &[
     k(PROCESS_KILL_TIMEOUT, Some("10s"), Duration),
     k(LAUNCH_PYSPARK_PYTHON, None, Str),
     k(STATEMENT_OUTPUT_MAX, Some("10m"), Size),
+    k(YARN_SUBMIT, Some("spark-submit"), Str),
+    k(YARN_ADMISSION_CHECK, Some("true"), Bool),
 ];
 
 /// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.

@@ -170,6 +170,16 @@ pub struct RscConf {
     pub heartbeat_interval: Duration,
 }
 
+/// YARN settings, present when `livy.spark.master` is `yarn`.
+#[derive(Debug, Clone)]
+pub struct YarnSettings {
+    pub cluster: crate::yarn::YarnConf,
+    /// `livy.server.yarn.submit`: through spark-submit, or natively through the RM REST API.
+    pub submit_with_rest: bool,
+    pub admission_check: bool,
+    pub monitor: crate::yarn::monitor::MonitorSettings,
+}
+
 /// Where the server keeps its files.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -186,6 +196,7 @@ pub struct LivyConf {
     pub sessions: SessionConf,
     pub access: AccessConf,
     pub rsc: RscConf,
+    pub yarn: Option<YarnSettings>,
     /// `livy.file.upload.max.size`: the largest upload accepted.
     pub files_upload_max: usize,
     /// `livy.file.local-dir-whitelist`, each with a trailing '/'.
@@ -413,6 +424,40 @@ impl LivyConf {
             }
         };
 
+        let yarn = if master.starts_with("yarn") {
+            let submit = string(keys::YARN_SUBMIT).unwrap_or_default();
+            if submit != "spark-submit" && submit != "rest" {
+                problems.push(format!(
+                    "{}: value '{submit}' is not valid; expected spark-submit or rest",
+                    keys::YARN_SUBMIT
+                ));
+            }
+            match crate::yarn::YarnConf::from_hadoop(&hadoop) {
+                Ok(cluster) => Some(YarnSettings {
+                    cluster,
+                    submit_with_rest: submit == "rest",
+                    admission_check: boolean(keys::YARN_ADMISSION_CHECK),
+                    monitor: crate::yarn::monitor::MonitorSettings {
+                        poll_interval: duration(keys::YARN_POLL_INTERVAL)
+                            .max(Duration::from_millis(10)),
+                        lookup_timeout: duration(keys::YARN_APP_LOOKUP_TIMEOUT),
+                        leak_check_timeout: duration("livy.server.yarn.app-leakage.check-timeout"),
+                        leak_check_interval: duration(
+                            "livy.server.yarn.app-leakage.check-interval",
+                        ),
+                    },
+                }),
+                Err(e) => {
+                    problems.push(format!(
+                        "livy.spark.master is yarn, but the Hadoop configuration (HADOOP_CONF_DIR) is not usable: {e}"
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
         if !boolean(keys::SESSION_ALLOW_CUSTOM_CLASSPATH) {
             blacklist.extend(CUSTOM_CLASSPATH_KEYS.iter().map(|s| s.to_string()));
         }
@@ -466,6 +511,7 @@ impl LivyConf {
                 modify_users: set(keys::ACCESS_CONTROL_MODIFY_USERS),
                 view_users: set(keys::ACCESS_CONTROL_VIEW_USERS),
             },
+            yarn,
             rsc: RscConf {
                 launcher_address: string(keys::LAUNCHER_ADDRESS),
                 port_range,

@@ -121,6 +121,8 @@ async fn wait_for_driver(
                 return None;
             }
             cmd = commands.recv() => match cmd {
+                // On YARN spark-submit exits 0 once the app is submitted; the driver comes later.
+                Some(LinkCommand::Exited(exit)) if session.on_yarn && exit.success() => {}
                 Some(LinkCommand::Exited(exit)) => {
                     if session.state() != SessionState::ShuttingDown {
                         end_session(session, SessionState::Dead, &format!(
@@ -145,13 +147,7 @@ async fn wait_for_driver(
 
 /// Marks the session finished, says why in its log, and ends its unfinished statements.
 fn end_session(session: &Session, state: SessionState, why: &str) {
-    session.logs.set_diagnostics(vec![format!("\n{why}")]);
-    session
-        .runtime
-        .lock()
-        .statements
-        .abandon(why.trim_start_matches("livy-rs: "), now_ms());
-    session.set_state(state);
+    session.end(state, vec![format!("\n{why}")]);
 }
 
 /// The Spark job group of a Job API job, so it can be cancelled.
@@ -378,6 +374,9 @@ impl Link {
     }
 
     fn exited(&mut self, exit: &ChildExit) {
+        if self.session.on_yarn && exit.success() {
+            return;
+        }
         if self.shutting_down || self.session.state() == SessionState::ShuttingDown {
             return;
         }

@@ -17,6 +17,25 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
+/// What Livy's `SparkApp.prepareSparkConf` adds for YARN: our unique tag first in
+/// `spark.yarn.tags` (so the app can be found), and spark-submit returning once submitted.
+/// Sessions also get one attempt only: a second AM would start a driver nobody connects to.
+pub fn add_yarn_conf(
+    conf: &mut std::collections::BTreeMap<String, String>,
+    tag: &str,
+    session: bool,
+) {
+    let tags = match conf.get("spark.yarn.tags") {
+        Some(user) if !user.trim().is_empty() => format!("{tag},{user}"),
+        _ => tag.to_string(),
+    };
+    conf.insert("spark.yarn.tags".into(), tags);
+    conf.insert("spark.yarn.submit.waitAppCompletion".into(), "false".into());
+    if session {
+        conf.insert("spark.yarn.maxAppAttempts".into(), "1".into());
+    }
+}
+
 /// One claimed process slot (see [`Launcher::reserve`]).
 #[derive(Debug)]
 pub struct Slot {

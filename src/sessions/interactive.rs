@@ -91,6 +91,8 @@ pub(crate) struct Runtime {
     pub child: Option<ChildHandle>,
     pub jobs: BTreeMap<u64, JobStatus>,
     pub next_job_id: u64,
+    /// YARN reported a final state for the app.
+    pub yarn_final: bool,
 }
 
 /// One interactive session.
@@ -107,6 +109,8 @@ pub struct Session {
     pub idle_timeout: Option<Duration>,
     pub heartbeat_timeout: Option<Duration>,
     pub run_dir: PathBuf,
+    /// Runs on YARN in cluster mode: spark-submit exits once the app is submitted.
+    pub on_yarn: bool,
     pub(crate) runtime: Mutex<Runtime>,
     link: mpsc::UnboundedSender<LinkCommand>,
     changed: watch::Sender<u64>,
@@ -144,6 +148,8 @@ pub struct SessionView {
 /// What a new session is built from.
 pub(crate) struct NewSession {
     pub id: u32,
+    pub app_tag: String,
+    pub on_yarn: bool,
     pub owner: Option<String>,
     pub proxy_user: Option<String>,
     pub request: CreateSessionRequest,
@@ -152,6 +158,50 @@ pub(crate) struct NewSession {
     pub run_dir: PathBuf,
     pub log_lines: usize,
     pub retained_statements: usize,
+}
+
+impl crate::yarn::monitor::AppListener for Session {
+    fn app_report(&self, report: &crate::yarn::AppReport) {
+        use crate::yarn::monitor::{diagnostics_lines, map_state, LivyAppState};
+        let state = map_state(report);
+        {
+            let mut rt = self.runtime.lock();
+            rt.app_id = Some(report.id.clone());
+            rt.app_info.driver_log_url = report.am_container_logs.clone();
+            rt.app_info.spark_ui_url = report.tracking_url.clone();
+            rt.yarn_final = report.state.is_final();
+        }
+        self.notify();
+        let ended = match state {
+            LivyAppState::Finished | LivyAppState::Failed => SessionState::Dead,
+            LivyAppState::Killed => SessionState::Killed,
+            _ => return,
+        };
+        if self.state().is_finished() || self.state() == SessionState::ShuttingDown {
+            return;
+        }
+        let mut lines = diagnostics_lines(report);
+        lines.insert(
+            0,
+            format!(
+                "\nlivy-rs: YARN reports the application {} ({:?})",
+                report.id, report.state
+            ),
+        );
+        self.end(ended, lines);
+    }
+
+    fn lookup_timed_out(&self, timeout: Duration) {
+        if self.state().is_finished() {
+            return;
+        }
+        let why = crate::batches::lookup_timeout_message(&self.app_tag, timeout);
+        self.end(SessionState::Dead, vec![format!("\n{why}")]);
+        if let Some(child) = self.child() {
+            child.kill();
+        }
+        self.command(LinkCommand::Shutdown);
+    }
 }
 
 impl Entry for Session {
@@ -178,8 +228,8 @@ impl Session {
             owner: n.owner,
             proxy_user: n.proxy_user,
             kind: n.request.kind,
-            app_tag: format!("livy-session-{}-{}", n.id, crate::batches::random_tag())
-                .to_lowercase(),
+            app_tag: n.app_tag,
+            on_yarn: n.on_yarn,
             request: n.request,
             logs: Arc::new(ProcessLogs::new(n.log_lines)),
             ttl: n.ttl,
@@ -198,6 +248,7 @@ impl Session {
                 child: None,
                 jobs: BTreeMap::new(),
                 next_job_id: 1,
+                yarn_final: false,
             }),
             link,
             changed: watch::channel(0).0,
@@ -271,6 +322,19 @@ impl Session {
             }
         }
         self.notify();
+    }
+
+    /// Ends the session: says why in its log, ends unfinished statements, sets the final state.
+    pub(crate) fn end(&self, state: SessionState, why: Vec<String>) {
+        let reason = why
+            .iter()
+            .map(|l| l.trim().trim_start_matches("livy-rs: "))
+            .find(|l| !l.is_empty())
+            .unwrap_or("the session ended")
+            .to_string();
+        self.logs.set_diagnostics(why);
+        self.runtime.lock().statements.abandon(&reason, now_ms());
+        self.set_state(state);
     }
 
     /// Wakes everyone waiting for a change of this session or its statements.

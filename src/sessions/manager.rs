@@ -11,8 +11,10 @@ use crate::driver::{self, link};
 use crate::error::ApiError;
 use crate::launch::prepare::launch_conf;
 use crate::launch::{build_command, ChildExit, LaunchSpec, Launcher};
+use crate::yarn::monitor::{AppListener, AppMonitor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 use tokio_util::task::TaskTracker;
@@ -31,6 +33,7 @@ pub struct InteractiveSessions {
     channel: OnceCell<(Arc<ChannelServer>, PathBuf)>,
     work_dir: PathBuf,
     tasks: TaskTracker,
+    yarn: Option<Arc<AppMonitor>>,
 }
 
 impl InteractiveSessions {
@@ -39,6 +42,7 @@ impl InteractiveSessions {
         launcher: Arc<Launcher>,
         access: Arc<AccessManager>,
         work_dir: PathBuf,
+        yarn: Option<Arc<AppMonitor>>,
     ) -> Self {
         InteractiveSessions {
             registry: Registry::default(),
@@ -48,6 +52,7 @@ impl InteractiveSessions {
             channel: OnceCell::new(),
             work_dir,
             tasks: TaskTracker::new(),
+            yarn,
         }
     }
 
@@ -117,7 +122,7 @@ impl InteractiveSessions {
         if request.kind == Kind::Sparkr {
             check_sparkr(&self.conf.spark.home).map_err(ApiError::rejected)?;
         }
-        let conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
+        let mut conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
         let (channel, program) = self.channel().await?;
 
         let reservation = self
@@ -148,6 +153,21 @@ impl InteractiveSessions {
                 e.context("cannot write the session's driver config"),
             ));
         }
+        let app_tag = format!("livy-session-{id}-{}", crate::batches::random_tag()).to_lowercase();
+        // On YARN the driver runs in the cluster: its config travels with the app (YARN
+        // localizes spark.files into the container's directory) and is named relative to it.
+        let config_arg = if self.yarn.is_some() {
+            crate::launch::add_yarn_conf(&mut conf, &app_tag, true);
+            let shipped = format!("file://{}", config_path.display());
+            let files = match conf.get("spark.files") {
+                Some(existing) if !existing.is_empty() => format!("{existing},{shipped}"),
+                _ => shipped,
+            };
+            conf.insert("spark.files".into(), files);
+            "config.json".to_string()
+        } else {
+            config_path.display().to_string()
+        };
         let spec = LaunchSpec {
             conf,
             proxy_user: proxy_user.clone(),
@@ -160,12 +180,14 @@ impl InteractiveSessions {
             ),
             queue: request.queue.clone(),
             file: Some(program.display().to_string()),
-            args: vec![config_path.display().to_string()],
+            args: vec![config_arg],
             env: Vec::new(),
         };
         let command = build_command(&spec, &self.conf);
         let (session, commands) = Session::new(NewSession {
             id,
+            app_tag,
+            on_yarn: self.yarn.is_some(),
             owner,
             proxy_user,
             request,
@@ -191,6 +213,11 @@ impl InteractiveSessions {
             Ok(child) => {
                 session.set_child(child);
                 session.set_state(SessionState::Starting);
+                if let Some(monitor) = &self.yarn {
+                    let listener: Weak<dyn AppListener> =
+                        Arc::downgrade(&session) as Weak<dyn AppListener>;
+                    monitor.track(&session.app_tag, listener);
+                }
             }
             Err(e) => {
                 tracing::error!(session_id = id, error = %e, "cannot start spark-submit");
@@ -241,6 +268,17 @@ impl InteractiveSessions {
                 );
                 child.kill();
                 child.wait().await;
+            }
+        }
+        if let Some(monitor) = &self.yarn {
+            let (app_id, final_seen) = {
+                let rt = session.runtime.lock();
+                (rt.app_id.clone(), rt.yarn_final)
+            };
+            if !final_seen {
+                if let Err(e) = monitor.kill(&session.app_tag, app_id.as_deref()).await {
+                    tracing::warn!(session_id = session.id, error = %e, "cannot kill the session's YARN application");
+                }
             }
         }
         session.set_state(SessionState::Killed);

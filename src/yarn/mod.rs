@@ -23,6 +23,7 @@ pub mod conf;
 pub mod error;
 mod failover;
 mod http;
+pub mod monitor;
 pub mod scheduler;
 pub mod types;
 pub mod webhdfs;
