@@ -28,8 +28,9 @@ pub const MODULE_OPTIONS_3_5: &[&str] = &[
     "-Djdk.reflect.useDirectMethodHandle=false",
 ];
 
-/// `JavaModuleOptions.defaultModuleOptions()` of Spark 4.3.0 (earlier 4.x releases have a
-/// shorter list).
+/// `JavaModuleOptions.defaultModuleOptions()` of Spark 4.3.0. The list has changed between 4.x
+/// releases; an AM of another 4.x release gets these, which JDK 17 accepts (options it does not
+/// know are ignored under `-XX:+IgnoreUnrecognizedVMOptions`, checked with Debian's JDK 17).
 pub const MODULE_OPTIONS_4: &[&str] = &[
     "-XX:+IgnoreUnrecognizedVMOptions",
     "--add-modules=jdk.incubator.vector",

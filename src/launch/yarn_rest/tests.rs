@@ -182,7 +182,7 @@ fn spark35_jar() -> SubmissionInput {
         ("spark.yarn.archive", "hdfs://nn:8020/apps/spark/3.5.9/spark-jars.zip"),
         (
             "spark.jars",
-            "file:/srv/livy/uploads/udfs.jar,hdfs://nn:8020/libs/common.jar#common-lib.jar",
+            "file:/tmp/livy-uploads/udfs.jar,hdfs://nn:8020/libs/common.jar#common-lib.jar",
         ),
         (
             "spark.driver.extraJavaOptions",
@@ -323,7 +323,7 @@ fn spark4_jar() -> SubmissionInput {
     let mut input = base_input(
         SparkVersion::V4,
         PrimaryResource::Jar {
-            uri: "file:/srv/livy/uploads/wordcount.jar".into(),
+            uri: "file:/tmp/livy-uploads/wordcount.jar".into(),
             class_name: "org.example.WordCount".into(),
         },
     );
