@@ -1,11 +1,12 @@
 //! Launching Spark applications for sessions and batches: preparing their conf, building the
-//! spark-submit command, and supervising the processes. The YARN REST submitter will sit beside
-//! spark-submit here; callers only see [`Launcher`].
+//! spark-submit command, and supervising the processes. [`yarn_rest`] builds what a native YARN
+//! REST submission sends instead of running spark-submit; callers only see [`Launcher`].
 
 pub mod child;
 pub mod prepare;
 pub mod proc_tree;
 pub mod spark_submit;
+pub mod yarn_rest;
 
 pub use child::{ChildExit, ChildHandle};
 pub use spark_submit::{build_command, LaunchSpec, SparkSubmit};
