@@ -225,11 +225,13 @@ impl Link {
                 completed,
                 output,
             } => {
-                session
-                    .runtime
-                    .lock()
-                    .statements
-                    .finished(id, completed, output);
+                {
+                    // The REPL going idle counts as activity (Livy's replLastActivity), so a
+                    // long statement does not make its session look idle the moment it ends.
+                    let mut rt = session.runtime.lock();
+                    rt.statements.finished(id, completed, output);
+                    rt.last_activity = std::time::Instant::now();
+                }
                 session.set_state(SessionState::Idle);
                 session.notify();
                 self.dispatch().await;

@@ -325,7 +325,11 @@ impl Session {
     }
 
     /// Ends the session: says why in its log, ends unfinished statements, sets the final state.
+    /// The first reason wins: a later "connection lost" must not hide why the driver failed.
     pub(crate) fn end(&self, state: SessionState, why: Vec<String>) {
+        if self.state().is_finished() {
+            return;
+        }
         let reason = why
             .iter()
             .map(|l| l.trim().trim_start_matches("livy-rs: "))

@@ -281,6 +281,11 @@ impl InteractiveSessions {
                 }
             }
         }
+        session
+            .runtime
+            .lock()
+            .statements
+            .abandon("the session was stopped", crate::statements::now_ms());
         session.set_state(SessionState::Killed);
     }
 
@@ -314,14 +319,21 @@ fn check_sparkr(spark_home: &Path) -> Result<(), String> {
     let r = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("Rscript").is_file()))
         .unwrap_or(false);
-    let sparkr = spark_home.join("R/lib/SparkR").is_dir();
-    match (r, sparkr) {
-        (true, true) => Ok(()),
-        (false, _) => Err("sparkr sessions need R, but Rscript is not on the server's PATH".into()),
-        (true, false) => Err(format!(
-            "sparkr sessions need the SparkR package, but {} does not exist (the pyspark wheel does not ship SparkR; use a full Spark distribution)",
-            spark_home.join("R/lib/SparkR").display()
-        )),
+    let package = spark_home.join("R/lib/SparkR");
+    let mut missing = Vec::new();
+    if !r {
+        missing.push("R (Rscript is not on the server's PATH)".to_string());
+    }
+    if !package.is_dir() {
+        missing.push(format!(
+            "the SparkR package ({} does not exist; the pyspark wheel does not ship SparkR, use a full Spark distribution)",
+            package.display()
+        ));
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("sparkr sessions need {}", missing.join(" and ")))
     }
 }
 

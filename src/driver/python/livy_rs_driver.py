@@ -1704,6 +1704,16 @@ def main(argv):
     warnings.filterwarnings(
         "ignore", message="The return type of DataFrame.toJSON will be changed", category=UserWarning
     )
+    # pyspark 4 logs caught SQL errors through JSON loggers whose handler binds to whatever
+    # sys.stderr is when first used; made here, they write to the real stderr instead of the
+    # output capture of whichever statement first failed (and then every later one's).
+    try:
+        from pyspark.logger import PySparkLogger
+
+        for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+            PySparkLogger.getLogger(name)
+    except Exception:
+        pass  # pyspark 3.x has no such loggers
     if len(argv) != 2:
         log("usage: livy_rs_driver.py <config.json>")
         return EXIT_CONNECT_FAILED
