@@ -415,6 +415,92 @@ def test_unknown_statement_and_bad_statement_requests(livy, sid):
 # --------------------------------------------------------------------------- delete (last)
 
 
+# --------------------------------------------------------------------------- Python Job API
+# What Livy's Python client (python-api: livy.client.HttpClient / JobHandle) sends and expects:
+# the job is base64(cloudpickle(fn)); the status `result` is decoded twice then unpickled; polled
+# states are QUEUED/STARTED until SUCCEEDED/FAILED (the client raises on any other). That client
+# is not published on the package registry, so its protocol is spoken here directly.
+
+
+def _submit_job(livy, sid, fn, endpoint="submit-job"):
+    import cloudpickle
+
+    body = {"job": base64.b64encode(cloudpickle.dumps(fn)).decode(), "jobType": "python"}
+    status, created, headers = livy.call("POST", f"/sessions/{sid}/{endpoint}", body)
+    assert status == 201, created
+    assert created["state"] == "SENT" and created["result"] is None, created
+    return created["id"]
+
+
+def _wait_job(livy, sid, job_id):
+    seen = []
+
+    def done():
+        status, st, _ = livy.call("GET", f"/sessions/{sid}/jobs/{job_id}")
+        assert status == 200, st
+        seen.append(st["state"])
+        return st if st["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") else None
+
+    st = wait_until(done, 120, f"job {job_id} to finish")
+    assert set(seen) <= {"QUEUED", "STARTED", "SUCCEEDED", "FAILED", "CANCELLED"}, seen
+    return st
+
+
+def test_job_api_submit_and_run_job(livy, sid):
+    import cloudpickle
+
+    def square_sum(ctx):
+        return ctx.sc.parallelize(range(10), 2).map(lambda x: x * x).sum()
+
+    for endpoint in ("submit-job", "run-job"):
+        st = _wait_job(livy, sid, _submit_job(livy, sid, square_sum, endpoint))
+        assert st["state"] == "SUCCEEDED", st
+        assert cloudpickle.loads(base64.b64decode(base64.b64decode(st["result"]))) == 285
+
+    def boom(ctx):
+        raise ValueError("job went wrong")
+
+    st = _wait_job(livy, sid, _submit_job(livy, sid, boom))
+    assert st["state"] == "FAILED" and "job went wrong" in st["error"], st
+    status, body, _ = livy.call("POST", f"/sessions/{sid}/submit-job", {"job": "", "jobType": "python"})
+    assert status == 400 and "no job provided" in body["msg"], body
+    status, body, _ = livy.call("GET", f"/sessions/{sid}/jobs/999")
+    assert status == 404, body
+
+
+def test_job_api_upload_file_and_pyfile(livy, sid, tmp_path):
+    import cloudpickle
+    import requests
+
+    data = tmp_path / "greeting.txt"
+    data.write_text("hello from an upload\n")
+    mod = tmp_path / "uploaded_helper.py"
+    mod.write_text("def triple(x):\n    return 3 * x\n")
+    with open(data, "rb") as f:
+        r = requests.post(f"{livy.url}/sessions/{sid}/upload-file", files={"file": f}, timeout=120)
+    assert r.status_code == 200, r.text
+    with open(mod, "rb") as f:
+        r = requests.post(f"{livy.url}/sessions/{sid}/upload-pyfile", files={"file": f}, timeout=120)
+    assert r.status_code == 200, r.text
+    r = requests.post(f"{livy.url}/sessions/{sid}/upload-file", files={"other": b"x"}, timeout=60)
+    assert r.status_code == 400 and r.json()["msg"] == "No file sent!", r.text
+
+    def use_uploads(ctx):
+        from pyspark import SparkFiles
+        import uploaded_helper
+
+        text = open(SparkFiles.get("greeting.txt")).read().strip()
+        return text, ctx.sc.parallelize([1, 2], 2).map(uploaded_helper.triple).collect()
+
+    st = _wait_job(livy, sid, _submit_job(livy, sid, use_uploads))
+    assert st["state"] == "SUCCEEDED", st
+    value = cloudpickle.loads(base64.b64decode(base64.b64decode(st["result"])))
+    assert value == ("hello from an upload", [3, 6]), value
+    # add-file refuses local paths outside livy.file.local-dir-whitelist, as Livy does.
+    status, body, _ = livy.call("POST", f"/sessions/{sid}/add-file", {"uri": "/etc/hostname"})
+    assert status == 400 and "cannot be added to user sessions" in body["msg"], body
+
+
 def test_delete_stops_the_driver_and_forgets_the_session(livy, sid):
     procs = session_processes(livy, sid)
     assert any("livy_rs_driver.py" in p.cmdline for p in procs), procs
