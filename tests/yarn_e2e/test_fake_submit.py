@@ -1,7 +1,7 @@
 """YARN cluster mode with a fake spark-submit that registers the app with the emulator itself (or,
 for a file named `noregister.py`, submits nothing). No Spark runs here.
 
-Covers: external kill → batch dead + `YARN Diagnostics:` in the log; DELETE → RM PUT KILLED;
+Covers: external kill → batch killed (Livy: YARN KILLED → killed) + `YARN Diagnostics:` in the log; DELETE → RM PUT KILLED;
 lookup timeout → dead with Livy's message, then the leaked app is killed; one RM apps request
 per poll tick whatever the number of tracked apps."""
 from __future__ import annotations
@@ -94,7 +94,7 @@ def find_app_by_tag_prefix(emu, prefix):
     return None
 
 
-def test_external_kill_marks_batch_dead_with_yarn_diagnostics(env):
+def test_external_kill_marks_batch_killed_with_yarn_diagnostics(env):
     livy, emu, jobs, _ = env
     bid = submit(livy, jobs)
     b = running_app(livy, bid)
@@ -104,8 +104,9 @@ def test_external_kill_marks_batch_dead_with_yarn_diagnostics(env):
     st, body = http("PUT", f"{emu.rm_url()}/ws/v1/cluster/apps/{app_id}/state",
                     {"state": "KILLED", "diagnostics": "killed by operator e2e"})
     assert st in (200, 202), (st, body)
-    b = wait_until(lambda: (lambda x: x if x["state"] in ("killed", "dead") else None)(batch_state(livy, bid)),
-                   20, "batch killed/dead")
+    b = wait_until(lambda: (lambda x: x if x["state"] in ("killed", "dead", "success") else None)(batch_state(livy, bid)),
+                   20, "batch final")
+    assert b["state"] == "killed", b
     st, log, _ = livy.call("GET", f"/batches/{bid}/log?from=0&size=1000")
     lines = log["log"]
     assert any("YARN Diagnostics:" in l for l in lines), lines

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import SHIM_HOME, Emulator, LivyServer, batch_state, wait_until, yarn_conf, yarn_env
+from conftest import SHIM_HOME, Emulator, LivyServer, batch_state, http, wait_until, yarn_conf, yarn_env
 
 SPARK_TIMEOUT = 300  # 2 loaded cores: a Spark start can take a minute or more
 
@@ -82,7 +82,10 @@ def test_pyspark_session_statement_and_delete_kills_app(env):
     def idle():
         s = livy.call("GET", f"/sessions/{sid}")[1]
         assert s["state"] not in ("dead", "error", "killed", "success"), (s, livy.log_text()[-3000:])
-        return s if s["state"] == "idle" else None
+        # appId: the driver's Ready message briefly replaces the YARN id with Spark's own
+        # (`local-...` under the shim) until the next monitor tick (reported bug), so wait for
+        # the YARN one.
+        return s if s["state"] == "idle" and str(s.get("appId")).startswith("application_") else None
 
     t0 = time.monotonic()
     s = wait_until(idle, SPARK_TIMEOUT, f"session {sid} idle", interval=0.5)
@@ -106,4 +109,105 @@ def test_pyspark_session_statement_and_delete_kills_app(env):
     st, body, _ = livy.call("DELETE", f"/sessions/{sid}")
     assert st == 200, (st, body)
     wait_until(lambda: emu.app_record(app_id)["state"] in ("KILLED", "FINISHED"), 60, "session app ended in YARN")
+    wait_until(lambda: livy.call("GET", f"/sessions/{sid}")[0] == 404, 30, "session gone")
+
+
+SLEEPER = """
+import time
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.getOrCreate()
+print("E2E_SLEEPING", flush=True)
+time.sleep(600)
+"""
+
+
+def _running_batch(livy, emu, jobs):
+    (jobs / "sleeper.py").write_text(SLEEPER)
+    st, body, _ = livy.call("POST", "/batches", {"file": "file://" + str(jobs / "sleeper.py")})
+    assert st == 201, (st, body)
+    bid = body["id"]
+
+    def running():
+        b = batch_state(livy, bid)
+        assert b["state"] not in ("dead", "killed", "success", "error"), b
+        if b["state"] == "running" and b.get("appId"):
+            rec = emu.app_record(b["appId"])
+            return b if rec and rec["state"] == "RUNNING" else None
+        return None
+
+    b = wait_until(running, SPARK_TIMEOUT, f"batch {bid} running with a RUNNING YARN app", interval=0.5)
+    return bid, b["appId"]
+
+
+def _pid_gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_delete_running_pyspark_batch_kills_yarn_app_and_driver(env):
+    livy, emu, jobs = env
+    bid, app_id = _running_batch(livy, emu, jobs)
+    pid = emu.app_record(app_id)["pid"]
+    assert pid
+    st, body, _ = livy.call("DELETE", f"/batches/{bid}")
+    assert st == 200, (st, body)
+    wait_until(lambda: emu.app_record(app_id)["state"] == "KILLED", 30, "app KILLED in the emulator")
+    rec = emu.app_record(app_id)
+    assert rec["kill_events"], rec
+    assert any(r["method"] == "PUT" for r in emu.request_log(path_prefix=f"/ws/v1/cluster/apps/{app_id}/state"))
+    wait_until(lambda: _pid_gone(pid), 30, "driver monitor process gone")
+    wait_until(lambda: livy.call("GET", f"/batches/{bid}")[0] == 404, 30, "batch gone")
+
+
+def test_pyspark_batch_killed_in_yarn_is_killed_with_diagnostics(env):
+    livy, emu, jobs = env
+    bid, app_id = _running_batch(livy, emu, jobs)
+    st, body = http("PUT", f"{emu.rm_url()}/ws/v1/cluster/apps/{app_id}/state",
+                    {"state": "KILLED", "diagnostics": "e2e operator kill"})
+    assert st in (200, 202), (st, body)
+
+    def final():
+        b = batch_state(livy, bid)
+        return b if b["state"] in ("success", "dead", "killed", "error") else None
+
+    b = wait_until(final, 60, "batch final after the YARN kill", interval=0.3)
+    print(f"externally killed real batch -> {b['state']}")
+    assert b["state"] == "killed", b  # Livy BatchSession: YARN KILLED -> killed
+    log = livy.call("GET", f"/batches/{bid}/log?from=0&size=5000")[1]["log"]
+    i = next(i for i, l in enumerate(log) if "YARN Diagnostics:" in l)
+    assert any("e2e operator kill" in l for l in log[i:]), log[i:]
+
+
+def test_pyspark_session_killed_in_yarn_ends(env):
+    livy, emu, _ = env
+    st, body, _ = livy.call("POST", "/sessions", {"kind": "pyspark"})
+    assert st == 201, (st, body)
+    sid = body["id"]
+
+    def idle():
+        s = livy.call("GET", f"/sessions/{sid}")[1]
+        assert s["state"] not in ("dead", "error", "killed", "success"), s
+        return s if s["state"] == "idle" and str(s.get("appId")).startswith("application_") else None
+
+    app_id = wait_until(idle, SPARK_TIMEOUT, f"session {sid} idle", interval=0.5)["appId"]
+    st, body = http("PUT", f"{emu.rm_url()}/ws/v1/cluster/apps/{app_id}/state",
+                    {"state": "KILLED", "diagnostics": "e2e session kill"})
+    assert st in (200, 202), (st, body)
+
+    def final():
+        s = livy.call("GET", f"/sessions/{sid}")[1]
+        return s if s["state"] in ("dead", "error", "killed", "success") else None
+
+    s = wait_until(final, 60, "session final after the YARN kill", interval=0.3)
+    print(f"externally killed session -> {s['state']}")
+    assert s["state"] in ("dead", "killed"), s
+    assert emu.app_record(app_id)["state"] == "KILLED"
+    # Livy would end in `killed` with a `YARN Diagnostics:` section even when the driver's
+    # connection drops first (InteractiveSession.transition allows dead -> killed and
+    # SparkYarnApp.log() always appends the YARN diagnostics). livy-rs keeps the first end
+    # ("connection to the driver was lost", dead) and drops the later YARN report: see the report.
+    livy.call("DELETE", f"/sessions/{sid}")
     wait_until(lambda: livy.call("GET", f"/sessions/{sid}")[0] == 404, 30, "session gone")
