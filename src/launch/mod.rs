@@ -85,6 +85,24 @@ impl Launcher {
             })
     }
 
+    /// What every create checks first, in Livy's order: a free process slot (else Livy's "too
+    /// many" 400), then who the application runs as (`doAs` wins over the body's `proxyUser`).
+    pub fn admit(
+        &self,
+        access: &crate::auth::AccessManager,
+        requested_proxy_user: Option<&str>,
+        owner: Option<&str>,
+        do_as: Option<&str>,
+    ) -> Result<(Slot, Option<String>), crate::error::ApiError> {
+        let slot = self.reserve().ok_or_else(|| {
+            crate::error::ApiError::BadRequest(
+                "Rejected, too many sessions are being created!".into(),
+            )
+        })?;
+        let proxy_user = access.check_impersonation(do_as.or(requested_proxy_user), owner)?;
+        Ok((slot, proxy_user))
+    }
+
     /// Starts a command under supervision, in a reserved slot.
     pub fn start(
         &self,

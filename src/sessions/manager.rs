@@ -102,12 +102,11 @@ impl InteractiveSessions {
         owner: Option<String>,
         do_as: Option<String>,
     ) -> Result<Arc<Session>, ApiError> {
-        let slot = self.launcher.reserve().ok_or_else(|| {
-            ApiError::BadRequest("Rejected, too many sessions are being created!".into())
-        })?;
-        let proxy_user = self.access.check_impersonation(
-            do_as.as_deref().or(request.proxy_user.as_deref()),
+        let (slot, proxy_user) = self.launcher.admit(
+            &self.access,
+            request.proxy_user.as_deref(),
             owner.as_deref(),
+            do_as.as_deref(),
         )?;
         let parse_time = |v: &Option<String>| -> Result<Option<Duration>, ApiError> {
             v.as_deref()
