@@ -22,7 +22,7 @@ log = os.environ.get("FAKE_SUBMIT_LOG")
 if log:
     with open(log, "a") as f:
         f.write(json.dumps(args) + "\n")
-if any(a.endswith("noregister.py") for a in args):
+if any(a.endswith("noregister.py") or a == "spark.e2e.noregister=true" for a in args):
     sys.exit(0)
 tags = ""
 for i, a in enumerate(args):
@@ -173,3 +173,42 @@ def test_one_rm_apps_request_per_tick(env):
     assert s1 - s0 == 0, "no per-app GETs while polling"
     for bid in bids:
         livy.call("DELETE", f"/batches/{bid}")
+
+
+def _tag_from_submits(tmp, pred):
+    import json
+    tags = []
+    for line in (tmp / "submits.log").read_text().splitlines():
+        args = json.loads(line)
+        if pred(args):
+            tags.append([a.split("=", 1)[1] for a in args if a.startswith("spark.yarn.tags=")][0].split(",")[0])
+    return tags[-1] if tags else None
+
+
+def test_session_lookup_timeout_is_dead_with_livy_message(env):
+    livy, emu, jobs, tmp = env
+    st, body, _ = livy.call("POST", "/sessions", {"kind": "pyspark", "conf": {"spark.e2e.noregister": "true"}})
+    assert st == 201, (st, body)
+    sid = body["id"]
+
+    def final():
+        s = livy.call("GET", f"/sessions/{sid}")[1]
+        return s if s["state"] in ("dead", "error", "killed", "success") else None
+
+    s = wait_until(final, 30, "session final after the lookup timeout")
+    assert s["state"] == "dead", s
+    log = livy.call("GET", f"/sessions/{sid}/log?from=0&size=1000")[1]["log"]
+    assert any(f"No YARN application is found with tag livy-session-{sid}-" in l for l in log), log
+    livy.call("DELETE", f"/sessions/{sid}")
+
+
+def test_delete_before_the_app_appears_kills_it_when_it_does(env):
+    livy, emu, jobs, tmp = env
+    bid = submit(livy, jobs, "noregister.py")
+    tag = wait_until(lambda: (lambda t: t if t and t.startswith(f"livy-batch-{bid}-") else None)(
+        _tag_from_submits(tmp, lambda a: any(x.endswith("noregister.py") for x in a))), 20, "spark-submit ran")
+    st, body, _ = livy.call("DELETE", f"/batches/{bid}")
+    assert st == 200, (st, body)
+    time.sleep(0.5)
+    app_id = emu.register_app(name="late-after-delete", tags=[tag], state="RUNNING")
+    wait_until(lambda: emu.app_record(app_id)["state"] == "KILLED", 20, "app of a deleted batch killed when it appears")
