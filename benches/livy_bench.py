@@ -175,7 +175,11 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class Server:
-    def __init__(self, args, work):
+    """livy-rs through bin/livy-server in the foreground. `conf` replaces the livy.conf written
+    for the batch bench (fake SPARK_HOME); `env_extra` is added to the cleaned environment
+    (benches/livy_session_bench.py passes SPARK_HOME, PYSPARK_PYTHON, SPARK_CONF_DIR)."""
+
+    def __init__(self, args, work, conf=None, env_extra=None):
         self.work = work
         self.conf_dir = os.path.join(work, "conf")
         self.log_dir = os.path.join(work, "logs")
@@ -185,14 +189,16 @@ class Server:
         self.job_file = os.path.join(self.jobs, "pi.py")
         with open(self.job_file, "w") as f:
             f.write("# never run: the fake spark-submit exits at once\n")
-        with open(os.path.join(self.conf_dir, "livy.conf"), "w") as f:
-            f.write(
+        if conf is None:
+            conf = (
                 "livy.server.host = 127.0.0.1\n"
                 "livy.server.port = 0\n"
                 f"livy.server.spark-home = {args.spark_home}\n"
                 "livy.spark.master = local\n"
                 f"livy.file.local-dir-whitelist = {self.jobs}\n"
             )
+        with open(os.path.join(self.conf_dir, "livy.conf"), "w") as f:
+            f.write(conf)
         env = {
             k: v
             for k, v in os.environ.items()
@@ -206,6 +212,8 @@ class Server:
             LIVY_RS_BIN=args.server_bin,
             NO_COLOR="1",
         )
+        env.update(env_extra or {})
+        self.env = env
         self.stderr_path = os.path.join(work, "server.stderr")
         self.stderr = open(self.stderr_path, "wb")
         cmd = [os.path.join(args.root, "bin", "livy-server")]
