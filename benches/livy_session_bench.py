@@ -43,6 +43,7 @@ figure, and the machine facts.
 """
 
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -51,6 +52,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -322,16 +324,20 @@ class Bench:
         rec["load_end"] = lb.loadavg()
 
     def bare_start(self, argv, env, script):
-        """spark-submit `argv` with the application replaced by `script`."""
+        """spark-submit `argv` with the application replaced by `script`. Its stdout and stderr are
+        pipes drained as they fill, as the server drains a session's (a file would let disk
+        write-back stall Spark's logging threads, which a session never sees)."""
         rec = {"load": lb.loadavg()}
-        errs = open(os.path.join(self.args.work, "bare.stderr"), "ab")
-        t0 = time.time_ns()
         cmd = list(argv[:-2]) + [script]  # the driver program and its config.json
         if "--name" in cmd:
             cmd[cmd.index("--name") + 1] = "bench-bare"
         rec["argv"] = cmd
+        tail = collections.deque(maxlen=40)
+        t0 = time.time_ns()
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=errs, process_group=0)
+                                stderr=subprocess.PIPE, process_group=0)
+        drain = threading.Thread(target=lambda: tail.extend(proc.stderr), daemon=True)
+        drain.start()
         seen = None
         try:
             for line in proc.stdout:
@@ -342,11 +348,14 @@ class Bench:
                     rec.update(py=int(t_py), ready=int(t_ready))
                     break
             if seen is None:
-                raise RuntimeError(f"bare spark-submit exited {proc.wait()} without the marker "
-                                   f"(stderr in {errs.name})")
+                proc.wait()
+                drain.join(5)
+                raise RuntimeError(f"bare spark-submit exited {proc.returncode} without the marker; "
+                                   "its stderr ended:\n" + b"".join(tail).decode("utf-8", "replace"))
             proc.stdout.read()
             proc.wait(timeout=120)
             t_exit = time.time_ns()
+            drain.join(5)
         except BaseException:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -354,10 +363,9 @@ class Bench:
                 pass
             proc.wait()
             raise
-        finally:
-            errs.close()
         if proc.returncode != 0:
-            raise RuntimeError(f"bare spark-submit exited {proc.returncode} (stderr in {errs.name})")
+            raise RuntimeError(f"bare spark-submit exited {proc.returncode}; its stderr ended:\n"
+                               + b"".join(tail).decode("utf-8", "replace"))
         rec.update(t0=t0, seen=seen, stopped=t_exit - seen, load_end=lb.loadavg())
         return rec
 
