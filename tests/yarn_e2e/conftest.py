@@ -105,3 +105,21 @@ def batch_state(livy, bid):
     st, body, _ = livy.call("GET", f"/batches/{bid}")
     assert st == 200, (st, body)
     return body
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def stop_emulator(emu, timeout=20.0):
+    """Stops the emulator after the shim's per-app monitor processes (registered pids) have made
+    their last report and exited; the emulator only kills those of apps that are not final."""
+    deadline = time.monotonic() + timeout
+    pids = [a.pid for a in list(emu.apps.values()) if getattr(a, "pid", None)]
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    emu.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import SHIM_HOME, Emulator, LivyServer, batch_state, wait_until, yarn_conf, yarn_env
+from conftest import SHIM_HOME, Emulator, LivyServer, batch_state, stop_emulator, wait_until, yarn_conf, yarn_env
 
 SPARK_TIMEOUT = 300
 
@@ -70,4 +70,4 @@ def test_batch_survives_rm_failover(tmp_path, real_spark):
     finally:
         livy.stop()
         livy.cleanup()
-        emu.stop()
+        stop_emulator(emu)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import SHIM_HOME, Emulator, LivyServer, batch_state, http, wait_until, yarn_conf, yarn_env
+from conftest import SHIM_HOME, Emulator, LivyServer, batch_state, http, stop_emulator, wait_until, yarn_conf, yarn_env
 
 SPARK_TIMEOUT = 300  # 2 loaded cores: a Spark start can take a minute or more
 
@@ -34,7 +34,7 @@ def env(tmp_path_factory, real_spark):
     finally:
         livy.stop()
         livy.cleanup()
-        emu.stop()
+        stop_emulator(emu)
 
 
 def test_pyspark_batch_succeeds_with_yarn_app_info(env):
