@@ -65,6 +65,11 @@ impl ProcessLogs {
         self.inner.lock().2 = lines;
     }
 
+    /// Adds lines to the extra section, keeping what is there.
+    pub fn add_diagnostics(&self, lines: Vec<String>) {
+        self.inner.lock().2.extend(lines);
+    }
+
     /// Livy's rendering: `stdout: `, its lines, `\nstderr: `, its lines, then diagnostics.
     pub fn lines(&self) -> Vec<String> {
         let inner = self.inner.lock();

@@ -190,7 +190,9 @@ impl Link {
                 spark_ui_url,
                 ..
             } => {
-                {
+                // On YARN the app id and UI URL come from the ResourceManager (as in Livy): the
+                // driver's own view (its UI's direct URL) would overwrite the RM's.
+                if !session.on_yarn {
                     let mut rt = session.runtime.lock();
                     rt.app_id = app_id;
                     if spark_ui_url.is_some() {

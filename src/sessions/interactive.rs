@@ -177,7 +177,18 @@ impl crate::yarn::monitor::AppListener for Session {
             LivyAppState::Killed => SessionState::Killed,
             _ => return,
         };
-        if self.state().is_finished() || self.state() == SessionState::ShuttingDown {
+        if self.state() == SessionState::ShuttingDown {
+            return;
+        }
+        if self.state().is_finished() {
+            // The driver's connection usually drops before YARN's final report arrives: keep
+            // the first reason, add YARN's diagnostics, and say `killed` when YARN killed it
+            // (Livy's transition allows dead -> killed).
+            self.logs.add_diagnostics(diagnostics_lines(report));
+            if ended == SessionState::Killed && self.state() == SessionState::Dead {
+                self.runtime.lock().state = SessionState::Killed;
+                self.notify();
+            }
             return;
         }
         let mut lines = diagnostics_lines(report);
