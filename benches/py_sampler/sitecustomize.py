@@ -9,7 +9,7 @@ writes the main thread's stack every 5 ms to <dir>/prof-<pid>.txt:
     START <time_ns> <argv...>
     <time_ns> <file:function:line> > <file:function:line> > ...      (outermost first)
 
-Nothing else changes in the process; the thread costs well under 1 % of a core.
+Nothing else changes in the process; the thread costs about 1 % of a core or less.
 """
 
 import os
