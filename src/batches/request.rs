@@ -43,27 +43,4 @@ pub struct CreateBatchRequest {
     pub conf: BTreeMap<String, String>,
 }
 
-impl crate::launch::prepare::SparkRequest for CreateBatchRequest {
-    fn user_conf(&self) -> &BTreeMap<String, String> {
-        &self.conf
-    }
-
-    fn file_lists(&self) -> crate::launch::prepare::FileLists<'_> {
-        crate::launch::prepare::FileLists {
-            jars: &self.jars,
-            files: &self.files,
-            archives: &self.archives,
-            py_files: &self.py_files,
-        }
-    }
-
-    fn resources(&self) -> crate::launch::prepare::Resources<'_> {
-        crate::launch::prepare::Resources {
-            driver_memory: self.driver_memory.as_deref(),
-            driver_cores: self.driver_cores,
-            executor_memory: self.executor_memory.as_deref(),
-            executor_cores: self.executor_cores,
-            num_executors: self.num_executors,
-        }
-    }
-}
+crate::impl_spark_request!(CreateBatchRequest);

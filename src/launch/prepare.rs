@@ -51,6 +51,40 @@ pub trait SparkRequest {
     fn resources(&self) -> Resources<'_>;
 }
 
+/// Implements [`SparkRequest`] for a create-request struct with Livy's field names (`conf`,
+/// `jars`, `files`, `archives`, `py_files`, `driver_memory`, ...). A macro because batches and
+/// sessions have separate structs: serde's `flatten` cannot share the fields while keeping
+/// `deny_unknown_fields`, which Livy's strict parsing needs.
+#[macro_export]
+macro_rules! impl_spark_request {
+    ($t:ty) => {
+        impl $crate::launch::prepare::SparkRequest for $t {
+            fn user_conf(&self) -> &std::collections::BTreeMap<String, String> {
+                &self.conf
+            }
+
+            fn file_lists(&self) -> $crate::launch::prepare::FileLists<'_> {
+                $crate::launch::prepare::FileLists {
+                    jars: &self.jars,
+                    files: &self.files,
+                    archives: &self.archives,
+                    py_files: &self.py_files,
+                }
+            }
+
+            fn resources(&self) -> $crate::launch::prepare::Resources<'_> {
+                $crate::launch::prepare::Resources {
+                    driver_memory: self.driver_memory.as_deref(),
+                    driver_cores: self.driver_cores,
+                    executor_memory: self.executor_memory.as_deref(),
+                    executor_cores: self.executor_cores,
+                    num_executors: self.num_executors,
+                }
+            }
+        }
+    };
+}
+
 /// The conf a request launches with: [`prepare_conf`] plus its resource fields.
 pub fn launch_conf(
     request: &impl SparkRequest,
