@@ -9,12 +9,10 @@
 
 use super::conf::{Endpoint, YarnConf};
 use super::error::YarnError;
-use super::failover::{Peers, DEFAULT_FAILOVER_BACKOFF, DEFAULT_FAILOVER_ROUNDS};
-use super::http::{
-    endpoint_url, Answer, Body, Caller, NoAuth, RequestAuth, Transport, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT,
-};
+use super::failover::Peers;
+use super::http::{endpoint_url, Answer, Body, Caller, Transport};
 use super::scheduler::{SchedulerEnvelope, SchedulerInfo};
+use super::settings::{connection_setters, Connection};
 use super::types::*;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
@@ -135,45 +133,12 @@ pub fn split_by_url_length(query: &AppsQuery, base: &Url, max_url_bytes: usize) 
 
 /// Options of an [`RmClient`]; start from [`RmClient::builder`] or [`RmClient::from_conf`].
 pub struct RmClientBuilder {
-    endpoints: Vec<Endpoint>,
-    timeout: Duration,
-    connect_timeout: Duration,
-    auth: Arc<dyn RequestAuth>,
-    failover_rounds: usize,
-    failover_backoff: Duration,
+    conn: Connection,
     kill_timeout: Duration,
 }
 
 impl RmClientBuilder {
-    /// Per-request timeout (connect, send, whole answer). Default 30 s.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Connect timeout, so a dead HA peer is skipped quickly. Default 5 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// The request authenticator (default [`NoAuth`]).
-    pub fn auth(mut self, auth: Arc<dyn RequestAuth>) -> Self {
-        self.auth = auth;
-        self
-    }
-
-    /// Passes over all RMs before a call fails (HA only). Default 2.
-    pub fn failover_rounds(mut self, rounds: usize) -> Self {
-        self.failover_rounds = rounds;
-        self
-    }
-
-    /// Pause between passes, times the pass number. Default 200 ms.
-    pub fn failover_backoff(mut self, backoff: Duration) -> Self {
-        self.failover_backoff = backoff;
-        self
-    }
+    connection_setters!();
 
     /// How long [`RmClient::kill`] waits for a final state. Default 30 s.
     pub fn kill_timeout(mut self, timeout: Duration) -> Self {
@@ -183,15 +148,13 @@ impl RmClientBuilder {
 
     pub fn build(self) -> Result<RmClient, YarnError> {
         Ok(RmClient {
-            inner: Arc::new(Inner {
-                transport: Transport::new(self.timeout, self.connect_timeout, self.auth)?,
-                peers: Peers::new(
-                    "ResourceManager",
-                    &self.endpoints,
-                    self.failover_rounds,
-                    self.failover_backoff,
-                )?,
-                kill_timeout: self.kill_timeout,
+            inner: Arc::new({
+                let (transport, peers) = self.conn.open("ResourceManager")?;
+                Inner {
+                    transport,
+                    peers,
+                    kill_timeout: self.kill_timeout,
+                }
             }),
         })
     }
@@ -223,12 +186,7 @@ impl RmClient {
     /// A client for these RM web endpoints (one, or one per HA RM id, in order).
     pub fn builder(endpoints: Vec<Endpoint>) -> RmClientBuilder {
         RmClientBuilder {
-            endpoints,
-            timeout: DEFAULT_REQUEST_TIMEOUT,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            auth: Arc::new(NoAuth),
-            failover_rounds: DEFAULT_FAILOVER_ROUNDS,
-            failover_backoff: DEFAULT_FAILOVER_BACKOFF,
+            conn: Connection::new(endpoints),
             kill_timeout: DEFAULT_KILL_TIMEOUT,
         }
     }

@@ -25,6 +25,7 @@ mod failover;
 mod http;
 pub mod monitor;
 pub mod scheduler;
+mod settings;
 pub mod types;
 pub mod webhdfs;
 

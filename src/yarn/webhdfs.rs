@@ -9,15 +9,12 @@
 
 use super::conf::{Endpoint, YarnConf};
 use super::error::YarnError;
-use super::failover::{Peers, DEFAULT_FAILOVER_BACKOFF, DEFAULT_FAILOVER_ROUNDS};
-use super::http::{
-    Answer, Body, Caller, NoAuth, RequestAuth, Transport, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT,
-};
+use super::failover::Peers;
+use super::http::{Answer, Body, Caller, Transport};
+use super::settings::{connection_setters, Connection};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Duration;
 
 const PREFIX: &str = "/webhdfs/v1";
 /// Redirects followed for OPEN (NameNode → DataNode is one).
@@ -90,51 +87,17 @@ pub struct CreateOptions {
 
 /// Options of a [`WebHdfs`] client; start from [`WebHdfs::builder`] or [`WebHdfs::from_conf`].
 pub struct WebHdfsBuilder {
-    endpoints: Vec<Endpoint>,
-    timeout: Duration,
-    connect_timeout: Duration,
-    auth: Arc<dyn RequestAuth>,
-    failover_rounds: usize,
-    failover_backoff: Duration,
+    conn: Connection,
 }
 
 impl WebHdfsBuilder {
-    /// Per-request timeout (also bounds a whole upload or download). Default 30 s.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    pub fn auth(mut self, auth: Arc<dyn RequestAuth>) -> Self {
-        self.auth = auth;
-        self
-    }
-
-    pub fn failover_rounds(mut self, rounds: usize) -> Self {
-        self.failover_rounds = rounds;
-        self
-    }
-
-    pub fn failover_backoff(mut self, backoff: Duration) -> Self {
-        self.failover_backoff = backoff;
-        self
-    }
+    connection_setters!();
 
     pub fn build(self) -> Result<WebHdfs, YarnError> {
         Ok(WebHdfs {
-            inner: Arc::new(Inner {
-                transport: Transport::new(self.timeout, self.connect_timeout, self.auth)?,
-                peers: Peers::new(
-                    "NameNode",
-                    &self.endpoints,
-                    self.failover_rounds,
-                    self.failover_backoff,
-                )?,
+            inner: Arc::new({
+                let (transport, peers) = self.conn.open("NameNode")?;
+                Inner { transport, peers }
             }),
         })
     }
@@ -160,12 +123,7 @@ impl WebHdfs {
     /// A client for these NameNode web endpoints (one, or one per HA NameNode).
     pub fn builder(endpoints: Vec<Endpoint>) -> WebHdfsBuilder {
         WebHdfsBuilder {
-            endpoints,
-            timeout: DEFAULT_REQUEST_TIMEOUT,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            auth: Arc::new(NoAuth),
-            failover_rounds: DEFAULT_FAILOVER_ROUNDS,
-            failover_backoff: DEFAULT_FAILOVER_BACKOFF,
+            conn: Connection::new(endpoints),
         }
     }
 
