@@ -3,6 +3,9 @@ SecurityHeadersFilter behave."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urljoin
+
 import requests
 
 CSRF_MSG = {"msg": "Missing Required Header for CSRF protection."}
@@ -78,3 +81,15 @@ def test_security_headers_follow_livy_conf(livy_factory):
     assert resp.status_code == 200
     for name in [*LIVY_HEADERS, "Strict-Transport-Security"]:
         assert name not in resp.headers, name
+
+
+def test_ui_page_works_under_the_default_content_security_policy(livy_factory):
+    """`default-src 'self'` forbids inline styles: the page links its stylesheet instead."""
+    livy = livy_factory()
+    page = requests.get(livy.url + "/ui", timeout=30)
+    assert page.status_code == 200 and "<style" not in page.text
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    href = re.search(r'<link rel="stylesheet" href="([^"]+)"', page.text).group(1)
+    css = requests.get(urljoin(page.url, href), timeout=30)
+    assert css.status_code == 200 and css.headers["Content-Type"] == "text/css"
+    assert "font-family" in css.text

@@ -94,3 +94,31 @@ fn a_header_value_that_http_cannot_carry_is_a_problem() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn hsts_set_empty_is_not_sent_even_with_tls() {
+    let pki = crate::server::tls::tests::TestPki::new();
+    let (cert, key) = (pki.cert(), pki.key());
+    let conf = load(&[
+        ("livy.server.tls.certificate", cert.to_str().unwrap()),
+        ("livy.server.tls.key", key.to_str().unwrap()),
+        ("livy.server.http.header.Strict-Transport-Security", ""),
+    ])
+    .unwrap();
+    assert!(conf.security.tls.is_some());
+    let names: Vec<_> = conf
+        .security
+        .headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "x-content-type-options",
+            "x-frame-options",
+            "x-xss-protection",
+            "content-security-policy"
+        ]
+    );
+}
