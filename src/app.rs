@@ -83,17 +83,27 @@ pub async fn run(env: Env) -> i32 {
     let gc = tokio::spawn(collect_garbage(state.clone(), shutdown.clone()));
     let app = api::router(state.clone(), access_log);
 
+    let scheme = if conf.security.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(
         address = %local,
+        url = %format!("{scheme}://{local}"),
         spark_home = %conf.spark.home.display(),
         master = %conf.spark.master,
         spark_version = conf.spark.version.as_deref().unwrap_or("unknown"),
         "livy-rs listening"
     );
+    if conf.security.csrf_protection {
+        tracing::info!("CSRF protection is enabled");
+    }
     let signals = tokio::spawn(watch_signals(term, int, shutdown.clone()));
     crate::server::serve(
         listener,
         app,
+        conf.security.tls.as_ref().map(|t| t.server_config.clone()),
         conf.server.request_header_size,
         shutdown.clone(),
         DRAIN_DEADLINE,

@@ -5,6 +5,7 @@ pub mod access_log;
 pub mod batches;
 pub mod jobs;
 pub mod json;
+pub mod security;
 pub mod sessions;
 pub mod statements;
 pub mod ui;
@@ -98,6 +99,7 @@ impl AppState {
 /// The whole application: routes plus the layers every route goes through.
 pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Router {
     let upload_limit = state.conf.files_upload_max;
+    let security = state.conf.security.clone();
     let app = Router::new()
         .merge(version::routes())
         .merge(ui::routes())
@@ -109,11 +111,26 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(middleware::from_fn(negotiate_version));
+    // Livy's filter order: authentication runs before the CSRF check, and the security headers
+    // wrap everything, so 400/401/403/404 answers carry them too.
+    let app = if security.csrf_protection {
+        app.layer(middleware::from_fn(security::csrf))
+    } else {
+        app
+    };
     let app = match access_log {
         Some(log) => app.layer(middleware::from_fn_with_state(log, access_log::record)),
         None => app,
     };
-    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+    let app = app.layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic));
+    if security.headers.is_empty() {
+        app
+    } else {
+        app.layer(middleware::from_fn_with_state(
+            Arc::new(security.headers),
+            security::add_headers,
+        ))
+    }
 }
 
 /// The caller of a request: the authenticated user and the `doAs` they asked for.

@@ -10,13 +10,22 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/ui", get(index))
+        .route("/ui/livy-rs.css", get(stylesheet))
+}
+
+/// The page's style, served as a file: Livy's default Content-Security-Policy
+/// (`default-src 'self'`) forbids inline `<style>` in browsers.
+const STYLE: &str = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
+                     td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}";
+
+async fn stylesheet() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    ([(axum::http::header::CONTENT_TYPE, "text/css")], STYLE)
 }
 
 async fn index(State(app): State<AppState>) -> Html<String> {
     let mut page = String::from(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>livy-rs</title>\
-         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
-         td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>\
+         <link rel=\"stylesheet\" href=\"ui/livy-rs.css\"></head><body>\
          <h1>livy-rs</h1>",
     );
     let sessions: Vec<Vec<String>> = app

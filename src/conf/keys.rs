@@ -79,6 +79,20 @@ pub const RETAINED_STATEMENTS: &str = "livy.rsc.retained-statements";
 pub const SQL_NUM_ROWS: &str = "livy.rsc.sql.num-rows";
 pub const JOB_CANCEL_TRIGGER: &str = "livy.rsc.job-cancel.trigger-interval";
 pub const HEARTBEAT_INTERVAL: &str = "livy.server.heartbeat-watchdog.interval";
+pub const CSRF_PROTECTION: &str = "livy.server.csrf-protection.enabled";
+pub const SECURITY_HEADERS_ENABLED: &str = "livy.server.security-headers.enabled";
+pub const HEADER_XSS_PROTECTION: &str = "livy.server.http.header.X-XSS-Protection";
+pub const HEADER_FRAME_OPTIONS: &str = "livy.server.http.header.X-Frame-Options";
+pub const HEADER_CONTENT_TYPE_OPTIONS: &str = "livy.server.http.header.X-Content-Type-Options";
+pub const HEADER_STRICT_TRANSPORT_SECURITY: &str =
+    "livy.server.http.header.Strict-Transport-Security";
+pub const HEADER_CONTENT_SECURITY_POLICY: &str = "livy.server.http.header.Content-Security-Policy";
+pub const KEYSTORE: &str = "livy.keystore";
+pub const KEYSTORE_PASSWORD: &str = "livy.keystore.password";
+pub const KEY_PASSWORD: &str = "livy.key-password";
+pub const KEYSTORE_TYPE: &str = "livy.keystore.type";
+pub const TLS_CERTIFICATE: &str = "livy.server.tls.certificate";
+pub const TLS_KEY: &str = "livy.server.tls.key";
 
 /// Livy 0.9's keys (LivyConf, RSCConf under `livy.rsc.`, the repl keys) followed by livy-rs's own.
 pub const KEYS: &[Key] = &[
@@ -100,18 +114,18 @@ pub const KEYS: &[Key] = &[
     k(REQUEST_HEADER_SIZE, Some("131072"), Int),
     k("livy.server.response-header.size", Some("131072"), Int),
     k(SEND_SERVER_VERSION, Some("false"), Bool),
-    k("livy.server.csrf-protection.enabled", Some("false"), Bool),
-    k("livy.server.security-headers.enabled", Some("true"), Bool),
-    k("livy.server.http.header.X-XSS-Protection", Some("1; mode=block"), Str),
-    k("livy.server.http.header.X-Frame-Options", Some("SAMEORIGIN"), Str),
-    k("livy.server.http.header.X-Content-Type-Options", Some("nosniff"), Str),
+    k(CSRF_PROTECTION, Some("false"), Bool),
+    k(SECURITY_HEADERS_ENABLED, Some("true"), Bool),
+    k(HEADER_XSS_PROTECTION, Some("1; mode=block"), Str),
+    k(HEADER_FRAME_OPTIONS, Some("SAMEORIGIN"), Str),
+    k(HEADER_CONTENT_TYPE_OPTIONS, Some("nosniff"), Str),
     k(
-        "livy.server.http.header.Strict-Transport-Security",
+        HEADER_STRICT_TRANSPORT_SECURITY,
         Some("max-age=31536000; includeSubDomains"),
         Str,
     ),
     k(
-        "livy.server.http.header.Content-Security-Policy",
+        HEADER_CONTENT_SECURITY_POLICY,
         Some("default-src 'self'; script-src 'self' 'unsafe-inline'; img-src 'self'; frame-src 'self';"),
         Str,
     ),
@@ -121,10 +135,10 @@ pub const KEYS: &[Key] = &[
     k(ACCESS_CONTROL_ALLOWED_USERS, Some("*"), List),
     k(ACCESS_CONTROL_MODIFY_USERS, None, List),
     k(ACCESS_CONTROL_VIEW_USERS, None, List),
-    k("livy.keystore", None, Str),
-    k("livy.keystore.password", None, Str),
-    k("livy.key-password", None, Str),
-    k("livy.keystore.type", Some("JKS"), Str),
+    k(KEYSTORE, None, Str),
+    k(KEYSTORE_PASSWORD, None, Str),
+    k(KEY_PASSWORD, None, Str),
+    k(KEYSTORE_TYPE, Some("JKS"), Str),
     k("livy.hadoop.security.credential.provider.path", None, Str),
     k("livy.server.auth.type", None, Str),
     k("livy.server.auth.ldap.url", None, Str),
@@ -290,6 +304,9 @@ pub const KEYS: &[Key] = &[
     k(STATEMENT_OUTPUT_MAX, Some("10m"), Size),
     k(YARN_SUBMIT, Some("spark-submit"), Str),
     k(YARN_ADMISSION_CHECK, Some("true"), Bool),
+    // TLS on the REST port from PEM files (Livy's JKS `livy.keystore` is refused with a how-to).
+    k(TLS_CERTIFICATE, None, Str),
+    k(TLS_KEY, None, Str),
 ];
 
 /// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.

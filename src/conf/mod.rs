@@ -4,6 +4,7 @@
 
 pub mod hadoop;
 pub mod keys;
+pub mod security;
 pub mod units;
 
 use hadoop::HadoopConf;
@@ -196,6 +197,8 @@ pub struct LivyConf {
     pub sessions: SessionConf,
     pub access: AccessConf,
     pub rsc: RscConf,
+    /// CSRF protection, security headers and TLS of the REST port.
+    pub security: security::SecurityConf,
     pub yarn: Option<YarnSettings>,
     /// `livy.file.upload.max.size`: the largest upload accepted.
     pub files_upload_max: usize,
@@ -465,6 +468,7 @@ impl LivyConf {
             SPARK_FILE_LIST_KEYS.iter().map(|s| s.to_string()).collect();
         file_list_keys.extend(list(keys::SPARK_FILE_LISTS));
 
+        let security = security::from_values(get, &mut problems);
         let set = |name: &str| list(name).into_iter().collect::<BTreeSet<_>>();
         let conf_dir = env.conf_dir();
         let home = env.livy_home.clone().unwrap_or_else(|| PathBuf::from("."));
@@ -511,6 +515,7 @@ impl LivyConf {
                 modify_users: set(keys::ACCESS_CONTROL_MODIFY_USERS),
                 view_users: set(keys::ACCESS_CONTROL_VIEW_USERS),
             },
+            security,
             yarn,
             rsc: RscConf {
                 launcher_address: string(keys::LAUNCHER_ADDRESS),

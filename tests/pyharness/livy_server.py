@@ -39,6 +39,8 @@ ConfValue = Union[str, int, float, bool, os.PathLike, None]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _LISTENING = re.compile(r"livy-rs listening\b.*?\baddress=(\S+)")
+#: The scheme in the startup line's `url=https://...` field (https when TLS is on).
+_SCHEME = re.compile(r"\burl=\"?(https?)://")
 
 #: Servers started by this process and not yet stopped; killed at interpreter exit so an aborted
 #: test run leaves no server (and no Spark driver) behind.
@@ -146,6 +148,7 @@ class LivyServer:
         self.proc: Optional[subprocess.Popen] = None
         self.host: Optional[str] = None
         self.port: Optional[int] = None
+        self.scheme = "http"
         self._lines: List[str] = []
         self._cond = threading.Condition()
         self._reader: Optional[threading.Thread] = None
@@ -242,6 +245,8 @@ class LivyServer:
         host = host.strip("[]")
         self.host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.port = int(port)
+        scheme = _SCHEME.search(m.string)
+        self.scheme = scheme.group(1) if scheme else "http"
         return self
 
     def stop(self, timeout: float = 60.0) -> int:
@@ -330,7 +335,7 @@ class LivyServer:
         if self.port is None:
             raise LivyServerError(f"{self.name} is not listening")
         host = f"[{self.host}]" if self.host and ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     # ---------------------------------------------------------------- output
 

@@ -1,0 +1,151 @@
+"""Fixtures for the REST port's security suite: the livy-rs binary, Spark (for the batches the
+tests create), a test PKI made with the `openssl` command line, and a factory for servers.
+
+Environment: LIVY_RS_BIN (default target/release/livy-server), SPARK_HOME and PYSPARK_PYTHON
+(default: the pyspark of the project's .venv, as scripts/setup-env prints them).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyharness.livy_server import LivyServer, default_binary, repo_root  # noqa: E402
+
+ROOT = repo_root()
+
+#: A PySpark batch that prints a marker; small enough for a 2-core machine.
+PYSPARK_COUNT = """\
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.getOrCreate()
+print("LIVY_RS_COUNT=%d" % spark.range(321).count())
+spark.stop()
+"""
+
+SPARK_DEFAULTS = """\
+spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
+spark.ui.enabled false
+spark.ui.showConsoleProgress false
+"""
+
+
+@pytest.fixture(scope="session")
+def livy_bin() -> Path:
+    path = default_binary()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"livy-server binary {path} is missing: build it or set LIVY_RS_BIN", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def spark_home() -> Path:
+    """SPARK_HOME with bin/spark-submit; derived from the project's .venv when unset."""
+    home = os.environ.get("SPARK_HOME")
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if not home and venv_python.exists():
+        out = subprocess.run(
+            [str(venv_python), "-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))"],
+            capture_output=True, text=True, timeout=60,
+        )
+        if out.returncode == 0:
+            home = out.stdout.strip()
+            os.environ["SPARK_HOME"] = home
+    if not home or not (Path(home) / "bin" / "spark-submit").is_file():
+        pytest.fail(f"SPARK_HOME ({home!r}) has no bin/spark-submit; run scripts/setup-env", pytrace=False)
+    if not os.environ.get("PYSPARK_PYTHON") and venv_python.exists():
+        os.environ["PYSPARK_PYTHON"] = str(venv_python)
+    return Path(home)
+
+
+@pytest.fixture(scope="session")
+def work_dir(tmp_path_factory) -> Path:
+    """Whitelisted for batches; holds the PySpark script."""
+    d = tmp_path_factory.mktemp("livy-work")
+    (d / "count.py").write_text(PYSPARK_COUNT, encoding="utf-8")
+    return d
+
+
+@pytest.fixture(scope="session")
+def spark_conf_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("spark-conf")
+    (d / "spark-defaults.conf").write_text(SPARK_DEFAULTS, encoding="utf-8")
+    return d
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    out = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"openssl {' '.join(args)} failed:\n{out.stderr}"
+
+
+@dataclass
+class Pki:
+    """A test CA, a server certificate for localhost/127.0.0.1 signed by it, and an unrelated CA."""
+
+    dir: Path
+    ca: Path
+    cert: Path
+    key: Path
+    other_ca: Path
+
+
+def make_ca(d: Path, name: str) -> Path:
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-keyout", f"{name}.key", "-out", f"{name}.pem", "-subj", f"/CN=livy-rs {name}",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=d,
+    )
+    return d / f"{name}.pem"
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> Pki:
+    d = tmp_path_factory.mktemp("pki")
+    ca = make_ca(d, "test-ca")
+    other = make_ca(d, "other-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=localhost", cwd=d)
+    (d / "server.ext").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=keyid\n"
+        "subjectKeyIdentifier=hash\n",
+        encoding="utf-8",
+    )
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "test-ca.pem", "-CAkey", "test-ca.key",
+            "-CAcreateserial", "-days", "2", "-out", "server.pem", "-extfile", "server.ext", cwd=d)
+    return Pki(dir=d, ca=ca, cert=d / "server.pem", key=d / "server.key", other_ca=other)
+
+
+@pytest.fixture
+def livy_factory(livy_bin, spark_home, spark_conf_dir, work_dir) -> Callable[..., LivyServer]:
+    """Starts servers with the given livy.conf entries (local Spark, `work_dir` whitelisted); all
+    are stopped after the test. `start=False` returns an unstarted server (for start failures)."""
+    servers: List[LivyServer] = []
+
+    def make(conf=None, start: bool = True, **kw) -> LivyServer:
+        full = {"livy.spark.master": "local[1]", "livy.file.local-dir-whitelist": str(work_dir)}
+        full.update(conf or {})
+        kw.setdefault("env", {"SPARK_CONF_DIR": str(spark_conf_dir)})
+        server = LivyServer(full, binary=livy_bin, name=f"livy-{len(servers)}", **kw)
+        servers.append(server)
+        return server.start() if start else server
+
+    yield make
+    for server in servers:
+        try:
+            if server.proc is not None:
+                server.stop()
+        finally:
+            server.cleanup()
