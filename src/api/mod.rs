@@ -40,12 +40,21 @@ pub struct AppState {
     pub yarn: Option<Arc<crate::yarn::monitor::AppMonitor>>,
     /// Stops background loops (the YARN monitor) at shutdown.
     pub stop: tokio_util::sync::CancellationToken,
+    /// The LDAP checker, when `livy.server.auth.type` is `ldap`.
+    pub ldap: Option<Arc<crate::auth::ldap::LdapAuth>>,
 }
 
 impl AppState {
     /// Builds the server's state; fails only when no work directory can be made.
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
+        let ldap = match &conf.ldap {
+            Some(settings) => Some(Arc::new(
+                crate::auth::ldap::LdapAuth::from_conf(settings)
+                    .map_err(|e| anyhow::anyhow!("cannot set up LDAP authentication: {e:#}"))?,
+            )),
+            None => None,
+        };
         let launcher = Arc::new(Launcher::new(conf.clone()));
         let stop = tokio_util::sync::CancellationToken::new();
         let yarn = match &conf.yarn {
@@ -91,6 +100,7 @@ impl AppState {
             work_dir,
             yarn,
             stop,
+            ldap,
         })
     }
 }
@@ -98,6 +108,7 @@ impl AppState {
 /// The whole application: routes plus the layers every route goes through.
 pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Router {
     let upload_limit = state.conf.files_upload_max;
+    let ldap = state.ldap.clone();
     let app = Router::new()
         .merge(version::routes())
         .merge(ui::routes())
@@ -109,6 +120,13 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(middleware::from_fn(negotiate_version));
+    let app = match ldap {
+        Some(ldap) => app.layer(middleware::from_fn_with_state(
+            ldap,
+            crate::auth::basic_layer::require_ldap_basic,
+        )),
+        None => app,
+    };
     let app = match access_log {
         Some(log) => app.layer(middleware::from_fn_with_state(log, access_log::record)),
         None => app,

@@ -4,6 +4,7 @@
 
 pub mod hadoop;
 pub mod keys;
+pub mod ldap;
 pub mod units;
 
 use hadoop::HadoopConf;
@@ -197,6 +198,8 @@ pub struct LivyConf {
     pub access: AccessConf,
     pub rsc: RscConf,
     pub yarn: Option<YarnSettings>,
+    /// LDAP settings, present when `livy.server.auth.type` is `ldap`.
+    pub ldap: Option<ldap::LdapConf>,
     /// `livy.file.upload.max.size`: the largest upload accepted.
     pub files_upload_max: usize,
     /// `livy.file.local-dir-whitelist`, each with a trailing '/'.
@@ -458,6 +461,18 @@ impl LivyConf {
             None
         };
 
+        let ldap = if string(keys::AUTH_TYPE).as_deref() == Some("ldap") {
+            match ldap::LdapConf::from_values(&string) {
+                Ok(c) => Some(c),
+                Err(mut e) => {
+                    problems.append(&mut e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
         if !boolean(keys::SESSION_ALLOW_CUSTOM_CLASSPATH) {
             blacklist.extend(CUSTOM_CLASSPATH_KEYS.iter().map(|s| s.to_string()));
         }
@@ -512,6 +527,7 @@ impl LivyConf {
                 view_users: set(keys::ACCESS_CONTROL_VIEW_USERS),
             },
             yarn,
+            ldap,
             rsc: RscConf {
                 launcher_address: string(keys::LAUNCHER_ADDRESS),
                 port_range,
