@@ -127,21 +127,22 @@ impl LdapAuth {
             .await
             .map_err(|e| unavailable(e.to_string()))?;
         // The connection is driven here rather than in a spawned task, so nothing outlives the
-        // check: when the bind is answered (or the deadline passes) the socket is dropped.
-        let exchange = async {
-            let result = ldap.simple_bind(bind_dn, password).await;
-            let _ = ldap.unbind().await;
-            result
-        };
+        // check. `biased`: a bind answered just as the connection ends still counts.
+        let drive = conn.drive();
+        tokio::pin!(drive);
         let result = tokio::select! {
-            r = exchange => r,
-            r = conn.drive() => {
+            biased;
+            r = ldap.simple_bind(bind_dn, password) => r,
+            r = &mut drive => {
                 return Err(unavailable(match r {
                     Ok(()) => "the server closed the connection".into(),
                     Err(e) => e.to_string(),
                 }))
             }
         };
+        // A polite goodbye, bounded: the connection ends with the unbind.
+        let goodbye = async { tokio::join!(ldap.unbind(), &mut drive) };
+        let _ = tokio::time::timeout(Duration::from_secs(1), goodbye).await;
         let result = result.map_err(|e| unavailable(e.to_string()))?;
         match result.rc {
             0 => Ok(()),

@@ -70,6 +70,7 @@ class Slapd:
         self.ldaps_port = _free_port() if tls else None
         self.proc: Optional[subprocess.Popen] = None
         self.ca_file: Optional[Path] = None
+        self.log = self.dir / "slapd.log"
 
     @property
     def url(self) -> str:
@@ -145,16 +146,17 @@ access to *
         urls = self.url + "/"
         if self.tls:
             urls += f" {self.ldaps_url}/"
-        # -d 0: stay in the foreground (so the harness owns the process) without debug output.
+        # -d stats: stay in the foreground (so the harness owns the process) and log every
+        # operation (connections, StartTLS, BINDs) to `self.log`, which tests may read.
+        self._log_fh = open(self.log, "wb")
         self.proc = subprocess.Popen(
-            [_tool("slapd"), "-f", str(d / "slapd.conf"), "-h", urls, "-d", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [_tool("slapd"), "-f", str(d / "slapd.conf"), "-h", urls, "-d", "stats"],
+            stdout=subprocess.DEVNULL, stderr=self._log_fh,
         )
 
         def answering() -> bool:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"slapd exited with {self.proc.returncode}: {err}")
+                raise RuntimeError(f"slapd exited with {self.proc.returncode}: {self.log_text()}")
             out = subprocess.run([_tool("ldapwhoami"), "-x", "-H", self.url],
                                  capture_output=True, text=True)
             return out.returncode == 0
@@ -176,6 +178,10 @@ access to *
             env = {"LDAPTLS_CACERT": str(self.ca_file), "PATH": "/usr/bin:/bin"}
         return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
+    def log_text(self) -> str:
+        """Everything slapd logged (level `stats`: one line per connection and operation)."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -184,6 +190,8 @@ access to *
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if getattr(self, "_log_fh", None):
+            self._log_fh.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "Slapd":
