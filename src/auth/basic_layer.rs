@@ -43,8 +43,12 @@ pub async fn require_ldap_basic(
     match ldap.authenticate(&user, &password).await {
         Ok(()) => {
             tracing::debug!(user = %user, "LDAP authentication succeeded");
-            req.extensions_mut().insert(RemoteUser(Some(user)));
-            next.run(req).await
+            let remote = RemoteUser(Some(user));
+            req.extensions_mut().insert(remote.clone());
+            let mut response = next.run(req).await;
+            // The access log names the user from the response (it sees the request first).
+            response.extensions_mut().insert(remote);
+            response
         }
         Err(e) if e.is_unavailable() => {
             tracing::warn!(user = %user, error = %e, "cannot check credentials with LDAP");

@@ -300,6 +300,19 @@ def test_passwords_and_headers_never_reach_the_logs(slapd, livy_factory, work_di
         livy.stop()
         texts = [livy.log_text()] + [p.read_text(errors="replace") for p in livy.log_dir.rglob("*") if p.is_file()]
         assert "LDAP authentication" in texts[0]  # the checks were logged (by user name) ...
+        access = "".join(p.read_text() for p in livy.log_dir.glob("livy-requests*"))
+        assert ' - dora [' in access and '"GET /batches HTTP/1.1" 200' in access, access
         for text in texts:
             assert secret not in text  # ... but no password,
             assert header.split()[1] not in text  # no header value.
+
+
+def test_the_next_url_is_tried_when_one_is_down(slapd, livy_factory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"ldap://127.0.0.1:{s.getsockname()[1]}"
+    livy = livy_factory(ldap_conf(slapd, **{"livy.server.auth.ldap.url": f"{dead} {slapd.url}"}))
+    r = requests.get(livy.url + "/batches", auth=HTTPBasicAuth("alice", USERS["alice"]), timeout=30)
+    assert r.status_code == 200, r.text
+    r = requests.get(livy.url + "/batches", auth=HTTPBasicAuth("alice", "wrong"), timeout=30)
+    assert r.status_code == 401, r.text
