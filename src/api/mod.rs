@@ -45,7 +45,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the server's state; fails only when no work directory can be made.
+    /// Builds the server's state; fails when no work directory can be made, or when LDAP over
+    /// TLS is configured and no CA certificate can be trusted.
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
         let ldap = match &conf.ldap {

@@ -82,3 +82,93 @@ fn challenge(msg: &str) -> Response {
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conf::ldap::{LdapConf, LdapTrust};
+    use axum::body::Body;
+    use axum::http::{Request as HttpRequest, StatusCode};
+    use axum::routing::get;
+    use axum::{Extension, Router};
+    use http_body_util::BodyExt;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// A router whose one route echoes the RemoteUser, behind the layer; the directory is a
+    /// loopback port nobody listens on, so only checks that never reach it can succeed.
+    fn app() -> Router {
+        let conf = LdapConf {
+            urls: vec![url::Url::parse("ldap://127.0.0.1:9").unwrap()],
+            base_dn: Some("dc=livy,dc=test".into()),
+            username_domain: None,
+            start_tls: false,
+            trust: LdapTrust::SystemRoots,
+            timeout: Duration::from_secs(2),
+        };
+        let ldap = Arc::new(LdapAuth::from_conf(&conf).unwrap());
+        Router::new()
+            .route(
+                "/who",
+                get(|Extension(u): Extension<RemoteUser>| async move { format!("{:?}", u.0) }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                ldap,
+                require_ldap_basic,
+            ))
+    }
+
+    async fn call(authorization: Option<&str>) -> (StatusCode, Option<String>, String) {
+        let mut req = HttpRequest::get("/who");
+        if let Some(value) = authorization {
+            req = req.header(header::AUTHORIZATION, value);
+        }
+        let resp = app()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let challenge = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            challenge,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn missing_or_malformed_credentials_get_the_basic_challenge() {
+        for value in [
+            None,
+            Some("Negotiate abc"),
+            Some("Basic %%%"),
+            Some("Basic"),
+        ] {
+            let (status, challenge, body) = call(value).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert_eq!(challenge.as_deref(), Some("Basic"), "{value:?}");
+            assert_eq!(body, r#"{"msg":"Authentication required"}"#);
+        }
+        // alice with an empty password: refused before any bind.
+        let (status, challenge, body) = call(Some("Basic YWxpY2U6")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge.as_deref(), Some("Basic"));
+        assert_eq!(
+            body,
+            r#"{"msg":"Error validating LDAP user: a null or blank password has been provided"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_directory_is_a_503_without_challenge() {
+        // alice:pw
+        let (status, challenge, body) = call(Some("Basic YWxpY2U6cHc=")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(challenge, None);
+        assert!(body.contains("the LDAP server is unavailable"), "{body}");
+    }
+}
