@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 413: a body larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 503: a service the request depends on (the LDAP server) cannot be reached.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// 500: a fault of ours; the detail is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -41,12 +41,22 @@ pub struct AppState {
     pub yarn: Option<Arc<crate::yarn::monitor::AppMonitor>>,
     /// Stops background loops (the YARN monitor) at shutdown.
     pub stop: tokio_util::sync::CancellationToken,
+    /// The LDAP checker, when `livy.server.auth.type` is `ldap`.
+    pub ldap: Option<Arc<crate::auth::ldap::LdapAuth>>,
 }
 
 impl AppState {
-    /// Builds the server's state; fails only when no work directory can be made.
+    /// Builds the server's state; fails when no work directory can be made, or when LDAP over
+    /// TLS is configured and no CA certificate can be trusted.
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
+        let ldap = match &conf.ldap {
+            Some(settings) => Some(Arc::new(
+                crate::auth::ldap::LdapAuth::from_conf(settings)
+                    .map_err(|e| anyhow::anyhow!("cannot set up LDAP authentication: {e:#}"))?,
+            )),
+            None => None,
+        };
         let launcher = Arc::new(Launcher::new(conf.clone()));
         let stop = tokio_util::sync::CancellationToken::new();
         let yarn = match &conf.yarn {
@@ -92,6 +102,7 @@ impl AppState {
             work_dir,
             yarn,
             stop,
+            ldap,
         })
     }
 }
@@ -100,6 +111,7 @@ impl AppState {
 pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Router {
     let upload_limit = state.conf.files_upload_max;
     let security = state.conf.security.clone();
+    let ldap = state.ldap.clone();
     let app = Router::new()
         .merge(version::routes())
         .merge(ui::routes())
@@ -117,6 +129,13 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         app.layer(middleware::from_fn(security::csrf))
     } else {
         app
+    };
+    let app = match ldap {
+        Some(ldap) => app.layer(middleware::from_fn_with_state(
+            ldap,
+            crate::auth::basic_layer::require_ldap_basic,
+        )),
+        None => app,
     };
     let app = match access_log {
         Some(log) => app.layer(middleware::from_fn_with_state(log, access_log::record)),

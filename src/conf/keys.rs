@@ -69,6 +69,14 @@ pub const PROCESS_KILL_TIMEOUT: &str = "livy.server.process.kill-timeout";
 pub const LAUNCH_PYSPARK_PYTHON: &str = "livy.server.launch.pyspark-python";
 pub const YARN_SUBMIT: &str = "livy.server.yarn.submit";
 pub const YARN_ADMISSION_CHECK: &str = "livy.server.yarn.admission-check";
+pub const AUTH_TYPE: &str = "livy.server.auth.type";
+pub const AUTH_LDAP_URL: &str = "livy.server.auth.ldap.url";
+pub const AUTH_LDAP_BASE_DN: &str = "livy.server.auth.ldap.base-dn";
+pub const AUTH_LDAP_USERNAME_DOMAIN: &str = "livy.server.auth.ldap.username-domain";
+pub const AUTH_LDAP_START_TLS: &str = "livy.server.auth.ldap.enable-start-tls";
+pub const AUTH_LDAP_SECURITY_AUTH: &str = "livy.server.auth.ldap.security-authentication";
+pub const AUTH_LDAP_CA_FILE: &str = "livy.server.auth.ldap.ca-file";
+pub const AUTH_LDAP_TIMEOUT: &str = "livy.server.auth.ldap.timeout";
 pub const STATEMENT_OUTPUT_MAX: &str = "livy.server.statement.output-max-size";
 pub const LAUNCHER_ADDRESS: &str = "livy.rsc.launcher.address";
 pub const LAUNCHER_PORT_RANGE: &str = "livy.rsc.launcher.port.range";
@@ -140,12 +148,12 @@ pub const KEYS: &[Key] = &[
     k(KEY_PASSWORD, None, Str),
     k(KEYSTORE_TYPE, Some("JKS"), Str),
     k("livy.hadoop.security.credential.provider.path", None, Str),
-    k("livy.server.auth.type", None, Str),
-    k("livy.server.auth.ldap.url", None, Str),
-    k("livy.server.auth.ldap.base-dn", None, Str),
-    k("livy.server.auth.ldap.username-domain", None, Str),
-    k("livy.server.auth.ldap.enable-start-tls", Some("false"), Bool),
-    k("livy.server.auth.ldap.security-authentication", Some("simple"), Str),
+    k(AUTH_TYPE, None, Str),
+    k(AUTH_LDAP_URL, None, Str),
+    k(AUTH_LDAP_BASE_DN, None, Str),
+    k(AUTH_LDAP_USERNAME_DOMAIN, None, Str),
+    k(AUTH_LDAP_START_TLS, Some("false"), Bool),
+    k(AUTH_LDAP_SECURITY_AUTH, Some("simple"), Str),
     k("livy.server.auth.kerberos.principal", None, Str),
     k("livy.server.auth.kerberos.keytab", None, Str),
     k("livy.server.auth.kerberos.name-rules", Some("DEFAULT"), Str),
@@ -307,6 +315,8 @@ pub const KEYS: &[Key] = &[
     // TLS on the REST port from PEM files (Livy's JKS `livy.keystore` is refused with a how-to).
     k(TLS_CERTIFICATE, None, Str),
     k(TLS_KEY, None, Str),
+    k(AUTH_LDAP_CA_FILE, None, Str),
+    k(AUTH_LDAP_TIMEOUT, Some("10s"), Duration),
 ];
 
 /// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.

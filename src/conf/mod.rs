@@ -5,6 +5,7 @@
 pub mod hadoop;
 pub mod keys;
 pub mod security;
+pub mod ldap;
 pub mod units;
 
 use hadoop::HadoopConf;
@@ -200,6 +201,8 @@ pub struct LivyConf {
     /// CSRF protection, security headers and TLS of the REST port.
     pub security: security::SecurityConf,
     pub yarn: Option<YarnSettings>,
+    /// LDAP settings, present when `livy.server.auth.type` is `ldap`.
+    pub ldap: Option<ldap::LdapConf>,
     /// `livy.file.upload.max.size`: the largest upload accepted.
     pub files_upload_max: usize,
     /// `livy.file.local-dir-whitelist`, each with a trailing '/'.
@@ -461,6 +464,18 @@ impl LivyConf {
             None
         };
 
+        let ldap = if string(keys::AUTH_TYPE).as_deref() == Some("ldap") {
+            match ldap::LdapConf::from_values(&string) {
+                Ok(c) => Some(c),
+                Err(mut e) => {
+                    problems.append(&mut e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
         if !boolean(keys::SESSION_ALLOW_CUSTOM_CLASSPATH) {
             blacklist.extend(CUSTOM_CLASSPATH_KEYS.iter().map(|s| s.to_string()));
         }
@@ -517,6 +532,7 @@ impl LivyConf {
             },
             security,
             yarn,
+            ldap,
             rsc: RscConf {
                 launcher_address: string(keys::LAUNCHER_ADDRESS),
                 port_range,

@@ -170,3 +170,57 @@ fn shipped_template_documents_known_keys_with_their_defaults() {
     }
     assert!(seen > 80, "only {seen} keys documented");
 }
+
+fn load_with(livy_conf: &str) -> Result<Loaded, ConfError> {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    std::fs::write(conf_dir.path().join("livy.conf"), livy_conf).unwrap();
+    LivyConf::load(&env_with(conf_dir.path(), spark.path()))
+}
+
+#[test]
+fn ldap_settings_are_typed_when_auth_type_is_ldap() {
+    let c = load_with("livy.server.port = 9999\n").unwrap().conf;
+    assert!(c.ldap.is_none());
+    let c = load_with(
+        "livy.server.auth.type = ldap\n\
+         livy.server.auth.ldap.url = ldap://a.test:389 ldap://b.test\n\
+         livy.server.auth.ldap.base-dn = ou=people,dc=livy,dc=test\n\
+         livy.server.auth.ldap.enable-start-tls = true\n",
+    )
+    .unwrap()
+    .conf;
+    let ldap = c.ldap.unwrap();
+    let urls: Vec<_> = ldap.urls.iter().map(|u| u.as_str().to_string()).collect();
+    assert_eq!(urls, ["ldap://a.test:389", "ldap://b.test"]);
+    assert_eq!(ldap.base_dn.as_deref(), Some("ou=people,dc=livy,dc=test"));
+    assert_eq!(ldap.username_domain, None);
+    assert!(ldap.start_tls);
+    assert!(matches!(ldap.trust, ldap::LdapTrust::SystemRoots));
+    assert_eq!(ldap.timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn bad_ldap_settings_are_all_reported() {
+    let err = load_with(
+        "livy.server.auth.type = ldap\n\
+         livy.server.auth.ldap.url = ldaps://x.test http:/nohost\n\
+         livy.server.auth.ldap.enable-start-tls = true\n\
+         livy.server.auth.ldap.security-authentication = GSSAPI\n\
+         livy.server.auth.ldap.ca-file = /nonexistent/ca.pem\n\
+         livy.server.auth.ldap.timeout = 0s\n",
+    )
+    .err()
+    .unwrap();
+    let text = err.to_string();
+    assert_eq!(err.problems.len(), 5, "{text}");
+    assert!(text.contains("value 'http:/nohost' is not valid; expected ldap://"));
+    assert!(text.contains("Can not use ldaps and StartTLS option at the same time"));
+    assert!(text.contains("'GSSAPI' is not supported"));
+    assert!(text.contains("livy.server.auth.ldap.ca-file: cannot read CA certificates"));
+    assert!(text.contains("livy.server.auth.ldap.timeout: must be longer than 0"));
+    let err = load_with("livy.server.auth.type = ldap\n").err().unwrap();
+    assert!(err
+        .to_string()
+        .contains("livy.server.auth.ldap.url: must be set"));
+}
