@@ -69,6 +69,7 @@ pub const PROCESS_KILL_TIMEOUT: &str = "livy.server.process.kill-timeout";
 pub const LAUNCH_PYSPARK_PYTHON: &str = "livy.server.launch.pyspark-python";
 pub const YARN_SUBMIT: &str = "livy.server.yarn.submit";
 pub const YARN_ADMISSION_CHECK: &str = "livy.server.yarn.admission-check";
+pub const YARN_SERVER_TAG: &str = "livy.server.yarn.server-tag";
 pub const STATEMENT_OUTPUT_MAX: &str = "livy.server.statement.output-max-size";
 pub const LAUNCHER_ADDRESS: &str = "livy.rsc.launcher.address";
 pub const LAUNCHER_PORT_RANGE: &str = "livy.rsc.launcher.port.range";
@@ -290,6 +291,8 @@ pub const KEYS: &[Key] = &[
     k(STATEMENT_OUTPUT_MAX, Some("10m"), Size),
     k(YARN_SUBMIT, Some("spark-submit"), Str),
     k(YARN_ADMISSION_CHECK, Some("true"), Bool),
+    // Unset: livy-server-<host>-<port> (see yarn::server_tag); empty: no server tag.
+    k(YARN_SERVER_TAG, None, Str),
 ];
 
 /// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.
