@@ -146,7 +146,8 @@ class Bench:
             time.sleep(0.5)
         bad = [b for b in listed if b["state"] not in ("starting", "running")]
         if bad:
-            raise RuntimeError(f"batches not tracked: {bad[:3]}")
+            logs = self.get(f"/batches/{bad[0]['id']}/log?from=0&size=200")["log"]
+            raise RuntimeError(f"{len(bad)} batches not tracked: {bad[:3]}\nlog of {bad[0]['id']}:\n" + "\n".join(logs))
         lb.log(f"{n} batches tracked ({time.time() - t0:.0f} s to create and see them)")
         return {b["id"]: b["appId"] for b in listed}
 
