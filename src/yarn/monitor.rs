@@ -108,6 +108,35 @@ pub fn plan_tick(
         ..AppsQuery::default()
     };
     let mut len = apps_url_len(&query, base);
+    let mut tags = std::mem::take(&mut query.application_tags);
+    // Seen without the server tag: only their own tag finds them, so they are named every tick
+    // when they all fit. Unseen: most carry the server tag, but which do is only known once
+    // seen; they are named in turns. (If even the first group does not fit, it joins the turns.)
+    let untagged: Vec<&String> = wanted
+        .iter()
+        .filter(|(_, s)| {
+            matches!(
+                s,
+                Sighting::Seen {
+                    server_tagged: false,
+                    ..
+                }
+            )
+        })
+        .map(|(t, _)| t)
+        .collect();
+    let unseen = wanted
+        .iter()
+        .filter(|(_, s)| matches!(s, Sighting::Unseen { .. }))
+        .map(|(t, _)| t);
+    let untagged_cost: usize = untagged.iter().map(|t| tag_url_cost(t)).sum();
+    let ring: Vec<&String> = if len + untagged_cost <= max_url_bytes {
+        len += untagged_cost;
+        tags.extend(untagged.into_iter().cloned());
+        unseen.collect()
+    } else {
+        untagged.into_iter().chain(unseen).collect()
+    };
     let mut add = |tag: &str, tags: &mut Vec<String>| {
         let cost = tag_url_cost(tag);
         if len + cost > max_url_bytes {
@@ -117,31 +146,10 @@ pub fn plan_tick(
         tags.push(tag.to_string());
         true
     };
-    let mut tags = std::mem::take(&mut query.application_tags);
-    // Seen without the server tag: only their own tag finds them.
-    for (tag, _) in wanted.iter().filter(|(_, s)| {
-        matches!(
-            s,
-            Sighting::Seen {
-                server_tagged: false,
-                ..
-            }
-        )
-    }) {
-        if !add(tag, &mut tags) {
-            break;
-        }
-    }
-    // Unseen: most carry the server tag, but which do is only known once seen; name them in turns.
-    let unseen: Vec<&String> = wanted
-        .iter()
-        .filter(|(_, s)| matches!(s, Sighting::Unseen { .. }))
-        .map(|(t, _)| t)
-        .collect();
     let mut rotated = 0;
-    if !unseen.is_empty() {
-        let start = cursor % unseen.len();
-        for tag in unseen[start..].iter().chain(&unseen[..start]) {
+    if !ring.is_empty() {
+        let start = cursor % ring.len();
+        for tag in ring[start..].iter().chain(&ring[..start]) {
             if !add(tag, &mut tags) {
                 break;
             }
@@ -618,6 +626,22 @@ mod tests {
             ticks += 1;
         }
         assert!(ticks <= 6, "every unseen app named within {ticks} ticks");
+    }
+
+    #[test]
+    fn too_many_apps_without_the_server_tag_are_named_in_turns_too() {
+        let w = wanted(1000, |_| seen(1, false));
+        let mut named = std::collections::HashSet::new();
+        let mut cursor = 0;
+        for _ in 0..6 {
+            let TickQuery::ServerTag { query, rotated } = plan(&w, Some(SERVER), cursor) else {
+                panic!("expected the server tag");
+            };
+            assert!(apps_url_len(&query, &base()) <= MAX_APPS_URL_BYTES);
+            named.extend(query.application_tags[1..].iter().cloned());
+            cursor += rotated;
+        }
+        assert_eq!(named.len(), 1000, "every app named within 6 ticks");
     }
 
     #[test]
