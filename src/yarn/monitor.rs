@@ -64,16 +64,16 @@ pub enum Sighting {
 pub enum TickQuery {
     /// Every wanted tag in one URL.
     ByTags(AppsQuery),
-    /// The server tag, plus the tags of apps that may lack it; `rotated` unseen tags were
-    /// named (the next tick starts after them).
+    /// The server tag, plus the tags of apps that may lack it; `rotated` of them were named in
+    /// turns (the next tick's turn starts after them).
     ServerTag { query: AppsQuery, rotated: usize },
     /// No server tag configured and too many tags for one URL: one request per URL-sized chunk.
     Chunked(Vec<AppsQuery>),
 }
 
 /// Chooses the request of a tick for the `wanted` tags (lower-case, sorted), so that its URL on
-/// the RM base URL `base` stays within `max_url_bytes`. `cursor` says where the turn of unseen
-/// apps named by their own tag starts (it wraps).
+/// the RM base URL `base` stays within `max_url_bytes`. `cursor` says where the turn of apps
+/// named by their own tag starts (it wraps).
 pub fn plan_tick(
     wanted: &[(String, Sighting)],
     server_tag: Option<&str>,
