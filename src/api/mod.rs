@@ -68,7 +68,7 @@ impl AppState {
                     })?;
                 Some(crate::yarn::monitor::AppMonitor::start(
                     rm,
-                    settings.monitor,
+                    settings.monitor.clone(),
                     stop.clone(),
                 ))
             }

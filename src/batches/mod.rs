@@ -296,8 +296,8 @@ impl Batches {
             .map_err(ApiError::rejected)?;
         let id = reservation.id;
         let app_tag = format!("livy-batch-{id}-{}", random_tag()).to_lowercase();
-        if self.yarn.is_some() {
-            crate::launch::add_yarn_conf(&mut conf, &app_tag, false);
+        if let Some(monitor) = &self.yarn {
+            crate::launch::add_yarn_conf(&mut conf, &app_tag, monitor.server_tag(), false);
         }
         let spec = LaunchSpec {
             conf,

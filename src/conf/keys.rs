@@ -77,6 +77,7 @@ pub const AUTH_LDAP_START_TLS: &str = "livy.server.auth.ldap.enable-start-tls";
 pub const AUTH_LDAP_SECURITY_AUTH: &str = "livy.server.auth.ldap.security-authentication";
 pub const AUTH_LDAP_CA_FILE: &str = "livy.server.auth.ldap.ca-file";
 pub const AUTH_LDAP_TIMEOUT: &str = "livy.server.auth.ldap.timeout";
+pub const YARN_SERVER_TAG: &str = "livy.server.yarn.server-tag";
 pub const STATEMENT_OUTPUT_MAX: &str = "livy.server.statement.output-max-size";
 pub const LAUNCHER_ADDRESS: &str = "livy.rsc.launcher.address";
 pub const LAUNCHER_PORT_RANGE: &str = "livy.rsc.launcher.port.range";
@@ -317,6 +318,8 @@ pub const KEYS: &[Key] = &[
     k(TLS_KEY, None, Str),
     k(AUTH_LDAP_CA_FILE, None, Str),
     k(AUTH_LDAP_TIMEOUT, Some("10s"), Duration),
+    // Unset: livy-server-<host>-<port> (see yarn::server_tag); empty: no server tag.
+    k(YARN_SERVER_TAG, None, Str),
 ];
 
 /// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.

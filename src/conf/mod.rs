@@ -438,6 +438,15 @@ impl LivyConf {
                     keys::YARN_SUBMIT
                 ));
             }
+            let server_tag = crate::yarn::server_tag::from_conf(
+                get(keys::YARN_SERVER_TAG),
+                &string(keys::SERVER_HOST).unwrap_or_default(),
+                u16::try_from(port).unwrap_or(0),
+            )
+            .unwrap_or_else(|e| {
+                problems.push(format!("{}: {e}", keys::YARN_SERVER_TAG));
+                None
+            });
             match crate::yarn::YarnConf::from_hadoop(&hadoop) {
                 Ok(cluster) => Some(YarnSettings {
                     cluster,
@@ -451,6 +460,7 @@ impl LivyConf {
                         leak_check_interval: duration(
                             "livy.server.yarn.app-leakage.check-interval",
                         ),
+                        server_tag,
                     },
                 }),
                 Err(e) => {

@@ -21,16 +21,34 @@ use tokio_util::task::TaskTracker;
 /// What Livy's `SparkApp.prepareSparkConf` adds for YARN: our unique tag first in
 /// `spark.yarn.tags` (so the app can be found), and spark-submit returning once submitted.
 /// Sessions also get one attempt only: a second AM would start a driver nobody connects to.
+///
+/// livy-rs also adds the server tag right after the unique tag (see [`crate::yarn::server_tag`]),
+/// unless the user's own tags leave no room under YARN's limit of tags per app: the app is then
+/// still found by its unique tag, only not by the one-request listing.
 pub fn add_yarn_conf(
     conf: &mut std::collections::BTreeMap<String, String>,
     tag: &str,
+    server_tag: Option<&str>,
     session: bool,
 ) {
-    let tags = match conf.get("spark.yarn.tags") {
-        Some(user) if !user.trim().is_empty() => format!("{tag},{user}"),
-        _ => tag.to_string(),
-    };
-    conf.insert("spark.yarn.tags".into(), tags);
+    let user = conf.get("spark.yarn.tags").map(|t| t.trim()).unwrap_or("");
+    let user_tags: std::collections::BTreeSet<String> = user
+        .split(',')
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut tags = vec![tag.to_string()];
+    if let Some(server) = server_tag {
+        let server = server.to_lowercase();
+        if !user_tags.contains(&server) && user_tags.len() + 2 <= crate::yarn::server_tag::MAX_TAGS
+        {
+            tags.push(server);
+        }
+    }
+    if !user.is_empty() {
+        tags.push(user.to_string());
+    }
+    conf.insert("spark.yarn.tags".into(), tags.join(","));
     conf.insert("spark.yarn.submit.waitAppCompletion".into(), "false".into());
     if session {
         conf.insert("spark.yarn.maxAppAttempts".into(), "1".into());
@@ -128,5 +146,49 @@ impl Launcher {
         tokio::time::timeout(deadline, self.tracker.wait())
             .await
             .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::add_yarn_conf;
+    use std::collections::BTreeMap;
+
+    fn tags(user: Option<&str>, server: Option<&str>) -> String {
+        let mut conf = BTreeMap::new();
+        if let Some(u) = user {
+            conf.insert("spark.yarn.tags".to_string(), u.to_string());
+        }
+        add_yarn_conf(&mut conf, "livy-batch-1-abc", server, false);
+        conf["spark.yarn.tags"].clone()
+    }
+
+    #[test]
+    fn unique_tag_first_then_the_server_tag_then_the_users() {
+        assert_eq!(tags(None, None), "livy-batch-1-abc");
+        assert_eq!(
+            tags(None, Some("Livy-Server-H-8998")),
+            "livy-batch-1-abc,livy-server-h-8998"
+        );
+        assert_eq!(
+            tags(Some("team-a, nightly"), Some("livy-server-h-8998")),
+            "livy-batch-1-abc,livy-server-h-8998,team-a, nightly"
+        );
+        // Already among the user's tags: not twice.
+        assert_eq!(
+            tags(Some("livy-server-h-8998"), Some("livy-server-h-8998")),
+            "livy-batch-1-abc,livy-server-h-8998"
+        );
+    }
+
+    #[test]
+    fn the_server_tag_never_pushes_an_app_over_yarns_tag_limit() {
+        let eight: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+        let with = tags(Some(&eight.join(",")), Some("srv"));
+        assert_eq!(with.split(',').count(), 10);
+        assert!(with.starts_with("livy-batch-1-abc,srv,"));
+        let nine: Vec<String> = (0..9).map(|i| format!("t{i}")).collect();
+        let without = tags(Some(&nine.join(",")), Some("srv"));
+        assert_eq!(without, format!("livy-batch-1-abc,{}", nine.join(",")));
     }
 }

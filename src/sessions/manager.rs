@@ -155,8 +155,8 @@ impl InteractiveSessions {
         let app_tag = format!("livy-session-{id}-{}", crate::batches::random_tag()).to_lowercase();
         // On YARN the driver runs in the cluster: its config travels with the app (YARN
         // localizes spark.files into the container's directory) and is named relative to it.
-        let config_arg = if self.yarn.is_some() {
-            crate::launch::add_yarn_conf(&mut conf, &app_tag, true);
+        let config_arg = if let Some(monitor) = &self.yarn {
+            crate::launch::add_yarn_conf(&mut conf, &app_tag, monitor.server_tag(), true);
             let shipped = format!("file://{}", config_path.display());
             let files = match conf.get("spark.files") {
                 Some(existing) if !existing.is_empty() => format!("{existing},{shipped}"),

@@ -80,16 +80,28 @@ impl AppsQuery {
     }
 }
 
+/// Length of the `GET /apps` URL `query` makes on `base` (what [`MAX_APPS_URL_BYTES`] bounds).
+pub fn apps_url_len(query: &AppsQuery, base: &Url) -> usize {
+    let mut url = base.clone();
+    url.set_path(&format!("{API}/apps"));
+    query.append_to(&mut url);
+    url.as_str().len()
+}
+
+/// What one more tag adds to an `applicationTags` value: its encoded form (lower-cased, as sent)
+/// plus the encoded comma before it.
+pub fn tag_url_cost(tag: &str) -> usize {
+    let encoded: usize = form_urlencoded::byte_serialize(tag.trim().to_lowercase().as_bytes())
+        .map(str::len)
+        .sum();
+    encoded + "%2C".len()
+}
+
 /// Splits `query`'s tags into queries whose URL on `base` stays within `max_url_bytes`.
 /// One query (the same one) when it already fits; a tag too long to fit alone still gets its
 /// own query (the RM may refuse it, but nothing is silently dropped).
 pub fn split_by_url_length(query: &AppsQuery, base: &Url, max_url_bytes: usize) -> Vec<AppsQuery> {
-    let url_len = |q: &AppsQuery| {
-        let mut url = base.clone();
-        url.set_path(&format!("{API}/apps"));
-        q.append_to(&mut url);
-        url.as_str().len()
-    };
+    let url_len = |q: &AppsQuery| apps_url_len(q, base);
     if query.application_tags.len() <= 1 || url_len(query) <= max_url_bytes {
         return vec![query.clone()];
     }
@@ -99,11 +111,7 @@ pub fn split_by_url_length(query: &AppsQuery, base: &Url, max_url_bytes: usize) 
     };
     // "&applicationTags=" plus each tag's encoded length plus "%2C" between tags.
     let fixed = url_len(&without_tags) + "&applicationTags=".len();
-    let encoded = |t: &String| -> usize {
-        form_urlencoded::byte_serialize(t.trim().to_lowercase().as_bytes())
-            .map(str::len)
-            .sum()
-    };
+    let encoded = |t: &String| -> usize { tag_url_cost(t) - 3 };
     let mut chunks: Vec<AppsQuery> = Vec::new();
     let mut current: Vec<String> = Vec::new();
     let mut len = fixed;
@@ -262,6 +270,15 @@ impl RmClient {
         Ok(env.apps.map(|a| a.app).unwrap_or_default())
     }
 
+    /// The longest base URL of the configured RMs: a query whose URL fits on it fits on any.
+    pub fn longest_base(&self) -> &Url {
+        let peers = &self.inner.peers;
+        (0..peers.len())
+            .map(|i| &peers.get(i).base)
+            .max_by_key(|u| u.as_str().len())
+            .expect("at least one RM")
+    }
+
     /// Like [`apps`](Self::apps), but splits a tag list whose URL would exceed
     /// [`MAX_APPS_URL_BYTES`] into several requests (merged, each app once). With a normal
     /// number of tags this is one request.
@@ -270,11 +287,7 @@ impl RmClient {
         query: &AppsQuery,
         caller: Caller<'_>,
     ) -> Result<Vec<AppReport>, YarnError> {
-        let peers = &self.inner.peers;
-        let longest = (0..peers.len())
-            .map(|i| &peers.get(i).base)
-            .max_by_key(|u| u.as_str().len())
-            .expect("at least one RM");
+        let longest = self.longest_base();
         let mut out: Vec<AppReport> = Vec::new();
         for chunk in split_by_url_length(query, longest, MAX_APPS_URL_BYTES) {
             for app in self.apps(&chunk, caller).await? {

@@ -25,6 +25,7 @@ mod failover;
 mod http;
 pub mod monitor;
 pub mod scheduler;
+pub mod server_tag;
 mod settings;
 pub mod types;
 pub mod webhdfs;

@@ -65,6 +65,8 @@ def test_pyspark_batch_succeeds_with_yarn_app_info(env):
     assert rec is not None, app_id
     tags = rec["app"]["applicationTags"].split(",")
     assert tags[0].startswith(f"livy-batch-{bid}-"), tags
+    # The server tag (livy.server.yarn.server-tag default) the monitor lists many apps by.
+    assert any(t.startswith("livy-server-") for t in tags[1:]), tags
     assert rec["state"] == "FINISHED" and rec["app"]["finalStatus"] == "SUCCEEDED", rec["state"]
     # appInfo comes from the RM report (amContainerLogs / trackingUrl).
     assert seen.get("driverLogUrl"), seen
