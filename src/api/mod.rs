@@ -46,7 +46,10 @@ impl AppState {
     /// Builds the server's state; fails only when no work directory can be made.
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
-        let launcher = Arc::new(Launcher::new(conf.clone()));
+        let launcher = Arc::new(
+            Launcher::new(conf.clone())
+                .map_err(|e| anyhow::anyhow!("cannot set up the YARN clients: {e}"))?,
+        );
         let stop = tokio_util::sync::CancellationToken::new();
         let yarn = match &conf.yarn {
             Some(settings) => {
