@@ -309,3 +309,66 @@ async fn a_failed_staging_cleans_up_and_says_why() {
     let apps = emu.control(Method::GET, "/emulator/apps", None).await;
     assert_eq!(apps.as_array().map_or(0, Vec::len), 0, "{apps}");
 }
+
+/// The admission check: a request bigger than the queue's maximum capacity is refused with the
+/// numbers; an RM that does not answer does not refuse anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_refuses_what_cannot_fit_and_admits_when_the_rm_is_down() {
+    let emu = Emulator::start(&[]);
+    let spark_home = common::fake_spark_home();
+    let env = Env {
+        hadoop_conf_dir: Some(emu.hadoop_conf_dir()),
+        spark_home: Some(spark_home.path().to_path_buf()),
+        ..Default::default()
+    };
+    let raw: BTreeMap<String, String> = [
+        ("livy.spark.master", "yarn"),
+        ("livy.spark.deploy-mode", "cluster"),
+        ("livy.spark.version", "4.0.1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let livy = Arc::new(
+        LivyConf::from_map(raw, Default::default(), &env)
+            .unwrap()
+            .conf,
+    );
+    let launcher = livy_rs::launch::Launcher::new(livy).unwrap();
+    let conf = |executors: &str| -> BTreeMap<String, String> {
+        [
+            ("spark.submit.deployMode", "cluster"),
+            ("spark.executor.instances", executors),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+
+    launcher.preflight(&conf("2"), None, None).await.unwrap();
+    // 20 % of 16384 MB: 3276 MB; 1408 MB AM + 2 x 1408 MB executors do not fit.
+    let err = launcher
+        .preflight(&conf("2"), Some("small"), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("Rejected, Reason: "), "{err}");
+    assert!(
+        err.contains("4224 MB") && err.contains("queue 'small'") && err.contains("3276 MB"),
+        "{err}"
+    );
+    let err = launcher
+        .preflight(&conf("1"), Some("nope"), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("queue 'nope' does not exist"), "{err}");
+
+    emu.add_fault(json!({"target": "rm", "mode": "refuse", "seconds": 30}))
+        .await;
+    launcher
+        .preflight(&conf("2"), Some("small"), None)
+        .await
+        .expect("an unreachable RM does not refuse");
+    emu.clear_faults().await;
+}

@@ -54,6 +54,10 @@ impl Drop for Slot {
     }
 }
 
+/// How long a create waits for the RM's scheduler answer before admitting without it: a slow RM
+/// must not hold every create for the clients' full request timeout.
+const ADMISSION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What launching on YARN needs besides spark-submit.
 struct YarnLaunch {
     /// The RM client the admission check asks.
@@ -170,7 +174,13 @@ impl Launcher {
         let queue = queue
             .or(merged.get("spark.yarn.queue").map(String::as_str))
             .unwrap_or("default");
-        match admission::check_queue(&yarn.rm, queue, &ask).await {
+        let checked = tokio::time::timeout(
+            ADMISSION_TIMEOUT,
+            admission::check_queue(&yarn.rm, queue, &ask),
+        )
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {ADMISSION_TIMEOUT:?}")));
+        match checked {
             Ok(Ok(())) => Ok(()),
             Ok(Err(admission::Refusal::UnknownQueue(why) | admission::Refusal::TooBig(why))) => {
                 tracing::info!(queue, reason = %why, "refusing an application that cannot fit in its YARN queue");
