@@ -48,7 +48,9 @@ async fn create(
     LivyJson(request): LivyJson<CreateBatchRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let batches = app.batches.clone();
-    let batch = batches.create(request, caller.user.clone(), caller.do_as.clone())?;
+    let batch = batches
+        .create(request, caller.user.clone(), caller.do_as.clone())
+        .await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/batches/{}", batch.id))],

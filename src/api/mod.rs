@@ -57,7 +57,10 @@ impl AppState {
             )),
             None => None,
         };
-        let launcher = Arc::new(Launcher::new(conf.clone()));
+        let launcher = Arc::new(
+            Launcher::new(conf.clone())
+                .map_err(|e| anyhow::anyhow!("cannot set up the YARN clients: {e}"))?,
+        );
         let stop = tokio_util::sync::CancellationToken::new();
         let yarn = match &conf.yarn {
             Some(settings) => {

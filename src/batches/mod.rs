@@ -10,7 +10,7 @@ use crate::auth::AccessManager;
 use crate::conf::LivyConf;
 use crate::error::ApiError;
 use crate::launch::prepare::{launch_conf, resolve_uri};
-use crate::launch::{build_command, ChildExit, ChildHandle, LaunchSpec, Launcher};
+use crate::launch::{ChildExit, ChildHandle, LaunchSpec, Launcher};
 use crate::logs::ProcessLogs;
 use crate::sessions::{AppInfo, Entry, Registry, SessionState};
 use crate::yarn::monitor::{diagnostics_lines, map_state, AppListener, AppMonitor, LivyAppState};
@@ -197,7 +197,7 @@ impl Batch {
             let submitted = self.runtime.lock().app_id.is_some();
             if !exit.killed && !exit.success() && !submitted {
                 self.logs
-                    .set_diagnostics(vec![format!("\nlivy-rs: spark-submit {}", exit.describe())]);
+                    .set_diagnostics(vec![format!("\nlivy-rs: {}", exit.summary())]);
                 self.set_state(SessionState::Dead);
             }
             return;
@@ -208,7 +208,7 @@ impl Batch {
             SessionState::Success
         } else {
             self.logs
-                .set_diagnostics(vec![format!("\nlivy-rs: spark-submit {}", exit.describe())]);
+                .set_diagnostics(vec![format!("\nlivy-rs: {}", exit.summary())]);
             SessionState::Dead
         };
         self.set_state(state);
@@ -271,8 +271,9 @@ impl Batches {
             .ok_or_else(|| ApiError::session_not_found(id_or_name))
     }
 
-    /// Validates a request, then starts its spark-submit. Nothing changes unless it is accepted.
-    pub fn create(
+    /// Validates a request (on YARN also against the cluster: pre-staged files, queue capacity),
+    /// then launches it. Nothing changes unless it is accepted.
+    pub async fn create(
         &self,
         request: CreateBatchRequest,
         owner: Option<String>,
@@ -289,6 +290,9 @@ impl Batches {
             Some(f) if !f.is_empty() => resolve_uri(f, &self.conf).map_err(ApiError::rejected)?,
             _ => return Err(ApiError::rejected("requirement failed: File is required.")),
         };
+        self.launcher
+            .preflight(&conf, request.queue.as_deref(), proxy_user.as_deref())
+            .await?;
 
         let reservation = self
             .registry
@@ -309,7 +313,6 @@ impl Batches {
             args: request.args.clone(),
             env: Vec::new(),
         };
-        let command = build_command(&spec, &self.conf);
         let batch = Arc::new(Batch {
             id,
             name: request.name.clone(),
@@ -332,7 +335,7 @@ impl Batches {
         });
         match self
             .launcher
-            .start(slot, &command, batch.logs.clone(), on_exit)
+            .launch(slot, spec, batch.logs.clone(), on_exit)
         {
             Ok(child) => {
                 batch.mark_running(child);
@@ -343,10 +346,10 @@ impl Batches {
                 }
             }
             Err(e) => {
-                tracing::error!(batch_id = id, error = %e, program = %command.program.display(), "cannot start spark-submit");
+                tracing::error!(batch_id = id, error = %e, program = %self.conf.spark.spark_submit().display(), "cannot start spark-submit");
                 batch.logs.set_diagnostics(vec![format!(
                     "\nlivy-rs: could not start {}: {e}",
-                    command.program.display()
+                    self.conf.spark.spark_submit().display()
                 )]);
                 batch.set_state(SessionState::Dead);
             }

@@ -22,6 +22,8 @@ pub struct ChildExit {
     pub code: Option<i32>,
     /// Whether the kill was asked for (DELETE, shutdown), which makes the end `killed`.
     pub killed: bool,
+    /// Why a launch that is not a process (the YARN REST submission) failed, for the log.
+    pub reason: Option<String>,
 }
 
 impl ChildExit {
@@ -29,7 +31,18 @@ impl ChildExit {
         self.code == Some(0) && !self.killed
     }
 
+    /// For a batch's log: the reason of a task launch, else "spark-submit exited with code N".
+    pub fn summary(&self) -> String {
+        match &self.reason {
+            Some(reason) => reason.clone(),
+            None => format!("spark-submit {}", self.describe()),
+        }
+    }
+
     pub fn describe(&self) -> String {
+        if let Some(reason) = &self.reason {
+            return reason.clone();
+        }
         match self.code {
             Some(code) => format!("exited with code {code}"),
             None => "was terminated by a signal".to_string(),
@@ -40,6 +53,7 @@ impl ChildExit {
 /// A handle on a supervised child: ask for a kill, wait for the end.
 #[derive(Debug, Clone)]
 pub struct ChildHandle {
+    /// The process id; 0 for a task launch (YARN REST submission).
     pub pid: u32,
     stop: CancellationToken,
     done: watch::Receiver<Option<ChildExit>>,
@@ -62,6 +76,7 @@ impl ChildHandle {
         ended.ok().flatten().unwrap_or(ChildExit {
             code: None,
             killed: true,
+            reason: None,
         })
     }
 
@@ -142,6 +157,7 @@ pub fn spawn(
         let exit = ChildExit {
             code: status.as_ref().ok().and_then(|s| s.code()),
             killed,
+            reason: None,
         };
         drop(slot);
         on_exit(&exit);
@@ -153,6 +169,41 @@ pub fn spawn(
         stop,
         done: done_rx,
     })
+}
+
+/// Supervises a launch that is a task rather than a process (the YARN REST submission) exactly
+/// like a child: same tracker, same slot accounting, same `on_exit` and [`ChildHandle`]. `work`
+/// ends with `Err(reason)` on failure; a kill drops it and then runs `on_kill` (clean-up).
+pub fn spawn_task(
+    work: impl std::future::Future<Output = Result<(), String>> + Send + 'static,
+    on_kill: impl std::future::Future<Output = ()> + Send + 'static,
+    slot: super::Slot,
+    tracker: &TaskTracker,
+    on_exit: Box<dyn FnOnce(&ChildExit) + Send>,
+) -> ChildHandle {
+    let stop = CancellationToken::new();
+    let (done_tx, done_rx) = watch::channel(None);
+    let stop_rx = stop.clone();
+    tracker.spawn(async move {
+        let exit = tokio::select! {
+            result = work => match result {
+                Ok(()) => ChildExit { code: Some(0), killed: false, reason: None },
+                Err(reason) => ChildExit { code: Some(1), killed: false, reason: Some(reason) },
+            },
+            _ = stop_rx.cancelled() => {
+                on_kill.await;
+                ChildExit { code: None, killed: true, reason: None }
+            }
+        };
+        drop(slot);
+        on_exit(&exit);
+        let _ = done_tx.send(Some(exit));
+    });
+    ChildHandle {
+        pid: 0,
+        stop,
+        done: done_rx,
+    }
 }
 
 /// Splits a stream into lines (without reading unbounded lines into memory) and keeps them.

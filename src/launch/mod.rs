@@ -2,9 +2,11 @@
 //! spark-submit command, and supervising the processes. [`yarn_rest`] builds what a native YARN
 //! REST submission sends instead of running spark-submit; callers only see [`Launcher`].
 
+pub mod admission;
 pub mod child;
 pub mod prepare;
 pub mod proc_tree;
+pub mod rest_submit;
 pub mod spark_submit;
 pub mod yarn_rest;
 
@@ -12,7 +14,10 @@ pub use child::{ChildExit, ChildHandle};
 pub use spark_submit::{build_command, LaunchSpec, SparkSubmit};
 
 use crate::conf::LivyConf;
-use crate::logs::ProcessLogs;
+use crate::error::ApiError;
+use crate::logs::{ProcessLogs, Stream};
+use rest_submit::{Progress, RestSubmitter};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,20 +72,51 @@ impl Drop for Slot {
     }
 }
 
-/// Starts and tracks every child process of the server.
+/// How long a create waits for the RM's scheduler answer before admitting without it: a slow RM
+/// must not hold every create for the clients' full request timeout.
+const ADMISSION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What launching on YARN needs besides spark-submit.
+struct YarnLaunch {
+    /// The RM client the admission check asks.
+    rm: crate::yarn::RmClient,
+    admission_check: bool,
+    /// Set with `livy.server.yarn.submit = rest`.
+    rest: Option<Arc<RestSubmitter>>,
+}
+
+/// Starts and tracks every child process (and REST submission task) of the server.
 pub struct Launcher {
     conf: Arc<LivyConf>,
     live: Arc<AtomicUsize>,
     tracker: TaskTracker,
+    yarn: Option<YarnLaunch>,
 }
 
 impl Launcher {
-    pub fn new(conf: Arc<LivyConf>) -> Self {
-        Launcher {
+    /// Fails only when the YARN clients cannot be set up from the Hadoop configuration.
+    pub fn new(conf: Arc<LivyConf>) -> Result<Self, crate::yarn::YarnError> {
+        let yarn = match &conf.yarn {
+            Some(settings) => {
+                let rest = if settings.submit_with_rest {
+                    Some(Arc::new(RestSubmitter::new(conf.clone(), settings)?))
+                } else {
+                    None
+                };
+                Some(YarnLaunch {
+                    rm: crate::yarn::RmClient::from_conf(&settings.cluster).build()?,
+                    admission_check: settings.admission_check,
+                    rest,
+                })
+            }
+            None => None,
+        };
+        Ok(Launcher {
             conf,
             live: Arc::new(AtomicUsize::new(0)),
             tracker: TaskTracker::new(),
-        }
+            yarn,
+        })
     }
 
     /// Live launcher processes (Livy counts these against `livy.server.session.max-creation`).
@@ -119,6 +155,115 @@ impl Launcher {
         })?;
         let proxy_user = access.check_impersonation(do_as.or(requested_proxy_user), owner)?;
         Ok((slot, proxy_user))
+    }
+
+    /// The checks of a create that need the cluster, before anything is created: the REST
+    /// submitter's pre-staged files, then whether the application can ever fit in its queue
+    /// (`livy.server.yarn.admission-check`). `conf` is the prepared Spark conf, `queue` the
+    /// request's. An RM that cannot answer does not refuse anyone (logged): an outage must not
+    /// block users beyond what tracking does.
+    pub async fn preflight(
+        &self,
+        conf: &BTreeMap<String, String>,
+        queue: Option<&str>,
+        proxy_user: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let Some(yarn) = &self.yarn else {
+            return Ok(());
+        };
+        let mut merged = self.conf.spark.defaults.clone();
+        merged.extend(conf.clone());
+        if let Some(rest) = &yarn.rest {
+            rest.preflight(&merged, self.proxy_user(proxy_user))
+                .await
+                .map_err(ApiError::rejected)?;
+        }
+        if !yarn.admission_check {
+            return Ok(());
+        }
+        let version = self
+            .conf
+            .spark
+            .version
+            .as_deref()
+            .and_then(yarn_rest::SparkVersion::parse)
+            .unwrap_or(yarn_rest::SparkVersion::V4);
+        let ask = admission::resource_ask(&merged, version).map_err(ApiError::rejected)?;
+        let queue = queue
+            .or(merged.get("spark.yarn.queue").map(String::as_str))
+            .unwrap_or("default");
+        let checked = tokio::time::timeout(
+            ADMISSION_TIMEOUT,
+            admission::check_queue(&yarn.rm, queue, &ask),
+        )
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {ADMISSION_TIMEOUT:?}")));
+        match checked {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(admission::Refusal::UnknownQueue(why) | admission::Refusal::TooBig(why))) => {
+                tracing::info!(queue, reason = %why, "refusing an application that cannot fit in its YARN queue");
+                Err(ApiError::rejected(why))
+            }
+            Err(problem) => {
+                tracing::warn!(queue, error = %problem, "cannot check the queue's capacity; admitting the application");
+                Ok(())
+            }
+        }
+    }
+
+    /// The proxy user the launch runs as: only when impersonation is enabled, as spark-submit's
+    /// `--proxy-user` is only passed then.
+    fn proxy_user<'a>(&self, proxy_user: Option<&'a str>) -> Option<&'a str> {
+        proxy_user.filter(|_| self.conf.access.impersonation_enabled)
+    }
+
+    /// Launches `spec` in a reserved slot: spark-submit as a supervised child, or with
+    /// `livy.server.yarn.submit = rest` the native submission as a supervised task that ends
+    /// like spark-submit in yarn-cluster mode (success once YARN has the application, failure
+    /// with the reason in `logs`), so sessions and batches treat both alike.
+    pub fn launch(
+        &self,
+        slot: Slot,
+        spec: LaunchSpec,
+        logs: Arc<ProcessLogs>,
+        on_exit: Box<dyn FnOnce(&ChildExit) + Send>,
+    ) -> std::io::Result<ChildHandle> {
+        let Some(rest) = self.yarn.as_ref().and_then(|y| y.rest.clone()) else {
+            let command = build_command(&spec, &self.conf);
+            return self.start(slot, &command, logs, on_exit);
+        };
+        let proxy_user = self
+            .proxy_user(spec.proxy_user.as_deref())
+            .map(String::from);
+        let progress = Arc::new(parking_lot::Mutex::new(Progress::default()));
+        let work = {
+            let (rest, progress, proxy_user) = (rest.clone(), progress.clone(), proxy_user.clone());
+            async move {
+                match rest
+                    .submit(&spec, proxy_user.as_deref(), &logs, &progress)
+                    .await
+                {
+                    Ok(app_id) => {
+                        tracing::info!(%app_id, "submitted to YARN through the REST API");
+                        Ok(())
+                    }
+                    Err(reason) => {
+                        tracing::warn!(error = %reason, "YARN REST submission failed");
+                        logs.push(Stream::Stderr, format!("ERROR livy-rs: {reason}"));
+                        rest.clean(&progress, proxy_user.as_deref()).await;
+                        Err(format!("YARN REST submission failed: {reason}"))
+                    }
+                }
+            }
+        };
+        let on_kill = async move { rest.clean(&progress, proxy_user.as_deref()).await };
+        Ok(child::spawn_task(
+            work,
+            on_kill,
+            slot,
+            &self.tracker,
+            on_exit,
+        ))
     }
 
     /// Starts a command under supervision, in a reserved slot.

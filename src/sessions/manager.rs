@@ -10,7 +10,7 @@ use crate::driver::channel::{random_hex, ChannelServer};
 use crate::driver::{self, link};
 use crate::error::ApiError;
 use crate::launch::prepare::launch_conf;
-use crate::launch::{build_command, ChildExit, LaunchSpec, Launcher};
+use crate::launch::{ChildExit, LaunchSpec, Launcher};
 use crate::yarn::monitor::{AppListener, AppMonitor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -122,6 +122,9 @@ impl InteractiveSessions {
             check_sparkr(&self.conf.spark.home).map_err(ApiError::rejected)?;
         }
         let mut conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
+        self.launcher
+            .preflight(&conf, request.queue.as_deref(), proxy_user.as_deref())
+            .await?;
         let (channel, program) = self.channel().await?;
 
         let reservation = self
@@ -182,7 +185,6 @@ impl InteractiveSessions {
             args: vec![config_arg],
             env: Vec::new(),
         };
-        let command = build_command(&spec, &self.conf);
         let (session, commands) = Session::new(NewSession {
             id,
             app_tag,
@@ -207,7 +209,7 @@ impl InteractiveSessions {
         });
         match self
             .launcher
-            .start(slot, &command, session.logs.clone(), on_exit)
+            .launch(slot, spec, session.logs.clone(), on_exit)
         {
             Ok(child) => {
                 session.set_child(child);
@@ -222,7 +224,7 @@ impl InteractiveSessions {
                 tracing::error!(session_id = id, error = %e, "cannot start spark-submit");
                 session.logs.set_diagnostics(vec![format!(
                     "\nlivy-rs: could not start {}: {e}",
-                    command.program.display()
+                    self.conf.spark.spark_submit().display()
                 )]);
                 channel.forget(id);
                 session.set_state(SessionState::Dead);

@@ -119,6 +119,36 @@ pub fn queue_headroom(
     Some(room)
 }
 
+/// The most `queue` may ever hold: its absolute maximum capacity of the cluster (the smallest
+/// along its path from the root), whatever is running now. An application asking for more than
+/// this waits in ACCEPTED forever. `None` like [`queue_headroom`].
+pub fn queue_limit(
+    info: &SchedulerInfo,
+    queue: &str,
+    cluster_total: Resources,
+) -> Option<Resources> {
+    if !info.scheduler_type.is_empty() && info.scheduler_type != "capacityScheduler" {
+        return None;
+    }
+    let mut path = Vec::new();
+    if !find(&info.queues, queue, "root", &mut path) {
+        return None;
+    }
+    let root_max = if info.max_capacity > 0.0 {
+        info.max_capacity
+    } else {
+        100.0
+    };
+    let nothing = Resources::default();
+    let mut limit = room(cluster_total, root_max, nothing);
+    for q in path {
+        let r = room(cluster_total, q.absolute_max_capacity, nothing);
+        limit.memory_mb = limit.memory_mb.min(r.memory_mb);
+        limit.vcores = limit.vcores.min(r.vcores);
+    }
+    Some(limit)
+}
+
 fn room(total: Resources, absolute_max_pct: f64, used: Resources) -> Resources {
     let limit = |t: i64| (t as f64 * absolute_max_pct / 100.0).floor() as i64;
     Resources {

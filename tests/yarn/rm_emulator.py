@@ -38,6 +38,8 @@ import sys
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape as _xml_escape
 
@@ -525,6 +527,8 @@ class Emulator:
             "kill_delay_ms": kill_delay_ms,
             "sigkill_after_ms": sigkill_after_ms,
             "webhdfs_redirect": True,
+            # Run a REST-submitted Spark ApplicationMaster's driver (see _launch_spark_am).
+            "run_spark_am": True,
         }
         self.recover = recover
         self.kill_drivers_on_stop = kill_drivers_on_stop
@@ -1381,6 +1385,9 @@ class Emulator:
             unmanaged=str(body.get("unmanaged-AM", "false")).lower() == "true", submitted_via="rest",
             submission=body,
         )
+        app = self.apps[app_id]
+        if app.state == "ACCEPTED" and self.settings["run_spark_am"] and SPARK_AM_CLASS in _am_command(body):
+            threading.Thread(target=self._launch_spark_am, args=(app,), daemon=True).start()
         loc = f"http://{ctx.server.addr}/ws/v1/cluster/apps/{app_id}"
         return Resp(202, b"", XML_CT if wants_xml(ctx.headers) else JSON_CT, [("Location", loc)])
 
@@ -1937,6 +1944,88 @@ class Emulator:
         self._save_hdfs_meta()
         return True
 
+    # ------------------------------------------------------------------ a NodeManager for REST-submitted Spark AMs
+
+    def _launch_spark_am(self, app):
+        """What a NodeManager does with the AM container of a REST-submitted Spark application,
+        reduced to what a test needs: localize every local resource from this emulator's HDFS
+        into the container's work dir (checking size and timestamp as YARN does, and unpacking
+        ARCHIVEs), then run the driver the AM would run -- with the real Spark in local mode, the
+        conf from `__spark_conf__/__spark_conf__.properties`, the class/primary file/arguments of
+        the AM command -- through yarn_container (as the spark-submit shim does), which reports
+        RUNNING/FINISHED/FAILED back."""
+        import yarn_container  # tests/yarn, next to this file
+
+        def fail(diag):
+            with self.lock:
+                if app.state not in FINAL_STATES:
+                    self._transition(app, "FAILED", "FAILED", f"Application {app.id} failed 1 times due to AM Container for {app.attempt_id} exited with exitCode: -1000\nFailing this attempt.Diagnostics: {diag}")
+                    self._save_state()
+
+        ctx = app.submission or {}
+        spec = ctx.get("am-container-spec") or {}
+        work_dir, log_dir = self.container_work_dir(app), self.container_log_dir(app)
+        os.makedirs(work_dir, exist_ok=True)
+        os.makedirs(log_dir, exist_ok=True)
+        for link, res in _entries(spec.get("local-resources")):
+            uri = str(res.get("resource", ""))
+            hpath = urllib.parse.urlparse(uri).path or "/"
+            local = self._local(hpath)
+            if not os.path.isfile(local):
+                return fail(f"java.io.FileNotFoundException: File does not exist: {uri}")
+            st = self._file_status(hpath, "")
+            if int(res.get("size", -1)) != st["length"] or int(res.get("timestamp", -1)) != st["modificationTime"]:
+                return fail(f"Resource {uri} changed on src filesystem - expected: \"{res.get('timestamp')}\", was: \"{st['modificationTime']}\", current time: \"{now_ms()}\"")
+            dest = os.path.join(work_dir, link)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if str(res.get("type", "FILE")).upper() == "ARCHIVE":
+                os.makedirs(dest, exist_ok=True)
+                try:
+                    shutil.unpack_archive(local, dest, format="zip" if zipfile_like(local) else None)
+                except (ValueError, shutil.ReadError, OSError) as e:
+                    if link != "__spark_libs__":  # the test clusters' jar archive is a placeholder
+                        return fail(f"cannot unpack {uri}: {e}")
+            else:
+                shutil.copyfile(local, dest)
+        props = yarn_container.read_properties(os.path.join(work_dir, "__spark_conf__", "__spark_conf__.properties"))
+        try:
+            main_class, primary, args = _am_arguments(_am_command(ctx))
+        except ValueError as e:
+            return fail(str(e))
+        real_home = yarn_container.real_spark_home()
+        cmd = [os.path.join(real_home, "bin", "spark-submit"), "--master", os.environ.get("LIVY_RS_SHIM_LOCAL_MASTER", "local[2]"),
+               "--deploy-mode", "client", "--name", props.get("spark.app.name", app.name)]
+        dropped = ("spark.yarn.", "spark.hadoop.yarn.", "spark.kerberos.")
+        for k, v in props.items():
+            if k in ("spark.master", "spark.submit.deployMode", "spark.app.name", "spark.submit.pyFiles") or k.startswith(dropped) or "{{" in v:
+                continue
+            cmd += ["--conf", f"{k}={v}"]
+        cmd += ["--conf", f"spark.yarn.app.id={app.id}", "--conf", "spark.yarn.app.attemptId=1"]
+        if "spark.ui.port" not in props:
+            cmd += ["--conf", "spark.ui.port=0"]
+        py_files = []
+        for entry in (props.get("spark.yarn.dist.pyFiles") or "").split(","):
+            name = os.path.basename(entry.split("#")[0].strip())
+            for cand in (os.path.join(work_dir, "__pyfiles__", name), os.path.join(work_dir, name)):
+                if name and os.path.isfile(cand):
+                    py_files.append(cand)
+                    break
+        if py_files:
+            cmd += ["--py-files", ",".join(py_files)]
+        if main_class and not primary:
+            cmd += ["--class", main_class, os.path.join(work_dir, "__app__.jar")]
+        else:
+            cmd.append(os.path.join(work_dir, primary))
+        cmd += args
+        am_env = {k: v for k, v in _entries(spec.get("environment")) if "{{" not in v and "<CPS>" not in v}
+        rec = {"id": app.id, "container_id": app.container_id, "log_dir": log_dir, "work_dir": work_dir}
+        run = {
+            "app_id": app.id, "rm_addrs": [self.rm_addr(r) for r in self.rm_ids], "user": app.user, "cluster": True,
+            "cmd": cmd, "env": yarn_container.container_env(real_home, rec, app.user, am_env), "cwd": work_dir,
+            "log_dir": log_dir, "files": [], "accepted_secs": 0, "running_when": "sparkcontext", "passthrough": False,
+        }
+        yarn_container.launch_monitor(rec, run, True)
+
     # ------------------------------------------------------------------ the worker node (datanode + nodemanager web)
 
     def container_log_dir(self, app):
@@ -2272,6 +2361,48 @@ CONTROL_HELP = {
     "GET|POST|DELETE /emulator/faults": "{target: rm|rm1|rm2|webhdfs|node|all, mode: latency|garbage|html|status|reset|refuse, latency_ms, status, count, seconds, path_prefix, body}",
     "POST /emulator/queues/{queue}/usage": "{memory, vCores, containers} used by other tenants",
 }
+
+
+SPARK_AM_CLASS = "org.apache.spark.deploy.yarn.ApplicationMaster"
+
+
+def zipfile_like(path):
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def _entries(obj):
+    """`{"entry": [{"key":..,"value":..}, ...]}` (or one entry, or XML's dict form) -> pairs."""
+    if not isinstance(obj, dict):
+        return []
+    entry = obj.get("entry") or []
+    if isinstance(entry, dict):
+        entry = [entry]
+    return [(str(e.get("key")), e.get("value") if isinstance(e.get("value"), dict) else str(e.get("value", ""))) for e in entry if isinstance(e, dict)]
+
+
+def _am_command(ctx):
+    cmds = ((ctx.get("am-container-spec") or {}).get("commands") or {}).get("command") or ""
+    return " ".join(cmds) if isinstance(cmds, list) else str(cmds)
+
+
+def _am_arguments(command):
+    """`--class C [--jar J | --primary-py-file P] --arg A ...` of Spark's ApplicationMaster command
+    (arguments quoted by YarnSparkHadoopUtil.escapeForShell for `bash -c`)."""
+    import shlex
+    words = shlex.split(command)
+    main_class, primary, args = None, None, []
+    for i, w in enumerate(words[:-1]):
+        v = words[i + 1].replace("\\$", "$").replace('\\"', '"')
+        if w == "--class":
+            main_class = v
+        elif w == "--primary-py-file":
+            primary = v
+        elif w == "--arg":
+            args.append(v)
+    if not main_class:
+        raise ValueError(f"no --class in the AM command: {command[:200]}")
+    return main_class, primary, args
 
 
 def _xml_to_dict(el):
