@@ -10,6 +10,7 @@ pub mod statements;
 pub mod ui;
 pub mod version;
 
+use crate::auth::filter::{AuthFilter, Authenticator};
 use crate::auth::{AccessManager, RemoteUser};
 use crate::batches::Batches;
 use crate::conf::LivyConf;
@@ -30,6 +31,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub conf: Arc<LivyConf>,
     pub access: Arc<AccessManager>,
+    /// Client authentication (the layer in front of every route).
+    pub auth: Arc<AuthFilter>,
     pub launcher: Arc<Launcher>,
     pub batches: Arc<Batches>,
     pub sessions: Arc<InteractiveSessions>,
@@ -46,6 +49,11 @@ impl AppState {
     /// Builds the server's state; fails only when no work directory can be made.
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
+        let auth = Arc::new(AuthFilter::new(
+            Authenticator::from_conf(&conf.auth)?,
+            &conf.auth,
+            access.clone(),
+        ));
         let launcher = Arc::new(Launcher::new(conf.clone()));
         let stop = tokio_util::sync::CancellationToken::new();
         let yarn = match &conf.yarn {
@@ -85,6 +93,7 @@ impl AppState {
         Ok(AppState {
             conf,
             access,
+            auth,
             launcher,
             batches,
             sessions,
@@ -98,6 +107,7 @@ impl AppState {
 /// The whole application: routes plus the layers every route goes through.
 pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Router {
     let upload_limit = state.conf.files_upload_max;
+    let auth = state.auth.clone();
     let app = Router::new()
         .merge(version::routes())
         .merge(ui::routes())
@@ -108,7 +118,11 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(middleware::from_fn(negotiate_version));
+        .layer(middleware::from_fn(negotiate_version))
+        .layer(middleware::from_fn_with_state(
+            auth,
+            crate::auth::filter::authenticate,
+        ));
     let app = match access_log {
         Some(log) => app.layer(middleware::from_fn_with_state(log, access_log::record)),
         None => app,

@@ -79,6 +79,12 @@ pub const RETAINED_STATEMENTS: &str = "livy.rsc.retained-statements";
 pub const SQL_NUM_ROWS: &str = "livy.rsc.sql.num-rows";
 pub const JOB_CANCEL_TRIGGER: &str = "livy.rsc.job-cancel.trigger-interval";
 pub const HEARTBEAT_INTERVAL: &str = "livy.server.heartbeat-watchdog.interval";
+pub const AUTH_TYPE: &str = "livy.server.auth.type";
+pub const AUTH_KERBEROS_PRINCIPAL: &str = "livy.server.auth.kerberos.principal";
+pub const AUTH_KERBEROS_KEYTAB: &str = "livy.server.auth.kerberos.keytab";
+pub const AUTH_KERBEROS_NAME_RULES: &str = "livy.server.auth.kerberos.name-rules";
+/// livy-rs's own: how long the signed auth cookie is valid (Hadoop's `token.validity`).
+pub const AUTH_TOKEN_VALIDITY: &str = "livy.server.auth.token.validity";
 
 /// Livy 0.9's keys (LivyConf, RSCConf under `livy.rsc.`, the repl keys) followed by livy-rs's own.
 pub const KEYS: &[Key] = &[
@@ -126,15 +132,15 @@ pub const KEYS: &[Key] = &[
     k("livy.key-password", None, Str),
     k("livy.keystore.type", Some("JKS"), Str),
     k("livy.hadoop.security.credential.provider.path", None, Str),
-    k("livy.server.auth.type", None, Str),
+    k(AUTH_TYPE, None, Str),
     k("livy.server.auth.ldap.url", None, Str),
     k("livy.server.auth.ldap.base-dn", None, Str),
     k("livy.server.auth.ldap.username-domain", None, Str),
     k("livy.server.auth.ldap.enable-start-tls", Some("false"), Bool),
     k("livy.server.auth.ldap.security-authentication", Some("simple"), Str),
-    k("livy.server.auth.kerberos.principal", None, Str),
-    k("livy.server.auth.kerberos.keytab", None, Str),
-    k("livy.server.auth.kerberos.name-rules", Some("DEFAULT"), Str),
+    k(AUTH_KERBEROS_PRINCIPAL, None, Str),
+    k(AUTH_KERBEROS_KEYTAB, None, Str),
+    k(AUTH_KERBEROS_NAME_RULES, Some("DEFAULT"), Str),
     k(HEARTBEAT_INTERVAL, Some("1m"), Duration),
     k("livy.server.launch.kerberos.principal", None, Str),
     k("livy.server.launch.kerberos.keytab", None, Str),
@@ -290,6 +296,7 @@ pub const KEYS: &[Key] = &[
     k(STATEMENT_OUTPUT_MAX, Some("10m"), Size),
     k(YARN_SUBMIT, Some("spark-submit"), Str),
     k(YARN_ADMISSION_CHECK, Some("true"), Bool),
+    k(AUTH_TOKEN_VALIDITY, Some("36000s"), Duration),
 ];
 
 /// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.

@@ -2,6 +2,7 @@
 //! read once at start into typed structs. Every problem is reported together, so an admin fixes a
 //! conf dir in one pass (`livy-server validate` runs exactly this and nothing else).
 
+pub mod auth;
 pub mod hadoop;
 pub mod keys;
 pub mod units;
@@ -46,6 +47,8 @@ pub struct Env {
     pub hadoop_conf_dir: Option<PathBuf>,
     pub yarn_conf_dir: Option<PathBuf>,
     pub pyspark_python: Option<String>,
+    /// `KRB5_CONFIG`: where the Kerberos library reads krb5.conf (for the default realm).
+    pub krb5_config: Option<String>,
 }
 
 impl Env {
@@ -68,6 +71,7 @@ impl Env {
             pyspark_python: std::env::var("PYSPARK_PYTHON")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            krb5_config: std::env::var("KRB5_CONFIG").ok().filter(|v| !v.is_empty()),
         }
     }
 
@@ -195,6 +199,8 @@ pub struct LivyConf {
     pub spark: SparkConf,
     pub sessions: SessionConf,
     pub access: AccessConf,
+    /// How clients authenticate (`livy.server.auth.*`).
+    pub auth: auth::AuthConf,
     pub rsc: RscConf,
     pub yarn: Option<YarnSettings>,
     /// `livy.file.upload.max.size`: the largest upload accepted.
@@ -465,12 +471,28 @@ impl LivyConf {
             SPARK_FILE_LIST_KEYS.iter().map(|s| s.to_string()).collect();
         file_list_keys.extend(list(keys::SPARK_FILE_LISTS));
 
+        let host = string(keys::SERVER_HOST).unwrap_or_else(|| "0.0.0.0".into());
+        let auth = auth::parse(
+            &|name: &str| string(name),
+            &host,
+            env.krb5_config.as_deref(),
+            duration(keys::AUTH_TOKEN_VALIDITY),
+            &mut problems,
+        );
+        if boolean(keys::ACCESS_CONTROL_ENABLED) && string(keys::AUTH_TYPE).is_none() {
+            problems.push(format!(
+                "{}: Access control was requested but could not be enabled, since authentication is disabled (set {}).",
+                keys::ACCESS_CONTROL_ENABLED,
+                keys::AUTH_TYPE
+            ));
+        }
+
         let set = |name: &str| list(name).into_iter().collect::<BTreeSet<_>>();
         let conf_dir = env.conf_dir();
         let home = env.livy_home.clone().unwrap_or_else(|| PathBuf::from("."));
         let conf = LivyConf {
             server: ServerConf {
-                host: string(keys::SERVER_HOST).unwrap_or_else(|| "0.0.0.0".into()),
+                host,
                 port: u16::try_from(port).unwrap_or(0),
                 ui_enabled: boolean(keys::UI_ENABLED),
                 base_path: string(keys::UI_BASE_PATH).unwrap_or_default(),
@@ -511,6 +533,7 @@ impl LivyConf {
                 modify_users: set(keys::ACCESS_CONTROL_MODIFY_USERS),
                 view_users: set(keys::ACCESS_CONTROL_VIEW_USERS),
             },
+            auth,
             yarn,
             rsc: RscConf {
                 launcher_address: string(keys::LAUNCHER_ADDRESS),
