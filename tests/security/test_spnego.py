@@ -47,7 +47,6 @@ def initial_token(ccache, target: str = "HTTP@localhost") -> str:
 
 def record(r: requests.Response) -> requests.Response:
     RESPONSES.append(r.text)
-    RESPONSES.append(str(dict(r.headers)))
     for name in ("WWW-Authenticate", "Set-Cookie"):
         remember_secret(r.headers.get(name, "").replace("Negotiate ", "").split(";")[0].replace("hadoop.auth=", "").strip('"'))
     return r
@@ -98,7 +97,6 @@ def test_curl_with_a_ticket_is_accepted_and_owns_its_batch(livy, kdc, ccaches, j
         kdc,
         ccaches["alice"],
     )
-    RESPONSES.append(out.stdout)
     # With -i curl prints the head of every answer: the 401 challenge first, then ours.
     head, _, body = out.stdout.rpartition("\n\n")
     head = head.split("\n\n")[-1]
@@ -108,6 +106,7 @@ def test_curl_with_a_ticket_is_accepted_and_owns_its_batch(livy, kdc, ccaches, j
     assert m, head
     remember_secret(m.group(1))
     assert re.search(r"^Set-Cookie: hadoop\.auth=\"u=alice&p=alice@LIVY\.TEST&t=kerberos&e=\d+&s=", head, re.M | re.I), head
+    RESPONSES.append(body)
     assert '"owner":"alice"' in body, body
 
 
@@ -267,3 +266,26 @@ def test_requests_session_keeps_the_cookie(livy, ccaches):
     assert r2.status_code == 200
     # No 401 round trip: the second answer is the first response (no history).
     assert r2.history == [] and "WWW-Authenticate" not in r2.headers
+
+
+# ------------------------------------------------------------------------------------ start-up
+
+
+def test_server_refuses_to_start_without_a_usable_acceptor(server_factory):
+    """A principal that is not in the keytab is a start-up error naming both, not a server
+    that answers 401 to everyone."""
+    from pyharness.livy_server import LivyServerError
+
+    with pytest.raises(LivyServerError) as err:
+        server_factory(**{"livy.server.auth.kerberos.principal": "HTTP/nothere@LIVY.TEST"})
+    text = str(err.value)
+    assert "cannot acquire an acceptor credential from the keytab" in text, text
+    assert "HTTP/nothere@LIVY.TEST" in text and "livy-http.keytab" in text, text
+
+
+def test_unknown_auth_type_is_a_start_up_error(server_factory):
+    from pyharness.livy_server import LivyServerError
+
+    with pytest.raises(LivyServerError) as err:
+        server_factory(**{"livy.server.auth.type": "kerbros"})
+    assert "livy.server.auth.type: Invalid auth type: kerbros" in str(err.value)
