@@ -254,7 +254,7 @@ mod tests {
     fn hadoop_documented_rules() {
         // Multi-line, as in core-site.xml's hadoop.security.auth_to_local.
         let rules = "
-            RULE:[2:$1@$0](.*admin@LIVY\\.TEST)s/.*/root/
+            RULE:[2:$1/$2@$0](.*/admin@LIVY\\.TEST)s/.*/root/
             RULE:[1:$1@$0](.*@OTHER\\.REALM)s/@.*//
             RULE:[2:$1/$2@$0]([nd]n/.*@LIVY\\.TEST)s/.*/hdfs/
             RULE:[1:$1](ALICE)s/A/a/g/L
