@@ -8,7 +8,7 @@
 
 pub mod cookie;
 pub mod filter;
-mod gss;
+pub(crate) mod gss;
 pub mod name_rules;
 pub mod spnego;
 

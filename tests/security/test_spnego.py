@@ -232,19 +232,19 @@ def test_forged_or_tampered_cookie_is_refused(livy, ccaches):
 
 
 def test_expired_cookie_gets_a_new_challenge(server_factory, ccaches):
-    short = server_factory(**{"livy.server.auth.token.validity": "2s"})
+    short = server_factory(**{"livy.server.auth.token.validity": "4s"})
     first = get(url_of(short) + "/batches", headers={"Authorization": f"Negotiate {initial_token(ccaches['alice'])}"})
     assert first.status_code == 200
     value = cookie_of(first)
     expiry_ms = int(re.search(r"&e=(\d+)", value).group(1))
-    assert 1000 <= expiry_ms - time.time() * 1000 <= 2500, expiry_ms
+    assert 0 < expiry_ms - time.time() * 1000 <= 4500, expiry_ms
     assert get(url_of(short) + "/batches", headers={"Cookie": f'hadoop.auth="{value}"'}).status_code == 200
 
     def refused():
         r = get(url_of(short) + "/batches", headers={"Cookie": f'hadoop.auth="{value}"'})
         return [r] if r.status_code == 401 else None
 
-    (r,) = wait_until(refused, timeout=15, what="the cookie to expire")
+    (r,) = wait_until(refused, timeout=20, what="the cookie to expire")
     assert r.headers["WWW-Authenticate"] == "Negotiate"
     assert time.time() * 1000 >= expiry_ms
     # A cookie of one server means nothing to another (random per-server secret).
