@@ -11,6 +11,7 @@ pub mod statements;
 pub mod ui;
 pub mod version;
 
+use crate::auth::filter::{AuthFilter, Authenticator};
 use crate::auth::{AccessManager, RemoteUser};
 use crate::batches::Batches;
 use crate::conf::LivyConf;
@@ -31,6 +32,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub conf: Arc<LivyConf>,
     pub access: Arc<AccessManager>,
+    /// Client authentication (the layer in front of every route).
+    pub auth: Arc<AuthFilter>,
     pub launcher: Arc<Launcher>,
     pub batches: Arc<Batches>,
     pub sessions: Arc<InteractiveSessions>,
@@ -41,8 +44,6 @@ pub struct AppState {
     pub yarn: Option<Arc<crate::yarn::monitor::AppMonitor>>,
     /// Stops background loops (the YARN monitor) at shutdown.
     pub stop: tokio_util::sync::CancellationToken,
-    /// The LDAP checker, when `livy.server.auth.type` is `ldap`.
-    pub ldap: Option<Arc<crate::auth::ldap::LdapAuth>>,
 }
 
 impl AppState {
@@ -50,13 +51,12 @@ impl AppState {
     /// TLS is configured and no CA certificate can be trusted.
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
-        let ldap = match &conf.ldap {
-            Some(settings) => Some(Arc::new(
-                crate::auth::ldap::LdapAuth::from_conf(settings)
-                    .map_err(|e| anyhow::anyhow!("cannot set up LDAP authentication: {e:#}"))?,
-            )),
-            None => None,
-        };
+        let auth = Arc::new(AuthFilter::new(
+            Authenticator::from_conf(&conf.auth)?,
+            &conf.auth,
+            access.clone(),
+            conf.security.tls.is_some(),
+        ));
         let launcher = Arc::new(
             Launcher::new(conf.clone())
                 .map_err(|e| anyhow::anyhow!("cannot set up the YARN clients: {e}"))?,
@@ -99,13 +99,13 @@ impl AppState {
         Ok(AppState {
             conf,
             access,
+            auth,
             launcher,
             batches,
             sessions,
             work_dir,
             yarn,
             stop,
-            ldap,
         })
     }
 }
@@ -114,7 +114,7 @@ impl AppState {
 pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Router {
     let upload_limit = state.conf.files_upload_max;
     let security = state.conf.security.clone();
-    let ldap = state.ldap.clone();
+    let auth = state.auth.clone();
     let app = Router::new()
         .merge(version::routes())
         .merge(ui::routes())
@@ -133,13 +133,10 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
     } else {
         app
     };
-    let app = match ldap {
-        Some(ldap) => app.layer(middleware::from_fn_with_state(
-            ldap,
-            crate::auth::basic_layer::require_ldap_basic,
-        )),
-        None => app,
-    };
+    let app = app.layer(middleware::from_fn_with_state(
+        auth,
+        crate::auth::filter::authenticate,
+    ));
     let app = match access_log {
         Some(log) => app.layer(middleware::from_fn_with_state(log, access_log::record)),
         None => app,

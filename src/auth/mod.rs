@@ -1,8 +1,17 @@
 //! Who is calling and what they may do. Authentication middleware (SPNEGO, LDAP) puts a
 //! [`RemoteUser`] into each request; without authentication it is empty, as Livy's
 //! `getRemoteUser` is null. [`AccessManager`] is Livy's AccessManager rule for rule.
+//!
+//! - `filter`: the layer in front of every route (cookie, scheme, allowed-users ACL)
+//! - `spnego` + `gss`: the Kerberos acceptor; `name_rules`: Hadoop's auth_to_local
+//! - `cookie`: the signed `hadoop.auth` cookie, shared by every scheme
 
-pub mod basic_layer;
+pub mod cookie;
+pub mod filter;
+pub(crate) mod gss;
+pub mod name_rules;
+pub mod spnego;
+
 pub mod ldap;
 
 use crate::conf::AccessConf;

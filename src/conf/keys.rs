@@ -102,6 +102,11 @@ pub const KEY_PASSWORD: &str = "livy.key-password";
 pub const KEYSTORE_TYPE: &str = "livy.keystore.type";
 pub const TLS_CERTIFICATE: &str = "livy.server.tls.certificate";
 pub const TLS_KEY: &str = "livy.server.tls.key";
+pub const AUTH_KERBEROS_PRINCIPAL: &str = "livy.server.auth.kerberos.principal";
+pub const AUTH_KERBEROS_KEYTAB: &str = "livy.server.auth.kerberos.keytab";
+pub const AUTH_KERBEROS_NAME_RULES: &str = "livy.server.auth.kerberos.name-rules";
+/// livy-rs's own: how long the signed auth cookie is valid (Hadoop's `token.validity`).
+pub const AUTH_TOKEN_VALIDITY: &str = "livy.server.auth.token.validity";
 
 /// Livy 0.9's keys (LivyConf, RSCConf under `livy.rsc.`, the repl keys) followed by livy-rs's own.
 pub const KEYS: &[Key] = &[
@@ -155,9 +160,9 @@ pub const KEYS: &[Key] = &[
     k(AUTH_LDAP_USERNAME_DOMAIN, None, Str),
     k(AUTH_LDAP_START_TLS, Some("false"), Bool),
     k(AUTH_LDAP_SECURITY_AUTH, Some("simple"), Str),
-    k("livy.server.auth.kerberos.principal", None, Str),
-    k("livy.server.auth.kerberos.keytab", None, Str),
-    k("livy.server.auth.kerberos.name-rules", Some("DEFAULT"), Str),
+    k(AUTH_KERBEROS_PRINCIPAL, None, Str),
+    k(AUTH_KERBEROS_KEYTAB, None, Str),
+    k(AUTH_KERBEROS_NAME_RULES, Some("DEFAULT"), Str),
     k(HEARTBEAT_INTERVAL, Some("1m"), Duration),
     k("livy.server.launch.kerberos.principal", None, Str),
     k("livy.server.launch.kerberos.keytab", None, Str),
@@ -320,6 +325,7 @@ pub const KEYS: &[Key] = &[
     k(AUTH_LDAP_TIMEOUT, Some("10s"), Duration),
     // Unset: livy-server-<host>-<port> (see yarn::server_tag); empty: no server tag.
     k(YARN_SERVER_TAG, None, Str),
+    k(AUTH_TOKEN_VALIDITY, Some("36000s"), Duration),
 ];
 
 /// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.

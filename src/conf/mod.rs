@@ -2,10 +2,11 @@
 //! read once at start into typed structs. Every problem is reported together, so an admin fixes a
 //! conf dir in one pass (`livy-server validate` runs exactly this and nothing else).
 
+pub mod auth;
 pub mod hadoop;
 pub mod keys;
-pub mod security;
 pub mod ldap;
+pub mod security;
 pub mod units;
 
 use hadoop::HadoopConf;
@@ -48,6 +49,8 @@ pub struct Env {
     pub hadoop_conf_dir: Option<PathBuf>,
     pub yarn_conf_dir: Option<PathBuf>,
     pub pyspark_python: Option<String>,
+    /// `KRB5_CONFIG`: where the Kerberos library reads krb5.conf (for the default realm).
+    pub krb5_config: Option<String>,
 }
 
 impl Env {
@@ -70,6 +73,7 @@ impl Env {
             pyspark_python: std::env::var("PYSPARK_PYTHON")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            krb5_config: std::env::var("KRB5_CONFIG").ok().filter(|v| !v.is_empty()),
         }
     }
 
@@ -145,7 +149,7 @@ pub struct SessionConf {
 }
 
 /// Who may do what (Livy's AccessManager settings).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AccessConf {
     pub impersonation_enabled: bool,
     pub superusers: BTreeSet<String>,
@@ -197,12 +201,12 @@ pub struct LivyConf {
     pub spark: SparkConf,
     pub sessions: SessionConf,
     pub access: AccessConf,
+    /// How clients authenticate (`livy.server.auth.*`).
+    pub auth: auth::AuthConf,
     pub rsc: RscConf,
     /// CSRF protection, security headers and TLS of the REST port.
     pub security: security::SecurityConf,
     pub yarn: Option<YarnSettings>,
-    /// LDAP settings, present when `livy.server.auth.type` is `ldap`.
-    pub ldap: Option<ldap::LdapConf>,
     /// `livy.file.upload.max.size`: the largest upload accepted.
     pub files_upload_max: usize,
     /// `livy.file.local-dir-whitelist`, each with a trailing '/'.
@@ -474,18 +478,6 @@ impl LivyConf {
             None
         };
 
-        let ldap = if string(keys::AUTH_TYPE).as_deref() == Some("ldap") {
-            match ldap::LdapConf::from_values(&string) {
-                Ok(c) => Some(c),
-                Err(mut e) => {
-                    problems.append(&mut e);
-                    None
-                }
-            }
-        } else {
-            None
-        };
-
         if !boolean(keys::SESSION_ALLOW_CUSTOM_CLASSPATH) {
             blacklist.extend(CUSTOM_CLASSPATH_KEYS.iter().map(|s| s.to_string()));
         }
@@ -494,12 +486,28 @@ impl LivyConf {
         file_list_keys.extend(list(keys::SPARK_FILE_LISTS));
 
         let security = security::from_values(get, &mut problems);
+        let host = string(keys::SERVER_HOST).unwrap_or_else(|| "0.0.0.0".into());
+        let auth = auth::parse(
+            &|name: &str| string(name),
+            &host,
+            env.krb5_config.as_deref(),
+            duration(keys::AUTH_TOKEN_VALIDITY),
+            &mut problems,
+        );
+        if boolean(keys::ACCESS_CONTROL_ENABLED) && string(keys::AUTH_TYPE).is_none() {
+            problems.push(format!(
+                "{}: Access control was requested but could not be enabled, since authentication is disabled (set {}).",
+                keys::ACCESS_CONTROL_ENABLED,
+                keys::AUTH_TYPE
+            ));
+        }
+
         let set = |name: &str| list(name).into_iter().collect::<BTreeSet<_>>();
         let conf_dir = env.conf_dir();
         let home = env.livy_home.clone().unwrap_or_else(|| PathBuf::from("."));
         let conf = LivyConf {
             server: ServerConf {
-                host: string(keys::SERVER_HOST).unwrap_or_else(|| "0.0.0.0".into()),
+                host,
                 port: u16::try_from(port).unwrap_or(0),
                 ui_enabled: boolean(keys::UI_ENABLED),
                 base_path: string(keys::UI_BASE_PATH).unwrap_or_default(),
@@ -541,8 +549,8 @@ impl LivyConf {
                 view_users: set(keys::ACCESS_CONTROL_VIEW_USERS),
             },
             security,
+            auth,
             yarn,
-            ldap,
             rsc: RscConf {
                 launcher_address: string(keys::LAUNCHER_ADDRESS),
                 port_range,

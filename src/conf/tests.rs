@@ -181,7 +181,7 @@ fn load_with(livy_conf: &str) -> Result<Loaded, ConfError> {
 #[test]
 fn ldap_settings_are_typed_when_auth_type_is_ldap() {
     let c = load_with("livy.server.port = 9999\n").unwrap().conf;
-    assert!(c.ldap.is_none());
+    assert!(matches!(c.auth.scheme, auth::AuthScheme::None));
     let c = load_with(
         "livy.server.auth.type = ldap\n\
          livy.server.auth.ldap.url = ldap://a.test:389 ldap://b.test\n\
@@ -190,7 +190,9 @@ fn ldap_settings_are_typed_when_auth_type_is_ldap() {
     )
     .unwrap()
     .conf;
-    let ldap = c.ldap.unwrap();
+    let auth::AuthScheme::Ldap(ldap) = c.auth.scheme else {
+        panic!("not ldap: {:?}", c.auth.scheme)
+    };
     let urls: Vec<_> = ldap.urls.iter().map(|u| u.as_str().to_string()).collect();
     assert_eq!(urls, ["ldap://a.test:389", "ldap://b.test"]);
     assert_eq!(ldap.base_dn.as_deref(), Some("ou=people,dc=livy,dc=test"));
@@ -223,4 +225,92 @@ fn bad_ldap_settings_are_all_reported() {
     assert!(err
         .to_string()
         .contains("livy.server.auth.ldap.url: must be set"));
+}
+
+#[test]
+fn kerberos_auth_is_typed_with_host_expanded() {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let keytab = conf_dir.path().join("http.keytab");
+    std::fs::write(&keytab, b"\x05\x02").unwrap();
+    std::fs::write(
+        conf_dir.path().join("livy.conf"),
+        format!(
+            "livy.server.host = Edge1.Example.com\nlivy.server.auth.type = kerberos\n\
+             livy.server.auth.kerberos.principal = HTTP/_HOST@EXAMPLE.COM\n\
+             livy.server.auth.kerberos.keytab = {}\n\
+             livy.server.auth.kerberos.name_rules = RULE:[1:$1]/L \\\n    DEFAULT\n\
+             livy.server.auth.token.validity = 5m\n",
+            keytab.display()
+        ),
+    )
+    .unwrap();
+    let c = LivyConf::load(&env_with(conf_dir.path(), spark.path()))
+        .unwrap()
+        .conf;
+    let auth::AuthScheme::Kerberos(k) = &c.auth.scheme else {
+        panic!("not kerberos: {:?}", c.auth.scheme)
+    };
+    assert_eq!(k.principal, "HTTP/edge1.example.com@EXAMPLE.COM");
+    assert_eq!(k.keytab, keytab);
+    assert_eq!(c.auth.token_validity, Duration::from_secs(300));
+    // The deprecated name_rules key and a continued line both work; DEFAULT uses the realm.
+    assert_eq!(
+        k.name_rules
+            .short_name("Bob@ELSEWHERE", &k.default_realm)
+            .unwrap(),
+        "bob"
+    );
+}
+
+#[test]
+fn auth_problems_are_reported_like_livy() {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        conf_dir.path().join("livy.conf"),
+        "livy.server.auth.type = kerberos\nlivy.server.auth.kerberos.name-rules = RULE:[x]\n",
+    )
+    .unwrap();
+    let err = LivyConf::load(&env_with(conf_dir.path(), spark.path()))
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("Kerberos auth requires livy.server.auth.kerberos.principal to be provided."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Kerberos auth requires livy.server.auth.kerberos.keytab to be provided."),
+        "{text}"
+    );
+    assert!(
+        text.contains("livy.server.auth.kerberos.name-rules: invalid auth_to_local rule"),
+        "{text}"
+    );
+
+    std::fs::write(
+        conf_dir.path().join("livy.conf"),
+        "livy.server.auth.type = basic\n",
+    )
+    .unwrap();
+    let text = LivyConf::load(&env_with(conf_dir.path(), spark.path()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("livy.server.auth.type: Invalid auth type: basic"),
+        "{text}"
+    );
+
+    std::fs::write(
+        conf_dir.path().join("livy.conf"),
+        "livy.server.access-control.enabled = true\n",
+    )
+    .unwrap();
+    let text = LivyConf::load(&env_with(conf_dir.path(), spark.path()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("Access control was requested but could not be enabled, since authentication is disabled"), "{text}");
 }
