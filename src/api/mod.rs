@@ -10,6 +10,7 @@ pub mod statements;
 pub mod ui;
 pub mod version;
 
+use crate::auth::hadoop::{negotiate::SpnegoAuth, HadoopIdentity};
 use crate::auth::{AccessManager, RemoteUser};
 use crate::batches::Batches;
 use crate::conf::LivyConf;
@@ -38,28 +39,43 @@ pub struct AppState {
     pub work_dir: Arc<tempfile::TempDir>,
     /// The YARN application monitor, when the master is yarn.
     pub yarn: Option<Arc<crate::yarn::monitor::AppMonitor>>,
-    /// Stops background loops (the YARN monitor) at shutdown.
+    /// Stops background loops (the YARN monitor, the Kerberos login) at shutdown.
     pub stop: tokio_util::sync::CancellationToken,
+    /// The server's Kerberos identity towards Hadoop, on a secure cluster.
+    pub identity: Option<Arc<HadoopIdentity>>,
 }
 
 impl AppState {
     /// Builds the server's state; fails only when no work directory can be made.
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
-        let launcher = Arc::new(Launcher::new(conf.clone()));
         let stop = tokio_util::sync::CancellationToken::new();
+        let identity = match &conf.launch_kerberos {
+            Some(settings) => {
+                let identity = HadoopIdentity::new(settings.clone()).map_err(|e| {
+                    anyhow::anyhow!("cannot create the private Kerberos credential cache: {e}")
+                })?;
+                identity.start(stop.clone());
+                Some(identity)
+            }
+            None => None,
+        };
+        let launcher = Arc::new(Launcher::new(conf.clone()).with_identity(identity.clone()));
         let yarn = match &conf.yarn {
             Some(settings) => {
-                let rm = crate::yarn::RmClient::from_conf(&settings.cluster)
-                    .build()
-                    .map_err(|e| {
-                        anyhow::anyhow!("cannot set up the ResourceManager client: {e}")
-                    })?;
-                Some(crate::yarn::monitor::AppMonitor::start(
-                    rm,
-                    settings.monitor,
-                    stop.clone(),
-                ))
+                let mut rm = crate::yarn::RmClient::from_conf(&settings.cluster);
+                let kerberos =
+                    settings.cluster.authentication == crate::yarn::Authentication::Kerberos;
+                if let (true, Some(identity)) = (kerberos, &identity) {
+                    rm = rm.auth(Arc::new(SpnegoAuth::new(identity.clone())));
+                }
+                let rm = rm.build().map_err(|e| {
+                    anyhow::anyhow!("cannot set up the ResourceManager client: {e}")
+                })?;
+                let monitor =
+                    crate::yarn::monitor::AppMonitor::start(rm, settings.monitor, stop.clone());
+                monitor.set_kill_as_proxy_user(kerberos);
+                Some(monitor)
             }
             None => None,
         };
@@ -91,6 +107,7 @@ impl AppState {
             work_dir,
             yarn,
             stop,
+            identity,
         })
     }
 }

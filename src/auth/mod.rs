@@ -2,6 +2,8 @@
 //! [`RemoteUser`] into each request; without authentication it is empty, as Livy's
 //! `getRemoteUser` is null. [`AccessManager`] is Livy's AccessManager rule for rule.
 
+pub mod hadoop;
+
 use crate::conf::AccessConf;
 use crate::error::ApiError;
 use std::collections::BTreeSet;

@@ -54,6 +54,8 @@ pub struct Launcher {
     conf: Arc<LivyConf>,
     live: Arc<AtomicUsize>,
     tracker: TaskTracker,
+    /// The server's Kerberos login on a secure cluster: children get its private ccache.
+    identity: Option<Arc<crate::auth::hadoop::HadoopIdentity>>,
 }
 
 impl Launcher {
@@ -62,7 +64,18 @@ impl Launcher {
             conf,
             live: Arc::new(AtomicUsize::new(0)),
             tracker: TaskTracker::new(),
+            identity: None,
         }
+    }
+
+    /// Launches run with the server's Kerberos credentials (`KRB5CCNAME` of its private ccache),
+    /// and are refused with the login's error while it has none.
+    pub fn with_identity(
+        mut self,
+        identity: Option<Arc<crate::auth::hadoop::HadoopIdentity>>,
+    ) -> Self {
+        self.identity = identity;
+        self
     }
 
     /// Live launcher processes (Livy counts these against `livy.server.session.max-creation`).
@@ -111,6 +124,17 @@ impl Launcher {
         logs: Arc<ProcessLogs>,
         on_exit: Box<dyn FnOnce(&ChildExit) + Send>,
     ) -> std::io::Result<ChildHandle> {
+        let with_credentials;
+        let cmd = match &self.identity {
+            Some(identity) => {
+                identity.check().map_err(std::io::Error::other)?;
+                let mut c = cmd.clone();
+                c.env.extend(identity.child_env());
+                with_credentials = c;
+                &with_credentials
+            }
+            None => cmd,
+        };
         tracing::info!(command = %cmd.display(), "running spark-submit");
         child::spawn(
             cmd,
