@@ -10,7 +10,7 @@ pub mod statements;
 pub mod ui;
 pub mod version;
 
-use crate::auth::hadoop::{negotiate::SpnegoAuth, HadoopIdentity};
+use crate::auth::hadoop::{negotiate::cluster_auth, HadoopIdentity};
 use crate::auth::{AccessManager, RemoteUser};
 use crate::batches::Batches;
 use crate::conf::LivyConf;
@@ -63,15 +63,14 @@ impl AppState {
         let launcher = Arc::new(Launcher::new(conf.clone()).with_identity(identity.clone()));
         let yarn = match &conf.yarn {
             Some(settings) => {
-                let mut rm = crate::yarn::RmClient::from_conf(&settings.cluster);
                 let kerberos =
                     settings.cluster.authentication == crate::yarn::Authentication::Kerberos;
-                if let (true, Some(identity)) = (kerberos, &identity) {
-                    rm = rm.auth(Arc::new(SpnegoAuth::new(identity.clone())));
-                }
-                let rm = rm.build().map_err(|e| {
-                    anyhow::anyhow!("cannot set up the ResourceManager client: {e}")
-                })?;
+                let rm = crate::yarn::RmClient::from_conf(&settings.cluster)
+                    .auth(cluster_auth(identity.as_ref(), &settings.cluster))
+                    .build()
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot set up the ResourceManager client: {e}")
+                    })?;
                 let monitor =
                     crate::yarn::monitor::AppMonitor::start(rm, settings.monitor, stop.clone());
                 monitor.set_kill_as_proxy_user(kerberos);

@@ -48,7 +48,7 @@ pub struct IdentitySettings {
 /// it names the principal, the keytab path and the cause, never the keytab's contents.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum IdentityError {
-    #[error("the server has not logged in to Kerberos as {principal} yet")]
+    #[error("the server has no valid Kerberos ticket as {principal} yet")]
     Pending { principal: String },
     #[error(
         "the server cannot log in to Kerberos as {principal} with the keytab {keytab}: {reason} \

@@ -65,6 +65,20 @@ impl SpnegoAuth {
     }
 }
 
+/// The authenticator the RM and WebHDFS clients of a cluster need: SPNEGO as the server's
+/// principal when the cluster is Kerberized (and the server has its identity), else none.
+pub fn cluster_auth(
+    identity: Option<&Arc<HadoopIdentity>>,
+    cluster: &crate::yarn::YarnConf,
+) -> Arc<dyn RequestAuth> {
+    match identity {
+        Some(identity) if cluster.authentication == crate::yarn::Authentication::Kerberos => {
+            Arc::new(SpnegoAuth::new(identity.clone()))
+        }
+        _ => Arc::new(crate::yarn::NoAuth),
+    }
+}
+
 /// `HTTP/<host>`: the realm is left to the Kerberos library (default realm or domain_realm).
 pub fn service_principal(host: &str) -> String {
     format!("HTTP/{host}")
@@ -121,6 +135,11 @@ impl RequestAuth for SpnegoAuth {
         target: &'a Url,
     ) -> BoxFuture<'a, Result<RequestBuilder, YarnError>> {
         Box::pin(async move {
+            // A WebHDFS DataNode URL the NameNode redirected to carries its own delegation
+            // token; DataNodes do not do SPNEGO (and may have no HTTP/<host> principal).
+            if target.query_pairs().any(|(k, _)| k == "delegation") {
+                return Ok(request);
+            }
             let cookie = self.cookies.lock().get(&endpoint(target)).cloned();
             if let Some(cookie) = cookie {
                 return Ok(request.header(COOKIE, format!("{AUTH_COOKIE}={cookie}")));
@@ -163,6 +182,58 @@ mod tests {
         );
         assert_eq!(auth_cookie("hadoop.auth=\"\"; Path=/"), Some(String::new()));
         assert_eq!(auth_cookie("JSESSIONID=1; Path=/"), None);
+    }
+
+    fn auth() -> SpnegoAuth {
+        let identity = HadoopIdentity::new(super::super::IdentitySettings {
+            principal: "livy/edge@EXAMPLE.COM".into(),
+            keytab: "/nonexistent.keytab".into(),
+            refresh_interval: std::time::Duration::from_secs(3600),
+            fail_threshold: 1,
+        })
+        .unwrap();
+        SpnegoAuth::new(identity)
+    }
+
+    async fn headers_sent(auth: &SpnegoAuth, url: &Url) -> Result<HeaderMap, YarnError> {
+        let request = reqwest::Client::new().get(url.clone());
+        let built = auth.authorize(request, url).await?.build().unwrap();
+        Ok(built.headers().clone())
+    }
+
+    #[tokio::test]
+    async fn the_cookie_is_reused_until_refused_and_datanodes_get_no_negotiation() {
+        let auth = auth();
+        let rm = Url::parse("http://rm1:8088/ws/v1/cluster/apps").unwrap();
+        // No ticket yet: a typed error naming the principal, nothing sent.
+        let err = headers_sent(&auth, &rm).await.unwrap_err();
+        assert!(
+            matches!(&err, YarnError::Auth { detail, .. } if detail.contains("livy/edge@EXAMPLE.COM")),
+            "{err}"
+        );
+
+        let mut set = HeaderMap::new();
+        set.insert(
+            SET_COOKIE,
+            "hadoop.auth=\"u=livy&s=x\"; Path=/; HttpOnly"
+                .parse()
+                .unwrap(),
+        );
+        assert!(!auth.answered(&rm, StatusCode::OK, &set));
+        let sent = headers_sent(&auth, &rm).await.unwrap();
+        assert_eq!(sent[COOKIE], "hadoop.auth=\"u=livy&s=x\"");
+        assert!(sent.get(AUTHORIZATION).is_none());
+        // Another endpoint does not get it.
+        let other = Url::parse("http://rm2:8088/ws/v1/cluster/apps").unwrap();
+        assert!(headers_sent(&auth, &other).await.is_err());
+        // Refused: dropped, and the request is to be repeated (with a fresh token).
+        assert!(auth.answered(&rm, StatusCode::UNAUTHORIZED, &HeaderMap::new()));
+        assert!(!auth.answered(&rm, StatusCode::UNAUTHORIZED, &HeaderMap::new()));
+        assert!(headers_sent(&auth, &rm).await.is_err());
+
+        let dn = Url::parse("http://dn1:9864/webhdfs/v1/f?op=OPEN&delegation=T").unwrap();
+        let sent = headers_sent(&auth, &dn).await.unwrap();
+        assert!(sent.get(AUTHORIZATION).is_none() && sent.get(COOKIE).is_none());
     }
 
     #[test]
