@@ -79,6 +79,17 @@ pub async fn run(env: Env) -> i32 {
             return 1;
         }
     };
+    if let Some(identity) = &state.identity {
+        // Launches right after start need the ticket; a failed login is logged by the identity
+        // and the server serves anyway (see auth::hadoop).
+        identity.first_attempt().await;
+        if identity.check().is_ok() {
+            tracing::info!(
+                principal = identity.principal(),
+                "logged in to Kerberos from the launch keytab"
+            );
+        }
+    }
     let shutdown = CancellationToken::new();
     let gc = tokio::spawn(collect_garbage(state.clone(), shutdown.clone()));
     let app = api::router(state.clone(), access_log);

@@ -142,7 +142,12 @@ async fn stages_files_and_submits_the_context_spark_would() {
     local_files(dir.path());
     let spark_home = common::fake_spark_home();
     let livy = livy_conf(&emu, spark_home.path());
-    let submitter = RestSubmitter::new(livy.clone(), livy.yarn.as_ref().unwrap()).unwrap();
+    let submitter = RestSubmitter::new(
+        livy.clone(),
+        livy.yarn.as_ref().unwrap(),
+        std::sync::Arc::new(livy_rs::yarn::NoAuth),
+    )
+    .unwrap();
     let logs = ProcessLogs::new(100);
     let progress = parking_lot::Mutex::new(Progress::default());
     let data = format!("file://{}", dir.path().join("data.csv").display());
@@ -290,7 +295,12 @@ async fn a_failed_staging_cleans_up_and_says_why() {
     local_files(dir.path());
     let spark_home = common::fake_spark_home();
     let livy = livy_conf(&emu, spark_home.path());
-    let submitter = RestSubmitter::new(livy.clone(), livy.yarn.as_ref().unwrap()).unwrap();
+    let submitter = RestSubmitter::new(
+        livy.clone(),
+        livy.yarn.as_ref().unwrap(),
+        std::sync::Arc::new(livy_rs::yarn::NoAuth),
+    )
+    .unwrap();
     let logs = ProcessLogs::new(100);
     let progress = parking_lot::Mutex::new(Progress::default());
     let missing = format!("file://{}", dir.path().join("missing.csv").display());
@@ -334,7 +344,7 @@ async fn admission_refuses_what_cannot_fit_and_admits_when_the_rm_is_down() {
             .unwrap()
             .conf,
     );
-    let launcher = livy_rs::launch::Launcher::new(livy).unwrap();
+    let launcher = livy_rs::launch::Launcher::new(livy, None).unwrap();
     let conf = |executors: &str| -> BTreeMap<String, String> {
         [
             ("spark.submit.deployMode", "cluster"),

@@ -12,6 +12,7 @@ pub mod ui;
 pub mod version;
 
 use crate::auth::filter::{AuthFilter, Authenticator};
+use crate::auth::hadoop::{negotiate::cluster_auth, HadoopIdentity};
 use crate::auth::{AccessManager, RemoteUser};
 use crate::batches::Batches;
 use crate::conf::LivyConf;
@@ -42,8 +43,10 @@ pub struct AppState {
     pub work_dir: Arc<tempfile::TempDir>,
     /// The YARN application monitor, when the master is yarn.
     pub yarn: Option<Arc<crate::yarn::monitor::AppMonitor>>,
-    /// Stops background loops (the YARN monitor) at shutdown.
+    /// Stops background loops (the YARN monitor, the Kerberos login) at shutdown.
     pub stop: tokio_util::sync::CancellationToken,
+    /// The server's Kerberos identity towards Hadoop, on a secure cluster.
+    pub identity: Option<Arc<HadoopIdentity>>,
 }
 
 impl AppState {
@@ -57,23 +60,38 @@ impl AppState {
             access.clone(),
             conf.security.tls.is_some(),
         ));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let identity = match &conf.launch_kerberos {
+            Some(settings) => {
+                let identity = HadoopIdentity::new(settings.clone()).map_err(|e| {
+                    anyhow::anyhow!("cannot create the private Kerberos credential cache: {e}")
+                })?;
+                identity.start(stop.clone());
+                Some(identity)
+            }
+            None => None,
+        };
         let launcher = Arc::new(
-            Launcher::new(conf.clone())
+            Launcher::new(conf.clone(), identity.clone())
                 .map_err(|e| anyhow::anyhow!("cannot set up the YARN clients: {e}"))?,
         );
-        let stop = tokio_util::sync::CancellationToken::new();
         let yarn = match &conf.yarn {
             Some(settings) => {
+                let kerberos =
+                    settings.cluster.authentication == crate::yarn::Authentication::Kerberos;
                 let rm = crate::yarn::RmClient::from_conf(&settings.cluster)
+                    .auth(cluster_auth(identity.as_ref(), &settings.cluster))
                     .build()
                     .map_err(|e| {
                         anyhow::anyhow!("cannot set up the ResourceManager client: {e}")
                     })?;
-                Some(crate::yarn::monitor::AppMonitor::start(
+                let monitor = crate::yarn::monitor::AppMonitor::start(
                     rm,
                     settings.monitor.clone(),
                     stop.clone(),
-                ))
+                );
+                monitor.set_kill_as_proxy_user(kerberos);
+                Some(monitor)
             }
             None => None,
         };
@@ -106,6 +124,7 @@ impl AppState {
             work_dir,
             yarn,
             stop,
+            identity,
         })
     }
 }

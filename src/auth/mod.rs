@@ -14,6 +14,8 @@ pub mod spnego;
 
 pub mod ldap;
 
+pub mod hadoop;
+
 use crate::conf::AccessConf;
 use crate::error::ApiError;
 use std::collections::BTreeSet;

@@ -365,7 +365,14 @@ impl Batches {
         if let Some(monitor) = &self.yarn {
             if !batch.state().is_finished() {
                 let app_id = batch.runtime.lock().app_id.clone();
-                if let Err(e) = monitor.kill(&batch.app_tag, app_id.as_deref()).await {
+                if let Err(e) = monitor
+                    .kill(
+                        &batch.app_tag,
+                        app_id.as_deref(),
+                        batch.proxy_user.as_deref(),
+                    )
+                    .await
+                {
                     tracing::warn!(batch_id = batch.id, error = %e, "cannot kill the batch's YARN application");
                 }
             }

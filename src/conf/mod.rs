@@ -214,6 +214,9 @@ pub struct LivyConf {
     /// Keys users may not set in a session's or batch's `conf`.
     pub blacklist: BTreeSet<String>,
     pub hadoop: HadoopConf,
+    /// The server's Kerberos identity towards Hadoop (`livy.server.launch.kerberos.*`), present
+    /// when core-site.xml says `hadoop.security.authentication = kerberos`, as in Livy.
+    pub launch_kerberos: Option<crate::auth::hadoop::IdentitySettings>,
     pub paths: Paths,
     /// Every known key's value after validation (explicit or default), for the keys later
     /// subsystems type for themselves.
@@ -434,6 +437,8 @@ impl LivyConf {
             }
         };
 
+        let launch_kerberos = launch_identity(&hadoop, &string, &int, &duration, &mut problems);
+
         let yarn = if master.starts_with("yarn") {
             let submit = string(keys::YARN_SUBMIT).unwrap_or_default();
             if submit != "spark-submit" && submit != "rest" {
@@ -570,6 +575,7 @@ impl LivyConf {
                 .collect(),
             blacklist,
             hadoop,
+            launch_kerberos,
             paths: Paths {
                 conf_dir,
                 log_dir: env
@@ -598,6 +604,45 @@ impl LivyConf {
             .and_then(|v| units::parse_duration(v).ok())
             .unwrap_or_default()
     }
+}
+
+/// Livy's rule (`LivyServer.start`): with Hadoop security on, the launch principal and keytab
+/// are required; the principal's `_HOST` becomes this server's host. Without security they are
+/// not used (Livy ignores them too).
+fn launch_identity(
+    hadoop: &HadoopConf,
+    string: &dyn Fn(&str) -> Option<String>,
+    int: &dyn Fn(&str) -> i64,
+    duration: &dyn Fn(&str) -> Duration,
+    problems: &mut Vec<String>,
+) -> Option<crate::auth::hadoop::IdentitySettings> {
+    let kerberos = hadoop
+        .get_trimmed(crate::yarn::conf::HADOOP_SECURITY_AUTHENTICATION)
+        .is_some_and(|v| v.eq_ignore_ascii_case("kerberos"));
+    if !kerberos {
+        return None;
+    }
+    const PRINCIPAL: &str = "livy.server.launch.kerberos.principal";
+    const KEYTAB: &str = "livy.server.launch.kerberos.keytab";
+    let keytab = string(KEYTAB);
+    let principal = string(PRINCIPAL);
+    if keytab.is_none() {
+        problems.push(format!("Kerberos requires {KEYTAB} to be provided."));
+    }
+    if principal.is_none() {
+        problems.push(format!("Kerberos requires {PRINCIPAL} to be provided."));
+    }
+    let server_host = string(keys::SERVER_HOST).unwrap_or_default();
+    Some(crate::auth::hadoop::IdentitySettings {
+        principal: crate::auth::hadoop::resolve_host(&principal?, &server_host),
+        keytab: PathBuf::from(keytab?),
+        // Zero would renew in a busy loop.
+        refresh_interval: duration("livy.server.launch.kerberos.refresh-interval")
+            .max(Duration::from_secs(1)),
+        fail_threshold: u32::try_from(int("livy.server.launch.kerberos.kinit-fail-threshold"))
+            .unwrap_or(1)
+            .max(1),
+    })
 }
 
 /// Checks a value against the form its key requires; the error names the expected form.

@@ -314,3 +314,45 @@ fn auth_problems_are_reported_like_livy() {
         .to_string();
     assert!(text.contains("Access control was requested but could not be enabled, since authentication is disabled"), "{text}");
 }
+
+#[test]
+fn a_kerberized_hadoop_needs_the_launch_principal_and_keytab_like_livy() {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let hadoop = tempfile::tempdir().unwrap();
+    std::fs::write(
+        hadoop.path().join("core-site.xml"),
+        "<configuration><property><name>hadoop.security.authentication</name><value>kerberos</value></property></configuration>",
+    )
+    .unwrap();
+    let env = Env {
+        hadoop_conf_dir: Some(hadoop.path().to_path_buf()),
+        ..env_with(conf_dir.path(), spark.path())
+    };
+    let err = LivyConf::load(&env).err().unwrap().to_string();
+    assert!(
+        err.contains("Kerberos requires livy.server.launch.kerberos.keytab to be provided.")
+            && err.contains(
+                "Kerberos requires livy.server.launch.kerberos.principal to be provided."
+            ),
+        "{err}"
+    );
+
+    std::fs::write(
+        conf_dir.path().join("livy.conf"),
+        "livy.server.host = Edge.Example.com\n\
+         livy.server.launch.kerberos.principal = livy/_HOST@EXAMPLE.COM\n\
+         livy.server.launch.kerberos.keytab = /etc/livy.keytab\n\
+         livy.server.launch.kerberos.kinit-fail-threshold = 0\n",
+    )
+    .unwrap();
+    let id = LivyConf::load(&env).unwrap().conf.launch_kerberos.unwrap();
+    assert_eq!(id.principal, "livy/edge.example.com@EXAMPLE.COM");
+    assert_eq!(id.keytab, PathBuf::from("/etc/livy.keytab"));
+    assert_eq!(id.refresh_interval, Duration::from_secs(3600));
+    assert_eq!(id.fail_threshold, 1, "at least one attempt before failing");
+
+    // Without Hadoop security the keys are not used, as in Livy.
+    let plain = LivyConf::load(&env_with(conf_dir.path(), spark.path())).unwrap();
+    assert!(plain.conf.launch_kerberos.is_none());
+}

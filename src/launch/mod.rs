@@ -91,20 +91,38 @@ pub struct Launcher {
     live: Arc<AtomicUsize>,
     tracker: TaskTracker,
     yarn: Option<YarnLaunch>,
+    /// The server's Kerberos login on a secure cluster: children get its private ccache.
+    identity: Option<Arc<crate::auth::hadoop::HadoopIdentity>>,
 }
 
 impl Launcher {
     /// Fails only when the YARN clients cannot be set up from the Hadoop configuration.
-    pub fn new(conf: Arc<LivyConf>) -> Result<Self, crate::yarn::YarnError> {
+    /// `identity` is the server's Kerberos login on a secure cluster: launches then run with
+    /// its credentials (`KRB5CCNAME` of its private ccache, SPNEGO towards the RM and WebHDFS)
+    /// and are refused with the login's error while it has none.
+    pub fn new(
+        conf: Arc<LivyConf>,
+        identity: Option<Arc<crate::auth::hadoop::HadoopIdentity>>,
+    ) -> Result<Self, crate::yarn::YarnError> {
         let yarn = match &conf.yarn {
             Some(settings) => {
+                let auth = crate::auth::hadoop::negotiate::cluster_auth(
+                    identity.as_ref(),
+                    &settings.cluster,
+                );
                 let rest = if settings.submit_with_rest {
-                    Some(Arc::new(RestSubmitter::new(conf.clone(), settings)?))
+                    Some(Arc::new(RestSubmitter::new(
+                        conf.clone(),
+                        settings,
+                        auth.clone(),
+                    )?))
                 } else {
                     None
                 };
                 Some(YarnLaunch {
-                    rm: crate::yarn::RmClient::from_conf(&settings.cluster).build()?,
+                    rm: crate::yarn::RmClient::from_conf(&settings.cluster)
+                        .auth(auth)
+                        .build()?,
                     admission_check: settings.admission_check,
                     rest,
                 })
@@ -116,6 +134,7 @@ impl Launcher {
             live: Arc::new(AtomicUsize::new(0)),
             tracker: TaskTracker::new(),
             yarn,
+            identity,
         })
     }
 
@@ -232,6 +251,9 @@ impl Launcher {
             let command = build_command(&spec, &self.conf);
             return self.start(slot, &command, logs, on_exit);
         };
+        if let Some(identity) = &self.identity {
+            identity.check().map_err(std::io::Error::other)?;
+        }
         let proxy_user = self
             .proxy_user(spec.proxy_user.as_deref())
             .map(String::from);
@@ -274,6 +296,17 @@ impl Launcher {
         logs: Arc<ProcessLogs>,
         on_exit: Box<dyn FnOnce(&ChildExit) + Send>,
     ) -> std::io::Result<ChildHandle> {
+        let with_credentials;
+        let cmd = match &self.identity {
+            Some(identity) => {
+                identity.check().map_err(std::io::Error::other)?;
+                let mut c = cmd.clone();
+                c.env.extend(identity.child_env());
+                with_credentials = c;
+                &with_credentials
+            }
+            None => cmd,
+        };
         tracing::info!(command = %cmd.display(), "running spark-submit");
         child::spawn(
             cmd,

@@ -14,8 +14,10 @@ use super::yarn_rest::{
 };
 use crate::conf::{LivyConf, YarnSettings};
 use crate::logs::{ProcessLogs, Stream};
+use crate::yarn::tokens::{am_credentials, yarn_renewer, TokenSources};
 use crate::yarn::{
-    Authentication, Caller, CreateOptions, FileStatus, RmClient, WebHdfs, YarnError,
+    Authentication, Caller, CreateOptions, FileStatus, RequestAuth, RmClient, WebHdfs, YarnConf,
+    YarnError,
 };
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -37,6 +39,8 @@ pub struct RestSubmitter {
     simple_auth: bool,
     /// The server's Hadoop user (`HADOOP_USER_NAME`, else the OS user), as `user.name`.
     launcher_user: String,
+    /// The cluster, for delegation tokens on a Kerberized one (the AM gets no ticket).
+    cluster: YarnConf,
     livy: Arc<LivyConf>,
 }
 
@@ -47,7 +51,12 @@ fn yarn(what: &str, e: YarnError) -> String {
 }
 
 impl RestSubmitter {
-    pub fn new(livy: Arc<LivyConf>, settings: &YarnSettings) -> Result<Self, YarnError> {
+    /// `auth` speaks for the server towards the RM and WebHDFS (SPNEGO on a Kerberized cluster).
+    pub fn new(
+        livy: Arc<LivyConf>,
+        settings: &YarnSettings,
+        auth: Arc<dyn RequestAuth>,
+    ) -> Result<Self, YarnError> {
         let cluster = &settings.cluster;
         let launcher_user = std::env::var("HADOOP_USER_NAME")
             .or_else(|_| std::env::var("USER"))
@@ -55,11 +64,12 @@ impl RestSubmitter {
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "livy".into());
         Ok(RestSubmitter {
-            rm: RmClient::from_conf(cluster).build()?,
-            hdfs: WebHdfs::from_conf(cluster).build()?,
+            rm: RmClient::from_conf(cluster).auth(auth.clone()).build()?,
+            hdfs: WebHdfs::from_conf(cluster).auth(auth).build()?,
             default_fs: cluster.default_fs.trim_end_matches('/').to_string(),
             simple_auth: cluster.authentication == Authentication::Simple,
             launcher_user,
+            cluster: cluster.clone(),
             livy,
         })
     }
@@ -332,7 +342,12 @@ impl RestSubmitter {
             .await?;
         input.resources.push(conf_res);
         check(&input).map_err(|e| e.to_string())?;
-        let context = build_submission(&input);
+        let mut context = build_submission(&input);
+        if !self.simple_auth {
+            let credentials = self.credentials(proxy_user).await?;
+            say("INFO Client: Added HDFS and ResourceManager delegation tokens to the AM's credentials".into());
+            context["am-container-spec"]["credentials"] = credentials;
+        }
 
         say(format!(
             "INFO Client: Submitting application {app_id} to ResourceManager"
@@ -346,6 +361,17 @@ impl RestSubmitter {
             "INFO YarnClientImpl: Submitted application {app_id}"
         ));
         Ok(app_id)
+    }
+
+    /// On a Kerberized cluster the AM has no ticket: it gets HDFS and RM delegation tokens for
+    /// the application's user, renewable by YARN (what spark-submit's token manager does).
+    async fn credentials(&self, proxy_user: Option<&str>) -> Result<serde_json::Value, String> {
+        let renewer = yarn_renewer(&self.livy.hadoop, &self.cluster)?;
+        let hdfs = self.default_fs.starts_with("hdfs://").then_some(&self.hdfs);
+        let sources = TokenSources::new(&self.rm, hdfs, &self.cluster);
+        am_credentials(&sources, proxy_user, &renewer)
+            .await
+            .map_err(|e| yarn("cannot get delegation tokens for the application", e))
     }
 
     /// Deletes a staging directory after a failed or killed submission (never after the RM may

@@ -277,7 +277,14 @@ impl InteractiveSessions {
                 (rt.app_id.clone(), rt.yarn_final)
             };
             if !final_seen {
-                if let Err(e) = monitor.kill(&session.app_tag, app_id.as_deref()).await {
+                if let Err(e) = monitor
+                    .kill(
+                        &session.app_tag,
+                        app_id.as_deref(),
+                        session.proxy_user.as_deref(),
+                    )
+                    .await
+                {
                     tracing::warn!(session_id = session.id, error = %e, "cannot kill the session's YARN application");
                 }
             }

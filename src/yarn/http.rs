@@ -75,6 +75,13 @@ pub trait RequestAuth: Send + Sync {
         request: RequestBuilder,
         target: &'a Url,
     ) -> BoxFuture<'a, Result<RequestBuilder, YarnError>>;
+
+    /// Sees every answer (e.g. to keep Hadoop's `hadoop.auth` cookie). Returning `true` asks
+    /// for the request to be authorized and sent once more — for a `401` to a request whose
+    /// credentials went stale. Default: nothing to learn, never repeat.
+    fn answered(&self, _target: &Url, _status: StatusCode, _headers: &HeaderMap) -> bool {
+        false
+    }
 }
 
 /// No credentials: simple authentication (`user.name`) or an open cluster.
@@ -143,32 +150,40 @@ impl Transport {
         body: Body,
         headers: &[(&str, &str)],
     ) -> Result<Answer, YarnError> {
-        let mut req = self
-            .http
-            .request(method.clone(), url.clone())
-            .timeout(self.timeout)
-            .header(ACCEPT, "application/json");
-        for (name, value) in headers {
-            req = req.header(*name, *value);
+        // At most one repeat, when the authenticator says its credentials went stale.
+        let mut repeated = false;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .timeout(self.timeout)
+                .header(ACCEPT, "application/json");
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            req = match body.clone() {
+                Body::Empty => req,
+                Body::Json(b) => req.header(CONTENT_TYPE, "application/json").body(b),
+                Body::Octets(b) => req.header(CONTENT_TYPE, "application/octet-stream").body(b),
+            };
+            let req = self.auth.authorize(req, url).await?;
+            let failed = |e: reqwest::Error| self.classify(e, url);
+            let resp = req.send().await.map_err(failed)?;
+            let status = resp.status();
+            let resp_headers = resp.headers().clone();
+            let body = resp.bytes().await.map_err(failed)?.to_vec();
+            if self.auth.answered(url, status, &resp_headers) && !repeated {
+                repeated = true;
+                continue;
+            }
+            return Ok(Answer {
+                method,
+                url: url.clone(),
+                status,
+                headers: resp_headers,
+                body,
+            });
         }
-        req = match body {
-            Body::Empty => req,
-            Body::Json(b) => req.header(CONTENT_TYPE, "application/json").body(b),
-            Body::Octets(b) => req.header(CONTENT_TYPE, "application/octet-stream").body(b),
-        };
-        let req = self.auth.authorize(req, url).await?;
-        let failed = |e: reqwest::Error| self.classify(e, url);
-        let resp = req.send().await.map_err(failed)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(failed)?.to_vec();
-        Ok(Answer {
-            method,
-            url: url.clone(),
-            status,
-            headers,
-            body,
-        })
     }
 
     /// Maps a reqwest failure to the variant callers act on. reqwest's own message would repeat

@@ -27,12 +27,14 @@ pub mod monitor;
 pub mod scheduler;
 pub mod server_tag;
 mod settings;
+pub mod tokens;
 pub mod types;
 pub mod webhdfs;
 
 pub use client::{split_by_url_length, AppsQuery, RmClient, RmClientBuilder, MAX_APPS_URL_BYTES};
 pub use conf::{Authentication, Endpoint, HttpPolicy, YarnConf};
 pub use error::{RemoteException, YarnError};
+pub(crate) use http::redact as redact_url;
 pub use http::{Caller, NoAuth, RequestAuth};
 pub use scheduler::{queue_headroom, QueueInfo, SchedulerInfo};
 pub use types::{

@@ -190,6 +190,10 @@ pub struct AppMonitor {
     settings: MonitorSettings,
     state: Mutex<State>,
     requests: std::sync::atomic::AtomicU64,
+    /// Whether kills go to the RM as the app's proxy user (`doAs`): on a Kerberized cluster,
+    /// where the server authenticates as itself and Hadoop's proxy-user rules apply. Without
+    /// security there is no authenticated caller a `doAs` could be checked against.
+    kill_as_proxy_user: std::sync::atomic::AtomicBool,
 }
 
 impl AppMonitor {
@@ -201,6 +205,7 @@ impl AppMonitor {
             settings,
             state: Mutex::new(State::default()),
             requests: Default::default(),
+            kill_as_proxy_user: Default::default(),
         });
         let weak = Arc::downgrade(&monitor);
         tokio::spawn(async move {
@@ -233,6 +238,12 @@ impl AppMonitor {
             }
         });
         monitor
+    }
+
+    /// See `kill_as_proxy_user`: set when the RM client authenticates with Kerberos.
+    pub fn set_kill_as_proxy_user(&self, on: bool) {
+        self.kill_as_proxy_user
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn rm(&self) -> &RmClient {
@@ -270,8 +281,24 @@ impl AppMonitor {
     }
 
     /// Kills the app tagged `tag`: by id when known, else by looking it up; if it is not there
-    /// yet, remembers the tag so the leak check kills it when it appears.
-    pub async fn kill(&self, tag: &str, app_id: Option<&str>) -> Result<(), YarnError> {
+    /// yet, remembers the tag so the leak check kills it when it appears. `proxy_user` is the
+    /// user the app runs as (sent as `doAs` on a Kerberized cluster).
+    pub async fn kill(
+        &self,
+        tag: &str,
+        app_id: Option<&str>,
+        proxy_user: Option<&str>,
+    ) -> Result<(), YarnError> {
+        let caller = match proxy_user {
+            Some(user)
+                if self
+                    .kill_as_proxy_user
+                    .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                Caller::NONE.do_as(user)
+            }
+            _ => Caller::NONE,
+        };
         let tag = tag.to_lowercase();
         let not_before = {
             let mut st = self.state.lock();
@@ -299,7 +326,7 @@ impl AppMonitor {
         };
         match id {
             Some(id) => {
-                self.rm.kill(&id, Caller::NONE).await?;
+                self.rm.kill(&id, caller).await?;
                 Ok(())
             }
             None => {

@@ -314,7 +314,7 @@ impl WebHdfs {
 
     /// One operation on the active NameNode, failing over on standby answers and connection
     /// errors. Redirects are returned, not followed.
-    async fn namenode(
+    pub(super) async fn namenode(
         &self,
         method: Method,
         path: &str,

@@ -49,8 +49,12 @@ def _free_port() -> int:
 class Kdc:
     """A running KDC for realm `realm`, listening on 127.0.0.1 (TCP and UDP, one port)."""
 
-    def __init__(self, realm: str = "LIVY.TEST", ticket_lifetime: str = "10h", renew_lifetime: str = "7d"):
+    def __init__(self, realm: str = "LIVY.TEST", ticket_lifetime: str = "10h", renew_lifetime: str = "7d",
+                 clockskew: Optional[int] = None):
+        """`clockskew` (seconds) narrows Kerberos' tolerance for expired tickets (default 300 s)
+        for every process of the realm: tests of ticket expiry set it to a few seconds."""
         self.realm = realm
+        self.clockskew = clockskew
         self.ticket_lifetime = ticket_lifetime
         self.renew_lifetime = renew_lifetime
         self.dir = Path(tempfile.mkdtemp(prefix="livy-kdc-"))
@@ -74,6 +78,7 @@ class Kdc:
     renew_lifetime = {self.renew_lifetime}
     forwardable = true
     udp_preference_limit = 1
+{f"    clockskew = {self.clockskew}" if self.clockskew is not None else ""}
 
 [realms]
     {self.realm} = {{
@@ -173,6 +178,15 @@ class Kdc:
         """A random-key principal (e.g. HTTP/localhost) and its keytab."""
         self.add_principal(name)
         return self.keytab(name, path=path)
+
+    def as_requests(self, name: str) -> int:
+        """How many initial-ticket requests (AS-REQ, i.e. logins) for `name` the KDC answered."""
+        principal = self.principal(name)
+        try:
+            text = self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return 0
+        return sum(1 for line in text.splitlines() if "AS_REQ" in line and "ISSUE" in line and f" {principal} for krbtgt/" in line)
 
     def kinit(self, name: str, password: Optional[str] = None, keytab: Optional[Path] = None,
               ccache: Optional[Path] = None, lifetime: Optional[str] = None) -> Path:

@@ -452,21 +452,30 @@ def default_spnego_validator(token_b64):
 
 
 def make_gssapi_validator(keytab=None, principal=None):
-    """Real Kerberos acceptor using python-gssapi (optional dependency).
+    """A real Kerberos/SPNEGO acceptor (python-gssapi against MIT Kerberos).
 
-    Hook for the Kerberos work: `Emulator(spnego_validator=make_gssapi_validator(kt, "HTTP/host@REALM"))`.
+    `keytab`: the service keytab (read through a GSSAPI credential store, so this process's
+    KRB5_KTNAME is left alone); `principal`: the acceptor name, e.g. "HTTP/localhost@REALM"
+    (None accepts for any key in the keytab).  Tokens are validated for real: a ticket for
+    another service, an expired or replayed one, or garbage is refused (403).  Returns
+    (initiator principal, response token or None), like `default_spnego_validator`.
     """
     import gssapi  # noqa: import only when asked for
 
-    if keytab:
-        os.environ["KRB5_KTNAME"] = keytab
     name = gssapi.Name(principal, gssapi.NameType.kerberos_principal) if principal else None
-    creds = gssapi.Credentials(name=name, usage="accept")
+    store = {"keytab": str(keytab)} if keytab else None
+    creds = gssapi.Credentials(name=name, usage="accept", store=store)
+    lock = threading.Lock()  # one MIT replay cache per process: accept one token at a time
 
     def validate(token_b64):
         try:
-            ctx = gssapi.SecurityContext(creds=creds, usage="accept")
-            out = ctx.step(base64.b64decode(token_b64))
+            raw = base64.b64decode(token_b64, validate=True)
+        except Exception as e:  # noqa: BLE001
+            raise SpnegoError(f"malformed Negotiate token: {e}")
+        try:
+            with lock:
+                ctx = gssapi.SecurityContext(creds=creds, usage="accept")
+                out = ctx.step(raw)
         except gssapi.exceptions.GSSError as e:
             raise SpnegoError(str(e))
         if not ctx.complete:
@@ -474,6 +483,72 @@ def make_gssapi_validator(keytab=None, principal=None):
         return str(ctx.initiator_name), (base64.b64encode(out).decode() if out else None)
 
     return validate
+
+
+# --------------------------------------------------------------------------- Hadoop tokens
+# Delegation tokens as Hadoop encodes them (Token.encodeToUrlString): WritableUtils vints and
+# Text fields, base64url without padding; the identifier is an AbstractDelegationTokenIdentifier
+# (version 0, owner, renewer, realUser, issueDate, maxDate, sequenceNumber, masterKeyId).
+
+
+def _vlong(v):
+    if -112 <= v <= 127:
+        return bytes([v & 0xFF])
+    length = -112
+    if v < 0:
+        v = ~v
+        length = -120
+    tmp = v
+    while tmp:
+        tmp >>= 8
+        length -= 1
+    n = -(length + 120) if length < -120 else -(length + 112)
+    return bytes([length & 0xFF]) + v.to_bytes(n, "big")
+
+
+def _text(s):
+    b = s.encode() if isinstance(s, str) else bytes(s)
+    return _vlong(len(b)) + b
+
+
+def dt_identifier(owner, renewer, real_user, issue, max_date, seq, key_id=1):
+    return (b"\x00" + _text(owner) + _text(renewer) + _text(real_user or "") + _vlong(issue) + _vlong(max_date)
+            + _vlong(seq) + _vlong(key_id))
+
+
+def encode_token(identifier, password, kind, service):
+    raw = _text(identifier) + _text(password) + _text(kind) + _text(service)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_vlong(buf, i):
+    first = buf[i] - 256 if buf[i] > 127 else buf[i]
+    if first >= -112:
+        return first, i + 1
+    size = -119 - first if first < -120 else -111 - first
+    v = int.from_bytes(buf[i + 1:i + size], "big")
+    return (~v if first < -120 else v), i + size
+
+
+def decode_token(url_string):
+    """{kind, service, owner, renewer, real_user} of a token's URL string (None if not one)."""
+    try:
+        raw = base64.urlsafe_b64decode(url_string + "=" * (-len(url_string) % 4))
+        fields, i = [], 0
+        for _ in range(4):
+            n, i = _read_vlong(raw, i)
+            fields.append(raw[i:i + n])
+            i += n
+        ident, j = fields[0], 1
+        texts = []
+        for _ in range(3):
+            n, j = _read_vlong(ident, j)
+            texts.append(ident[j:j + n].decode())
+            j += n
+        return {"kind": fields[2].decode(), "service": fields[3].decode(), "owner": texts[0], "renewer": texts[1],
+                "real_user": texts[2]}
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def short_name(principal):
@@ -505,6 +580,7 @@ class Emulator:
         recover=True,
         kill_drivers_on_stop=True,
         verbose=False,
+        rm_principal=None,
     ):
         self.state_dir = os.path.abspath(str(state_dir))
         self.host = host
@@ -541,6 +617,8 @@ class Emulator:
         self.reserved_ids = set()
         self.tokens = {}  # RM delegation tokens: token -> dict
         self.hdfs_tokens = {}
+        self.token_seq = 0
+        self.rm_principal = rm_principal
         self.requests = []
         self.faults: list[Fault] = []
         self.refused = {}  # server name -> restore timer or None
@@ -677,6 +755,8 @@ class Emulator:
                 yarn += [(f"yarn.resourcemanager.hostname.{r}", self.host), (f"yarn.resourcemanager.webapp.address.{r}", self.rm_addr(r))]
         else:
             yarn += [("yarn.resourcemanager.hostname", self.host), ("yarn.resourcemanager.webapp.address", self.rm_addr("rm1"))]
+        if self.rm_principal:
+            yarn.append(("yarn.resourcemanager.principal", self.rm_principal))
         yarn += [
             ("yarn.scheduler.maximum-allocation-mb", self.max_alloc_mb),
             ("yarn.scheduler.maximum-allocation-vcores", self.max_alloc_vcores),
@@ -729,6 +809,7 @@ class Emulator:
             "t": now_ms(), "server": srv.name, "method": ctx.method, "path": ctx.path,
             "query": dict(ctx.query), "user.name": ctx.q("user.name"),
             "doAs": ctx.q("doAs", ctx.q("doas")), "status": None, "auth": None, "principal": None, "user": None,
+            "agent": ctx.headers.get("User-Agent"),
         }
         ctx.record = rec
         fault = self._take_fault(srv.name, ctx.path)
@@ -1557,9 +1638,16 @@ class Emulator:
         body = self._parse_body(ctx)
         renewer = body.get("renewer") or ctx.auth["authenticated_user"]
         t = now_ms()
-        token = base64.urlsafe_b64encode(secrets.token_bytes(64)).decode().rstrip("=")
+        proxied = ctx.auth["user"] != ctx.auth["authenticated_user"]
+        owner = ctx.auth["user"] if proxied else ctx.auth["principal"]
+        real_user = ctx.auth["principal"] if proxied else ""
+        with self.lock:
+            self.token_seq += 1
+            seq = self.token_seq
+        ident = dt_identifier(owner, short_name(renewer), real_user, t, t + 7 * 24 * 3600 * 1000, seq)
+        token = encode_token(ident, secrets.token_bytes(20), "RM_DELEGATION_TOKEN", "")
         info = {
-            "token": token, "renewer": renewer, "owner": ctx.auth["principal"], "kind": "RM_DELEGATION_TOKEN",
+            "token": token, "renewer": renewer, "owner": owner, "kind": "RM_DELEGATION_TOKEN",
             "expiration-time": t + 24 * 3600 * 1000, "max-validity": t + 7 * 24 * 3600 * 1000,
         }
         with self.lock:
@@ -1695,14 +1783,25 @@ class Emulator:
         return extra
 
     def _issue_hdfs_token(self, ctx, renewer):
-        token = base64.urlsafe_b64encode(secrets.token_bytes(48)).decode().rstrip("=")
+        """A NameNode delegation token (kind WEBHDFS delegation, service = the NameNode's RPC
+        address), owned by the effective user, with the real user when proxied."""
+        doas = ctx.q("doAs", ctx.q("doas"))
+        principal = ctx.auth.get("principal") or ctx.auth.get("authenticated_user")
+        owner = doas or principal
+        t = now_ms()
+        with self.lock:
+            self.token_seq += 1
+            seq = self.token_seq
+        ident = dt_identifier(owner, short_name(renewer or ""), principal if doas else "", t,
+                              t + 7 * 24 * 3600 * 1000, seq)
+        token = encode_token(ident, secrets.token_bytes(20), "WEBHDFS delegation", f"{self.host}:8020")
         with self.lock:
             self.hdfs_tokens[token] = {
-                "owner": ctx.auth.get("principal") or ctx.auth.get("authenticated_user"),
+                "owner": owner,
                 "user": ctx.auth.get("authenticated_user"),
-                "doas": ctx.q("doAs", ctx.q("doas")),
-                "renewer": renewer,
-                "expiration": now_ms() + 24 * 3600 * 1000,
+                "doas": doas,
+                "renewer": short_name(renewer or ""),
+                "expiration": t + 24 * 3600 * 1000,
             }
         return token
 
@@ -2319,6 +2418,17 @@ class Emulator:
         if path == "/emulator/counters/reset" and m == "POST":
             self.reset_counters()
             return ok({})
+        if path == "/emulator/auth/reset" and m == "POST":
+            # A new signing secret: every hadoop.auth cookie issued so far is refused (401), as
+            # after an RM restart, so clients must negotiate SPNEGO again.
+            with self.lock:
+                self.cookie_secret = secrets.token_bytes(32)
+            return ok({})
+        if path == "/emulator/tokens" and m == "GET":
+            with self.lock:
+                rm = [dict(decode_token(t) or {}, store="rm", **{"expiration-time": i["expiration-time"]}) for t, i in self.tokens.items()]
+                nn = [dict(decode_token(t) or {}, store="hdfs", expiration=i["expiration"]) for t, i in self.hdfs_tokens.items()]
+            return ok({"tokens": rm + nn})
         if path == "/emulator/requests" and m == "GET":
             return ok({"requests": self.request_log(ctx.q("server"), ctx.q("path_prefix"))})
         if path == "/emulator/faults":
@@ -2357,7 +2467,9 @@ CONTROL_HELP = {
     "POST /emulator/apps/{id}/pid": "{pid} whose process group gets SIGTERM when the app is KILLED through the REST API",
     "GET|POST /emulator/active": "{rm: 'rm2' | null}",
     "GET|DELETE /emulator/counters": "?server=rm1&group=path|route ; DELETE (or POST /emulator/counters/reset) clears",
-    "GET /emulator/requests": "?server=&path_prefix= ; request log with user.name/doAs/auth/principal/status",
+    "GET /emulator/requests": "?server=&path_prefix= ; request log with user.name/doAs/auth/principal/user/status/agent",
+    "POST /emulator/auth/reset": "new hadoop.auth signing secret: cookies issued so far get 401 (clients renegotiate)",
+    "GET /emulator/tokens": "delegation tokens issued (RM and WebHDFS), decoded: kind, service, owner, renewer, real_user",
     "GET|POST|DELETE /emulator/faults": "{target: rm|rm1|rm2|webhdfs|node|all, mode: latency|garbage|html|status|reset|refuse, latency_ms, status, count, seconds, path_prefix, body}",
     "POST /emulator/queues/{queue}/usage": "{memory, vCores, containers} used by other tenants",
 }
@@ -2455,6 +2567,7 @@ def main(argv=None):
     ap.add_argument("--require-spnego", action="store_true")
     ap.add_argument("--spnego-keytab", default=None, help="use python-gssapi with this keytab instead of the accept-all validator")
     ap.add_argument("--spnego-principal", default=None)
+    ap.add_argument("--rm-principal", default=None, help="yarn.resourcemanager.principal written to yarn-site.xml")
     ap.add_argument("--webhdfs-port", type=int, default=0)
     ap.add_argument("--node-port", type=int, default=0)
     ap.add_argument("--total-mb", type=int, default=16384)
@@ -2473,7 +2586,7 @@ def main(argv=None):
         require_spnego=a.require_spnego, spnego_validator=validator, webhdfs_port=a.webhdfs_port,
         node_port=a.node_port, total_mb=a.total_mb, total_vcores=a.total_vcores, max_alloc_mb=a.max_alloc_mb,
         max_alloc_vcores=a.max_alloc_vcores, ha_redirect_mode=a.ha_redirect_mode, kill_delay_ms=a.kill_delay_ms,
-        recover=not a.no_recover, verbose=a.verbose,
+        recover=not a.no_recover, verbose=a.verbose, rm_principal=a.rm_principal,
     )
     emu.start()
     stop = threading.Event()
