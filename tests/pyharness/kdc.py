@@ -24,26 +24,15 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
+from .setup import free_port as _free_port
+from .setup import system_tool
 from .wait import wait_until
 
 TOOLS = ("krb5kdc", "kdb5_util", "kadmin.local", "kinit")
 
 
 def _sbin(name: str) -> str:
-    for d in ("/usr/sbin", "/usr/bin", "/sbin"):
-        p = Path(d) / name
-        if p.exists():
-            return str(p)
-    found = shutil.which(name)
-    if not found:
-        raise RuntimeError(f"{name} not found: run scripts/setup-env --security (Debian krb5-kdc, krb5-user)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return system_tool(name, "krb5-kdc, krb5-user")
 
 
 class Kdc:

@@ -21,32 +21,20 @@ whose keys become the uid values.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
+from .setup import free_port as _free_port
+from .setup import system_tool
 from .wait import wait_until
 
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
 
 
 def _tool(name: str) -> str:
-    for d in ("/usr/sbin", "/usr/bin", "/sbin"):
-        p = Path(d) / name
-        if p.exists():
-            return str(p)
-    found = shutil.which(name)
-    if not found:
-        raise RuntimeError(f"{name} not found: run scripts/setup-env --security (Debian slapd, ldap-utils)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return system_tool(name, "slapd, ldap-utils")
 
 
 def _run(*cmd: str, **kw) -> subprocess.CompletedProcess:

@@ -7,8 +7,6 @@ of the project's .venv). slapd, ldap-utils and openssl come from scripts/setup-e
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Callable, Dict, List
@@ -17,7 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyharness.livy_server import LivyServer, default_binary, repo_root  # noqa: E402
+from pyharness import setup  # noqa: E402
+from pyharness.livy_server import LivyServer, repo_root  # noqa: E402
 from pyharness.slapd import Slapd  # noqa: E402
 
 ROOT = repo_root()
@@ -29,30 +28,19 @@ USERS = {"alice": "alice-pw", "bob": "b0b:with:colons", "carol@corp.test": "caro
 
 @pytest.fixture(scope="session")
 def livy_bin() -> Path:
-    path = default_binary()
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"livy-server binary {path} is missing: cargo build --release", pytrace=False)
-    return path
+    try:
+        return setup.livy_binary()
+    except setup.SetupMissing as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def spark_home() -> Path:
     """SPARK_HOME (the server refuses to start without one), from the project's .venv if unset."""
-    home = os.environ.get("SPARK_HOME")
-    venv_python = ROOT / ".venv" / "bin" / "python"
-    if not home and venv_python.exists():
-        out = subprocess.run(
-            [str(venv_python), "-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))"],
-            capture_output=True, text=True, timeout=60,
-        )
-        if out.returncode == 0:
-            home = out.stdout.strip()
-            os.environ["SPARK_HOME"] = home
-    if not home or not (Path(home) / "bin" / "spark-submit").is_file():
-        pytest.fail(f"SPARK_HOME ({home!r}) has no bin/spark-submit; run scripts/setup-env", pytrace=False)
-    if not os.environ.get("PYSPARK_PYTHON") and venv_python.exists():
-        os.environ["PYSPARK_PYTHON"] = str(venv_python)
-    return Path(home)
+    try:
+        return setup.spark_home('eval "$(scripts/setup-env --clients --print-env)"')
+    except setup.SetupMissing as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="module")
