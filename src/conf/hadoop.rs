@@ -76,13 +76,7 @@ impl HadoopConf {
     /// A comma-separated list with blanks dropped (Hadoop's `getTrimmedStrings`).
     pub fn get_list(&self, key: &str) -> Vec<String> {
         self.get(key)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
+            .map(|v| super::units::comma_list(&v))
             .unwrap_or_default()
     }
 

@@ -1,9 +1,20 @@
-//! Livy's duration and size syntax.
+//! Livy's duration, size and list syntax.
 //!
 //! Written here rather than taken from a crate because the accepted forms must be exactly Livy's
 //! (`ClientConf.getTimeAsMs`: an integer, optional suffix us/ms/s/m/min/h/d, no suffix = ms;
 //! Spark's `byteStringAs`: b/k/kb/m/mb/g/gb/t/tb/p/pb, no suffix = bytes). Crates such as
 //! humantime accept other spellings ("1 hour", "1h 30m") that Livy would reject, and vice versa.
+
+/// A comma-separated list, items trimmed and blanks dropped (Hadoop's `getTrimmedStrings`,
+/// Spark's `Utils.stringToSeq`, Livy's list keys all read lists this way).
+pub fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
 
 use std::time::Duration;
 

@@ -446,13 +446,7 @@ impl RestSubmitter {
 
 fn split(value: Option<&String>) -> Vec<String> {
     value
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
+        .map(|v| crate::conf::units::comma_list(v))
         .unwrap_or_default()
 }
 

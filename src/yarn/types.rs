@@ -333,12 +333,7 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
     }
     Ok(match Option::<Tags>::deserialize(d)? {
         None => Vec::new(),
-        Some(Tags::Csv(s)) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect(),
+        Some(Tags::Csv(s)) => crate::conf::units::comma_list(&s),
         Some(Tags::List(v)) => v,
     })
 }

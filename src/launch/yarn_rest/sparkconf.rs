@@ -11,14 +11,7 @@ pub(crate) const CPS: &str = "<CPS>";
 pub(crate) const PWD: &str = "{{PWD}}";
 
 /// `Utils.stringToSeq`: comma-separated, trimmed, empty items dropped.
-pub(crate) fn split_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
+pub(crate) use crate::conf::units::comma_list as split_list;
 
 pub(crate) fn list(conf: &BTreeMap<String, String>, key: &str) -> Vec<String> {
     conf.get(key).map(|v| split_list(v)).unwrap_or_default()
