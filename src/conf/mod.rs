@@ -318,7 +318,7 @@ impl LivyConf {
                 .unwrap_or_default()
         };
         let list = |name: &str| -> Vec<String> {
-            get(name).map(|v| units::comma_list(&v)).unwrap_or_default()
+            get(name).map(|v| units::comma_list(v)).unwrap_or_default()
         };
 
         let port = int(keys::SERVER_PORT);
