@@ -317,9 +317,8 @@ impl LivyConf {
                 .and_then(|v| units::parse_duration(v).ok())
                 .unwrap_or_default()
         };
-        let list = |name: &str| -> Vec<String> {
-            get(name).map(|v| units::comma_list(v)).unwrap_or_default()
-        };
+        let list =
+            |name: &str| -> Vec<String> { get(name).map(units::comma_list).unwrap_or_default() };
 
         let port = int(keys::SERVER_PORT);
         if !(0..=65535).contains(&port) {
