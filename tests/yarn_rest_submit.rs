@@ -132,8 +132,19 @@ fn entries(v: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stages_files_and_submits_the_context_spark_would() {
+/// An emulator with the Spark archive pre-staged (its AMs not run), local files to ship, and a
+/// submitter pointed at it.
+struct Setup {
+    emu: Emulator,
+    fs: WebHdfs,
+    dir: tempfile::TempDir,
+    _spark_home: tempfile::TempDir,
+    submitter: RestSubmitter,
+    logs: ProcessLogs,
+    progress: parking_lot::Mutex<Progress>,
+}
+
+async fn setup() -> Setup {
     let emu = Emulator::start(&[]);
     emu.settings(json!({"run_spark_am": false})).await;
     let fs = hdfs(&emu);
@@ -148,8 +159,28 @@ async fn stages_files_and_submits_the_context_spark_would() {
         std::sync::Arc::new(livy_rs::yarn::NoAuth),
     )
     .unwrap();
-    let logs = ProcessLogs::new(100);
-    let progress = parking_lot::Mutex::new(Progress::default());
+    Setup {
+        emu,
+        fs,
+        dir,
+        _spark_home: spark_home,
+        submitter,
+        logs: ProcessLogs::new(100),
+        progress: parking_lot::Mutex::new(Progress::default()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_files_and_submits_the_context_spark_would() {
+    let Setup {
+        emu,
+        fs,
+        dir,
+        _spark_home,
+        submitter,
+        logs,
+        progress,
+    } = setup().await;
     let data = format!("file://{}", dir.path().join("data.csv").display());
 
     let app_id = submitter
@@ -287,22 +318,15 @@ async fn stages_files_and_submits_the_context_spark_would() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_staging_cleans_up_and_says_why() {
-    let emu = Emulator::start(&[]);
-    emu.settings(json!({"run_spark_am": false})).await;
-    let fs = hdfs(&emu);
-    prestage(&fs).await;
-    let dir = tempfile::tempdir().unwrap();
-    local_files(dir.path());
-    let spark_home = common::fake_spark_home();
-    let livy = livy_conf(&emu, spark_home.path());
-    let submitter = RestSubmitter::new(
-        livy.clone(),
-        livy.yarn.as_ref().unwrap(),
-        std::sync::Arc::new(livy_rs::yarn::NoAuth),
-    )
-    .unwrap();
-    let logs = ProcessLogs::new(100);
-    let progress = parking_lot::Mutex::new(Progress::default());
+    let Setup {
+        emu,
+        fs,
+        dir,
+        _spark_home,
+        submitter,
+        logs,
+        progress,
+    } = setup().await;
     let missing = format!("file://{}", dir.path().join("missing.csv").display());
 
     let err = submitter
