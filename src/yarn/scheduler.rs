@@ -97,26 +97,7 @@ pub fn queue_headroom(
     queue: &str,
     cluster_total: Resources,
 ) -> Option<Resources> {
-    if !info.scheduler_type.is_empty() && info.scheduler_type != "capacityScheduler" {
-        return None;
-    }
-    let mut path = Vec::new();
-    if !find(&info.queues, queue, "root", &mut path) {
-        return None;
-    }
-    let root_used = sum_used(&info.queues);
-    let root_max = if info.max_capacity > 0.0 {
-        info.max_capacity
-    } else {
-        100.0
-    };
-    let mut room = room(cluster_total, root_max, root_used);
-    for q in path {
-        let r = self::room(cluster_total, q.absolute_max_capacity, q.used());
-        room.memory_mb = room.memory_mb.min(r.memory_mb);
-        room.vcores = room.vcores.min(r.vcores);
-    }
-    Some(room)
+    smallest_room(info, queue, cluster_total, true)
 }
 
 /// The most `queue` may ever hold: its absolute maximum capacity of the cluster (the smallest
@@ -127,6 +108,17 @@ pub fn queue_limit(
     queue: &str,
     cluster_total: Resources,
 ) -> Option<Resources> {
+    smallest_room(info, queue, cluster_total, false)
+}
+
+/// The smallest room along the path from the root to `queue`, each level's room being its
+/// absolute maximum capacity minus (when `count_used`) what it uses.
+fn smallest_room(
+    info: &SchedulerInfo,
+    queue: &str,
+    cluster_total: Resources,
+    count_used: bool,
+) -> Option<Resources> {
     if !info.scheduler_type.is_empty() && info.scheduler_type != "capacityScheduler" {
         return None;
     }
@@ -134,19 +126,19 @@ pub fn queue_limit(
     if !find(&info.queues, queue, "root", &mut path) {
         return None;
     }
+    let used = |r: Resources| if count_used { r } else { Resources::default() };
     let root_max = if info.max_capacity > 0.0 {
         info.max_capacity
     } else {
         100.0
     };
-    let nothing = Resources::default();
-    let mut limit = room(cluster_total, root_max, nothing);
+    let mut smallest = room(cluster_total, root_max, used(sum_used(&info.queues)));
     for q in path {
-        let r = room(cluster_total, q.absolute_max_capacity, nothing);
-        limit.memory_mb = limit.memory_mb.min(r.memory_mb);
-        limit.vcores = limit.vcores.min(r.vcores);
+        let r = room(cluster_total, q.absolute_max_capacity, used(q.used()));
+        smallest.memory_mb = smallest.memory_mb.min(r.memory_mb);
+        smallest.vcores = smallest.vcores.min(r.vcores);
     }
-    Some(limit)
+    Some(smallest)
 }
 
 fn room(total: Resources, absolute_max_pct: f64, used: Resources) -> Resources {
