@@ -66,6 +66,7 @@ async fn am_credentials_carry_hdfs_and_rm_tokens_for_the_proxy_user_renewable_by
         rm: &rm,
         hdfs: Some(&hdfs),
         nameservice: None,
+        webhdfs: None,
     };
     let creds = am_credentials(&sources, Some("bob"), "rm").await.unwrap();
     assert_eq!(entries(&creds, "secrets"), vec![]);

@@ -3,7 +3,8 @@
 //! `getRemoteUser` is null. [`AccessManager`] is Livy's AccessManager rule for rule.
 //!
 //! - `filter`: the layer in front of every route (cookie, scheme, allowed-users ACL)
-//! - `spnego` + `gss`: the Kerberos acceptor; `name_rules`: Hadoop's auth_to_local
+//! - `spnego`: the Kerberos acceptor; `gss`: the one GSSAPI FFI module (acceptor, keytab login,
+//!   ccache initiator); `name_rules`: Hadoop's auth_to_local
 //! - `cookie`: the signed `hadoop.auth` cookie, shared by every scheme
 
 pub mod cookie;

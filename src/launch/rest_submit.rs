@@ -14,7 +14,7 @@ use super::yarn_rest::{
 };
 use crate::conf::{LivyConf, YarnSettings};
 use crate::logs::{ProcessLogs, Stream};
-use crate::yarn::tokens::{am_credentials, yarn_renewer, TokenSources};
+use crate::yarn::tokens::{am_credentials, is_hdfs, yarn_renewer, TokenSources};
 use crate::yarn::{
     Authentication, Caller, CreateOptions, FileStatus, RequestAuth, RmClient, WebHdfs, YarnConf,
     YarnError,
@@ -367,7 +367,7 @@ impl RestSubmitter {
     /// the application's user, renewable by YARN (what spark-submit's token manager does).
     async fn credentials(&self, proxy_user: Option<&str>) -> Result<serde_json::Value, String> {
         let renewer = yarn_renewer(&self.livy.hadoop, &self.cluster)?;
-        let hdfs = self.default_fs.starts_with("hdfs://").then_some(&self.hdfs);
+        let hdfs = is_hdfs(&self.default_fs).then_some(&self.hdfs);
         let sources = TokenSources::new(&self.rm, hdfs, &self.cluster);
         am_credentials(&sources, proxy_user, &renewer)
             .await

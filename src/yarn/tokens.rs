@@ -10,7 +10,10 @@
 //!   `WEBHDFS delegation`; the AM uses HDFS over RPC, so it is re-labelled
 //!   `HDFS_DELEGATION_TOKEN` (same identifier and password — it is one token to the NameNode)
 //!   and stored under its service, `ha-hdfs:<nameservice>` on an HA file system as Hadoop's HA
-//!   client names it, else the NameNode's RPC address the NameNode put in it.
+//!   client names it, else the NameNode's RPC address the NameNode put in it. When
+//!   `fs.defaultFS` is itself `webhdfs://` (or `swebhdfs://`), the AM and the NodeManager read
+//!   the staged files over WebHDFS: the token keeps its WebHDFS kind and its service becomes
+//!   that file system's `host:port`, as Hadoop's `WebHdfsFileSystem` names its tokens.
 //! - RM: `POST /ws/v1/cluster/delegation-token` (Cluster Delegation Tokens API).
 //!
 //! Both are asked for as the proxy user (`doAs`) when one is set, with the renewer Spark uses
@@ -41,6 +44,8 @@ pub struct TokenSources<'a> {
     pub hdfs: Option<&'a WebHdfs>,
     /// The HA nameservice `fs.defaultFS` names, if any (see the module docs).
     pub nameservice: Option<&'a str>,
+    /// `host:port` of a `webhdfs://`/`swebhdfs://` `fs.defaultFS` (see the module docs).
+    pub webhdfs: Option<&'a str>,
 }
 
 impl<'a> TokenSources<'a> {
@@ -50,8 +55,22 @@ impl<'a> TokenSources<'a> {
             rm,
             hdfs,
             nameservice: cluster.nameservice.as_deref(),
+            webhdfs: webhdfs_authority(&cluster.default_fs),
         }
     }
+}
+
+/// Whether `fs.defaultFS` is HDFS (over RPC or WebHDFS), i.e. whether the AM needs an HDFS token.
+pub fn is_hdfs(default_fs: &str) -> bool {
+    default_fs.starts_with("hdfs://") || webhdfs_authority(default_fs).is_some()
+}
+
+/// `host:port` of a `webhdfs://` or `swebhdfs://` file system URI.
+fn webhdfs_authority(default_fs: &str) -> Option<&str> {
+    let rest = default_fs
+        .strip_prefix("webhdfs://")
+        .or_else(|| default_fs.strip_prefix("swebhdfs://"))?;
+    rest.split('/').next().filter(|a| !a.is_empty())
 }
 
 /// The AM container's `credentials` object: the tokens `user` (the proxy user, or the server's
@@ -68,7 +87,10 @@ pub async fn am_credentials(
     let mut tokens: Vec<(String, String)> = Vec::new();
     if let Some(hdfs) = sources.hdfs {
         let token = hdfs.get_delegation_token(renewer, caller).await?;
-        let token = as_hdfs_token(token, sources.nameservice);
+        let token = match sources.webhdfs {
+            Some(authority) => as_webhdfs_token(token, authority),
+            None => as_hdfs_token(token, sources.nameservice),
+        };
         tokens.push((token.service.clone(), token.encode()));
     }
     let rm = sources.rm.get_delegation_token(renewer, caller).await?;
@@ -84,6 +106,12 @@ pub async fn am_credentials(
         .map(|(k, v)| json!({"key": k, "value": v}))
         .collect();
     Ok(json!({"tokens": {"entry": entry}, "secrets": {"entry": []}}))
+}
+
+/// A WebHDFS token for a `webhdfs://` default file system at `authority` (module docs).
+fn as_webhdfs_token(mut token: HadoopToken, authority: &str) -> HadoopToken {
+    token.service = authority.to_string();
+    token
 }
 
 /// Re-labels a WebHDFS token for HDFS RPC, as described in the module docs.
@@ -397,8 +425,27 @@ mod tests {
             (HDFS_DELEGATION_KIND, "10.0.0.1:8020")
         );
         assert_eq!(hdfs.password, token.password);
-        assert_eq!(as_hdfs_token(back, Some("ns1")).service, "ha-hdfs:ns1");
+        assert_eq!(
+            as_hdfs_token(back.clone(), Some("ns1")).service,
+            "ha-hdfs:ns1"
+        );
+        let web = as_webhdfs_token(back, "nn.example.com:9870");
+        assert_eq!(
+            (web.kind.as_str(), web.service.as_str()),
+            ("WEBHDFS delegation", "nn.example.com:9870")
+        );
         assert!(!format!("{token:?}").contains("250"));
+    }
+
+    #[test]
+    fn webhdfs_default_file_systems_need_an_hdfs_token_too() {
+        assert!(is_hdfs("hdfs://ns1"));
+        assert!(is_hdfs("webhdfs://nn:9870"));
+        assert!(is_hdfs("swebhdfs://nn:9871/"));
+        assert!(!is_hdfs("file:///"));
+        assert!(!is_hdfs("s3a://bucket"));
+        assert_eq!(webhdfs_authority("webhdfs://nn:9870/"), Some("nn:9870"));
+        assert_eq!(webhdfs_authority("webhdfs:///"), None);
     }
 
     #[test]

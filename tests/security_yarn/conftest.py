@@ -9,6 +9,7 @@ Needs `scripts/setup-env --security` (KDC tools) and python-gssapi (in .venv-cli
 """
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -32,7 +33,7 @@ SHIM_HOME = REPO / "tests" / "yarn" / "spark_home"
 CLOCKSKEW = 2
 
 __all__ = ["Kdc", "LivyServer", "wait_until", "Emulator", "REALM", "SHIM_HOME", "REPO", "CLOCKSKEW",
-           "secure_conf", "secure_env", "fake_spark_home"]
+           "secure_conf", "secure_env", "fake_spark_home", "assert_no_secrets"]
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,23 @@ def fake_spark_home(tmp: Path) -> Path:
     sub.write_text(FAKE_SUBMIT.replace("PYTHON", sys.executable, 1))
     sub.chmod(0o755)
     return home
+
+
+def assert_no_secrets(log, keytab_path, emu, more_tokens=()):
+    """Keytab contents, delegation tokens (those the emulator issued and `more_tokens`), SPNEGO
+    tokens and auth cookies never reach the log."""
+    raw = keytab_path.read_bytes()
+    for form in (base64.b64encode(raw).decode(), raw.hex()):
+        assert form[:24] not in log
+    # Key material: any 12-byte window of the keytab's tail, as text.
+    tail = raw[-12:].decode("latin-1")
+    assert tail not in log
+    assert "Negotiate " not in log
+    assert "hadoop.auth" not in log
+    with emu.lock:
+        issued = list(emu.tokens) + list(emu.hdfs_tokens)
+    for token in issued + list(more_tokens):
+        assert token not in log
 
 
 def real_spark_env():

@@ -3,15 +3,14 @@ that principal (doAs the proxy user where it acts for one), hands the ccache to 
 renews the ticket before it ends, and survives a keytab that does not work."""
 from __future__ import annotations
 
-import base64
 import json
 import time
 import urllib.request
 
 import pytest
 
-from conftest import (CLOCKSKEW, REALM, SHIM_HOME, LivyServer, fake_spark_home, secure_conf, secure_env,
-                      wait_until)
+from conftest import (CLOCKSKEW, REALM, SHIM_HOME, LivyServer, assert_no_secrets, fake_spark_home, secure_conf,
+                      secure_env, wait_until)
 
 LIVY = f"livy/localhost@{REALM}"
 
@@ -26,22 +25,6 @@ def batch_log(livy, bid):
     st, body, _ = livy.call("GET", f"/batches/{bid}/log?size=-1")
     assert st == 200, (st, body)
     return "\n".join(body["log"])
-
-
-def assert_no_secrets(log, keytab_path, emu):
-    """Keytab contents, delegation tokens, SPNEGO tokens and auth cookies never reach the log."""
-    raw = keytab_path.read_bytes()
-    for form in (base64.b64encode(raw).decode(), raw.hex()):
-        assert form[:24] not in log
-    # Key material: any 12-byte window of the keytab's tail, as text.
-    tail = raw[-12:].decode("latin-1")
-    assert tail not in log
-    assert "Negotiate " not in log
-    assert "hadoop.auth" not in log
-    with emu.lock:
-        issued = list(emu.tokens) + list(emu.hdfs_tokens)
-    for token in issued:
-        assert token not in log
 
 
 def test_batch_with_impersonation_on_a_kerberized_cluster(kdc, emu, tmp_path, real_spark):

@@ -4,18 +4,14 @@ localizes the AM container's resources from its HDFS and runs the real PySpark d
 run. Also the admission check (queue capacity) and the create-time refusals. Two Spark starts."""
 from __future__ import annotations
 
-import io
-import json
 import time
-import urllib.request
-import zipfile
 
 import pytest
 
 from conftest import Emulator, LivyServer, batch_state, stop_emulator, wait_until, yarn_conf, yarn_env
+from webhdfs_files import ARCHIVE, hdfs_get, hdfs_put, spark_jars_zip
 
 SPARK_TIMEOUT = 300
-ARCHIVE = "/apps/spark/spark-jars.zip"
 
 PI = """
 import sys
@@ -26,32 +22,6 @@ inside = spark.sparkContext.parallelize(range(n), 2).filter(lambda i: (i * 7919 
 print("PI_ESTIMATE=%f" % (4.0 * inside / n))
 spark.stop()
 """
-
-
-def hdfs_put(emu, path, data, user="hdfs"):
-    """WebHDFS CREATE in its two steps (noredirect=true gives the DataNode URL as JSON)."""
-    url = f"{emu.webhdfs_url}/webhdfs/v1{path}?op=CREATE&overwrite=true&noredirect=true&user.name={user}"
-    req = urllib.request.Request(url, method="PUT", data=b"")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        target = json.loads(r.read())["Location"]
-    with urllib.request.urlopen(urllib.request.Request(target, method="PUT", data=data), timeout=10) as r:
-        assert r.status == 201, r.status
-
-
-def hdfs_get(emu, path, op="GETFILESTATUS"):
-    url = f"{emu.webhdfs_url}/webhdfs/v1{path}?op={op}&user.name=hdfs"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return {"status": e.code}
-
-
-def spark_jars_zip():
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("README", "stands for the jars of $SPARK_HOME/jars\n")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 //! On a Kerberized cluster (`hadoop.security.authentication = kerberos` in core-site.xml) Livy
 //! runs `kinit -kt <keytab> <principal>` at start and every `refresh-interval`, and everything it
 //! launches uses that ticket. livy-rs does the same without a `kinit` binary: one task
-//! ([`HadoopIdentity::start`]) logs in from the keytab through GSSAPI ([`login`]) into a
+//! ([`HadoopIdentity::start`]) logs in from the keytab through GSSAPI ([`gss`]) into a
 //! *private* credential cache (a 0700 directory of the server's own, never the user's default
 //! ccache), renews it every `refresh-interval` and before the ticket's end (at 80% of its
 //! lifetime, as Hadoop's UGI does), and hands the ccache to spark-submit (`KRB5CCNAME`) and to
@@ -17,11 +17,11 @@
 //! `refresh-interval`, so a fixed keytab heals the server without a restart. Below the threshold
 //! it retries after a short pause, and an earlier ticket that is still valid keeps being used.
 
-mod login;
 pub mod negotiate;
 
+use crate::auth::gss;
 use parking_lot::Mutex;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -241,10 +241,9 @@ impl HadoopIdentity {
         let _one_at_a_time = self.login_lock.lock();
         let fresh = self.dir.path().join("ccache.new");
         let _ = std::fs::remove_file(&fresh);
-        let keytab = keytab_name(&self.settings.keytab);
-        let result = login::login_from_keytab(
+        let result = gss::login_from_keytab(
             &self.settings.principal,
-            &keytab,
+            &self.settings.keytab.to_string_lossy(),
             &format!("FILE:{}", fresh.display()),
         );
         match result {
@@ -262,17 +261,7 @@ impl HadoopIdentity {
 
     /// Initiator credentials from the private cache, for SPNEGO. Blocking.
     pub(crate) fn initiator(&self) -> Result<libgssapi::credential::Cred, String> {
-        login::initiator_from_ccache(&self.ccache_name()).map_err(|e| e.to_string())
-    }
-}
-
-/// `FILE:<path>` unless the path already names a keytab type (`FILE:`, `MEMORY:` ...).
-fn keytab_name(path: &Path) -> String {
-    let s = path.display().to_string();
-    if s.starts_with('/') || !s.contains(':') {
-        format!("FILE:{s}")
-    } else {
-        s
+        gss::initiator_from_ccache(&self.ccache_name()).map_err(|e| e.to_string())
     }
 }
 
@@ -324,15 +313,6 @@ mod tests {
         );
         assert_eq!(resolve_host("livy@EXAMPLE.COM", "edge"), "livy@EXAMPLE.COM");
         assert!(!resolve_host("livy/_HOST@R", "0.0.0.0").contains("_HOST"));
-    }
-
-    #[test]
-    fn keytab_paths_become_file_names() {
-        assert_eq!(
-            keytab_name(Path::new("/etc/livy.keytab")),
-            "FILE:/etc/livy.keytab"
-        );
-        assert_eq!(keytab_name(Path::new("FILE:/k")), "FILE:/k");
     }
 
     #[tokio::test]
