@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyharness import setup  # noqa: E402
+from pyharness.fixtures import livy_bin, spark_home  # noqa: E402,F401  (fixtures)
 from pyharness.livy_server import LivyServer, repo_root  # noqa: E402
 from pyharness.wait import wait_until  # noqa: E402,F401  (re-exported for the test modules)
 
@@ -25,24 +25,6 @@ ROOT = repo_root()
 
 
 # --------------------------------------------------------------------------- environment
-
-
-@pytest.fixture(scope="session")
-def livy_bin() -> Path:
-    try:
-        return setup.livy_binary()
-    except setup.SetupMissing as e:
-        pytest.fail(str(e), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def spark_home() -> Path:
-    """SPARK_HOME with bin/spark-submit; derived from the project's .venv when unset (and then
-    exported, with PYSPARK_PYTHON, so the servers started by the tests inherit it)."""
-    try:
-        return setup.spark_home('eval "$(scripts/setup-env --clients --print-env)"')
-    except setup.SetupMissing as e:
-        pytest.fail(str(e), pytrace=False)
 
 
 #: spark-defaults.conf for every server the suites start: a client-mode driver JVM with C1 only and

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyharness import setup  # noqa: E402
+from pyharness.fixtures import livy_bin, spark_home  # noqa: E402,F401  (fixtures)
 from pyharness.livy_server import LivyServer, repo_root  # noqa: E402
 
 ROOT = repo_root()
@@ -35,23 +35,6 @@ spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
 spark.ui.enabled false
 spark.ui.showConsoleProgress false
 """
-
-
-@pytest.fixture(scope="session")
-def livy_bin() -> Path:
-    try:
-        return setup.livy_binary()
-    except setup.SetupMissing as e:
-        pytest.fail(str(e), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def spark_home() -> Path:
-    """SPARK_HOME with bin/spark-submit; derived from the project's .venv when unset."""
-    try:
-        return setup.spark_home('eval "$(scripts/setup-env --clients --print-env)"')
-    except setup.SetupMissing as e:
-        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyharness import setup  # noqa: E402
+from pyharness.fixtures import livy_bin, spark_home  # noqa: E402,F401  (fixtures)
 from pyharness.livy_server import LivyServer, repo_root  # noqa: E402
 from pyharness.slapd import Slapd  # noqa: E402
 
@@ -24,23 +24,6 @@ ROOT = repo_root()
 #: The directory's users and their passwords. `carol@corp.test` is stored with that uid, as an
 #: Active-Directory-like login for the username-domain tests.
 USERS = {"alice": "alice-pw", "bob": "b0b:with:colons", "carol@corp.test": "carol-pw"}
-
-
-@pytest.fixture(scope="session")
-def livy_bin() -> Path:
-    try:
-        return setup.livy_binary()
-    except setup.SetupMissing as e:
-        pytest.fail(str(e), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def spark_home() -> Path:
-    """SPARK_HOME (the server refuses to start without one), from the project's .venv if unset."""
-    try:
-        return setup.spark_home('eval "$(scripts/setup-env --clients --print-env)"')
-    except setup.SetupMissing as e:
-        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,29 @@
+"""The session fixtures every suite that starts a server shares; a conftest imports them
+(`from pyharness.fixtures import livy_bin, spark_home`) and pytest picks them up from there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from . import setup
+
+
+@pytest.fixture(scope="session")
+def livy_bin() -> Path:
+    """The livy-server binary ($LIVY_RS_BIN or target/release/livy-server)."""
+    try:
+        return setup.livy_binary()
+    except setup.SetupMissing as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def spark_home() -> Path:
+    """SPARK_HOME with bin/spark-submit; derived from the project's .venv when unset (and then
+    exported, with PYSPARK_PYTHON, so the servers started by the tests inherit it)."""
+    try:
+        return setup.spark_home('eval "$(scripts/setup-env --clients --print-env)"')
+    except setup.SetupMissing as e:
+        pytest.fail(str(e), pytrace=False)
