@@ -53,12 +53,17 @@ def test_batch_with_impersonation_on_a_kerberized_cluster(kdc, emu, tmp_path, re
         shim = [r for r in log if r.get("agent") == "spark-submit-shim"]
         assert shim, log[-5:]
         assert (shim[-1]["principal"], shim[-1]["doAs"], shim[-1]["status"]) == (LIVY, "bob", 200)
-        # The server's own RM calls: SPNEGO as its principal once, then the hadoop.auth cookie.
-        own = [r for r in log if r["server"] == "rm1" and r.get("agent") != "spark-submit-shim"
-               and r["path"].startswith("/ws/v1/cluster/apps")]
+        # The server's own RM calls: SPNEGO as its principal once, then the hadoop.auth cookie on
+        # the following monitor ticks (the app may be RUNNING by the first one, so wait for more).
+        def own_calls():
+            return [r for r in emu.request_log() if r["server"] == "rm1" and r.get("agent") != "spark-submit-shim"
+                    and r["path"].startswith("/ws/v1/cluster/apps")]
+
+        own = wait_until(lambda: (lambda o: o if any(r["auth"] == "cookie" for r in o) else None)(own_calls()),
+                         timeout=30, what="a monitor request authenticated by the hadoop.auth cookie")
         assert any(r["auth"] == "negotiate" and r["principal"] == LIVY and r["status"] == 200 for r in own), own[:3]
         cookie = [r for r in own if r["auth"] == "cookie"]
-        assert cookie and all(r["principal"] == LIVY and r["status"] == 200 for r in cookie)
+        assert all(r["principal"] == LIVY and r["status"] == 200 for r in cookie), cookie
         assert not [r for r in own if r["status"] == 401]
 
         st, body, _ = livy.call("DELETE", f"/batches/{bid}")
