@@ -27,3 +27,12 @@ def spark_home() -> Path:
         return setup.spark_home('eval "$(scripts/setup-env --clients --print-env)"')
     except setup.SetupMissing as e:
         pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def real_spark():
+    """The real Spark's SPARK_HOME/PYSPARK_PYTHON, for suites that run it behind a shim."""
+    env = setup.real_spark_env()
+    if env is None:
+        pytest.skip("no real Spark (scripts/setup-env --print-env failed)")
+    return env

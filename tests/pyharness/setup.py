@@ -73,3 +73,21 @@ def system_tool(name: str, packages: str) -> str:
     if not found:
         raise SetupMissing(f"{name} not found: run scripts/setup-env --security (Debian {packages})")
     return found
+
+
+def real_spark_env():
+    """SPARK_HOME/PYSPARK_PYTHON of the real Spark as `scripts/setup-env --print-env` gives them
+    (installing it if needed), or None when that fails. For suites whose SPARK_HOME is a shim."""
+    try:
+        out = subprocess.run([str(repo_root() / "scripts" / "setup-env"), "--print-env"], capture_output=True,
+                             text=True, timeout=1200, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    env = {}
+    for line in out.splitlines():
+        if line.startswith("export ") and "=" in line:
+            k, v = line[len("export "):].split("=", 1)
+            env[k] = v.strip("'\"")
+    if not env.get("SPARK_HOME") or not Path(env["SPARK_HOME"], "bin", "spark-submit").exists():
+        return None
+    return env

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "yarn"))
 
+from pyharness.fixtures import real_spark  # noqa: E402,F401  (fixture)
 from pyharness.kdc import Kdc  # noqa: E402
 from pyharness.livy_server import LivyServer  # noqa: E402
 from pyharness.wait import wait_until  # noqa: E402
@@ -128,25 +128,3 @@ def assert_no_secrets(log, keytab_path, emu, more_tokens=()):
         assert token not in log
 
 
-def real_spark_env():
-    try:
-        out = subprocess.run([str(REPO / "scripts" / "setup-env"), "--print-env"], capture_output=True, text=True,
-                             timeout=600, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    env = {}
-    for line in out.splitlines():
-        if line.startswith("export ") and "=" in line:
-            k, v = line[len("export "):].split("=", 1)
-            env[k] = v.strip("'\"")
-    if not env.get("SPARK_HOME") or not Path(env["SPARK_HOME"], "bin", "spark-submit").exists():
-        return None
-    return env
-
-
-@pytest.fixture(scope="session")
-def real_spark():
-    env = real_spark_env()
-    if env is None:
-        pytest.skip("no real Spark (scripts/setup-env --print-env failed)")
-    return env

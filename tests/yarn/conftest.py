@@ -1,6 +1,5 @@
 """Fixtures for the YARN RM / WebHDFS emulator tests (tests/yarn)."""
 import os
-import subprocess
 import sys
 import time
 
@@ -9,7 +8,9 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 
+from pyharness.fixtures import real_spark  # noqa: E402,F401  (fixture)
 from rm_emulator import Emulator  # noqa: E402
 
 SHIM_HOME = os.path.join(HERE, "spark_home")
@@ -52,37 +53,6 @@ def secure_emu(tmp_path):
     e = Emulator(state_dir=tmp_path / "state", require_spnego=True).start()
     yield e
     e.stop()
-
-
-def _real_spark_env():
-    """SPARK_HOME/PYSPARK_PYTHON of the real Spark, as scripts/setup-env prints them."""
-    env = {}
-    home = os.environ.get("SPARK_HOME")
-    if home and os.path.exists(os.path.join(home, "bin", "spark-submit")) and not os.path.abspath(home).startswith(SHIM_HOME):
-        env["SPARK_HOME"] = home
-        if os.environ.get("PYSPARK_PYTHON"):
-            env["PYSPARK_PYTHON"] = os.environ["PYSPARK_PYTHON"]
-    if "PYSPARK_PYTHON" not in env:
-        try:
-            out = subprocess.run([os.path.join(REPO, "scripts", "setup-env"), "--print-env"], capture_output=True,
-                                 text=True, timeout=1200, check=True).stdout
-        except (OSError, subprocess.SubprocessError):
-            return None
-        for line in out.splitlines():
-            if line.startswith("export ") and "=" in line:
-                k, v = line[len("export "):].split("=", 1)
-                env[k] = v.strip("'\"")
-    if not env.get("SPARK_HOME") or not os.path.exists(os.path.join(env["SPARK_HOME"], "bin", "spark-submit")):
-        return None
-    return env
-
-
-@pytest.fixture(scope="session")
-def real_spark():
-    env = _real_spark_env()
-    if env is None:
-        pytest.skip("no real Spark (scripts/setup-env --print-env failed)")
-    return env
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -23,7 +22,9 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "yarn"))
 
+from pyharness.fixtures import real_spark  # noqa: E402,F401  (fixture)
 from pyharness.livy_server import LivyServer  # noqa: E402
+from pyharness.setup import real_spark_env  # noqa: E402,F401  (re-exported)
 from pyharness.wait import wait_until  # noqa: E402
 from rm_emulator import Emulator  # noqa: E402
 
@@ -32,30 +33,6 @@ POLL = "200ms"
 
 __all__ = ["LivyServer", "wait_until", "Emulator", "SHIM_HOME", "REPO", "POLL", "real_spark_env",
            "yarn_conf", "yarn_env", "http", "batch_state"]
-
-
-def real_spark_env():
-    env = {}
-    try:
-        out = subprocess.run([str(REPO / "scripts" / "setup-env"), "--print-env"], capture_output=True, text=True,
-                             timeout=600, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in out.splitlines():
-        if line.startswith("export ") and "=" in line:
-            k, v = line[len("export "):].split("=", 1)
-            env[k] = v.strip("'\"")
-    if not env.get("SPARK_HOME") or not Path(env["SPARK_HOME"], "bin", "spark-submit").exists():
-        return None
-    return env
-
-
-@pytest.fixture(scope="session")
-def real_spark():
-    env = real_spark_env()
-    if env is None:
-        pytest.skip("no real Spark (scripts/setup-env --print-env failed)")
-    return env
 
 
 def yarn_conf(whitelist, **extra):
