@@ -110,6 +110,7 @@ pub async fn run(env: Env) -> i32 {
     if conf.security.csrf_protection {
         tracing::info!("CSRF protection is enabled");
     }
+    notify_systemd(sd_notify::NotifyState::Ready);
     let signals = tokio::spawn(watch_signals(term, int, shutdown.clone()));
     crate::server::serve(
         listener,
@@ -143,6 +144,7 @@ async fn watch_signals(
 ) {
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     tracing::info!("stop signal received; shutting down (send it again to quit at once)");
+    notify_systemd(sd_notify::NotifyState::Stopping);
     shutdown.cancel();
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     tracing::warn!("second stop signal; exiting now");
@@ -160,5 +162,17 @@ async fn collect_garbage(state: AppState, shutdown: CancellationToken) {
             }
             _ = shutdown.cancelled() => return,
         }
+    }
+}
+
+/// Tells systemd (`Type=notify` in packaging/livy-server.service) that the port is open
+/// (`READY=1`) or that a stop began (`STOPPING=1`). A no-op without `NOTIFY_SOCKET`, i.e. when
+/// not started by systemd; a failed send only costs the readiness signal, so it is just logged.
+fn notify_systemd(state: sd_notify::NotifyState) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(&[state]) {
+        tracing::warn!(error = %e, "cannot notify systemd");
     }
 }
