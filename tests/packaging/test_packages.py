@@ -20,11 +20,13 @@ import os
 import pwd
 import grp
 import shlex
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -169,9 +171,9 @@ def test_deb_installs_files_user_conffiles(pkgs):
     assert os.path.realpath("/usr/lib/livy/conf") == "/etc/livy/conf"
     conffiles = run("dpkg-query", "-W", "-f=${Conffiles}", PKG).stdout
     assert sorted(line.split()[0] for line in conffiles.strip().splitlines()) == sorted(CONFFILES)
-    # The package's own binary runs and knows its conf dir through the Bigtop links.
-    out = run("/usr/bin/livy-server", "--help").stdout
-    assert "livy-server" in out
+    # The command on PATH finds its home through its symlink; the packaged binary runs.
+    assert run("/usr/bin/livy-server", "status", check=False).stdout.strip() == "livy-server is not running"
+    assert run("/usr/lib/livy/libexec/livy-rs-server", "--version").stdout.startswith("livy-server ")
     r = run("logrotate", "-d", "/etc/logrotate.d/livy-rs", check=False)
     assert r.returncode == 0 and "error" not in r.stderr.lower(), r.stderr
 
@@ -228,20 +230,20 @@ def test_service_as_livy_runs_pyspark(pkgs, tmp_path):
     spark_home = python_spark_home(venv_python)
     port = free_port()
     # An admin's set-up: Spark in /etc/default/livy-server, the port in livy.conf (this edit is
-    # also the one the upgrade must keep).
+    # also the one the upgrade must keep). The system python3 runs the driver (pyspark comes
+    # from SPARK_HOME/python/lib; the venv's python is under /root, which livy cannot enter).
     Path("/etc/default/livy-server").write_text(
         Path("/etc/default/livy-server").read_text()
-        + f"SPARK_HOME={spark_home}\nPYSPARK_PYTHON={venv_python}\n")
+        + f"SPARK_HOME={spark_home}\nPYSPARK_PYTHON=/usr/bin/python3\n")
     with open("/etc/livy/conf/livy.conf", "a") as f:
         f.write(f"\n# edited by the admin\nlivy.server.host = 127.0.0.1\nlivy.server.port = {port}\n")
 
     settings = unit_settings()
     env = service_env(settings)
     # The unit's readiness protocol: the server must send READY=1 to NOTIFY_SOCKET.
-    sock_dir = tmp_path / "notify"
-    sock_dir.mkdir()
-    os.chmod(tmp_path, 0o755)
-    os.chmod(sock_dir, 0o777)
+    # (pytest's tmp_path is under a 0700 directory the livy user cannot enter.)
+    sock_dir = Path(tempfile.mkdtemp(prefix="livy-rs-notify-"))
+    os.chmod(sock_dir, 0o755)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(sock_dir / "notify.sock"))
     os.chmod(sock_dir / "notify.sock", 0o777)
@@ -270,15 +272,18 @@ def test_service_as_livy_runs_pyspark(pkgs, tmp_path):
 
         def idle():
             state = http("GET", f"{base}/sessions/{sid}/state")["state"]
-            assert state not in ("dead", "error", "killed"), http("GET", f"{base}/sessions/{sid}/log?size=-1")
+            assert state not in ("dead", "error", "killed"), "\n".join(
+                http("GET", f"{base}/sessions/{sid}/log?size=-1")["log"])[-4000:]
             return state == "idle"
 
         wait_until(idle, SPARK_START, "the pyspark session to be idle", interval=1)
         st = http("POST", f"{base}/sessions/{sid}/statements",
                   {"code": 'spark.range(1000).selectExpr("sum(id) AS s").collect()[0][0]'})
-        result = wait_until(
-            lambda: (r := http("GET", f"{base}/sessions/{sid}/statements/{st['id']}?wait=10", timeout=40))
-            if r["state"] == "available" else None, 120, "the statement's result")
+        def available():
+            r = http("GET", f"{base}/sessions/{sid}/statements/{st['id']}?wait=10", timeout=40)
+            return r if r["state"] == "available" else None
+
+        result = wait_until(available, 120, "the statement's result")
         assert result["output"]["status"] == "ok", result
         assert result["output"]["data"]["text/plain"] == "499500"
         http("DELETE", f"{base}/sessions/{sid}")
@@ -301,6 +306,7 @@ def test_service_as_livy_runs_pyspark(pkgs, tmp_path):
     assert run("pgrep", "-U", "livy", check=False).stdout == ""
     assert rc == 0, Path(out_path).read_text()[-3000:]
     notify.close()
+    shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 def _drain(sock: socket.socket, messages: list[str], msg: str) -> bool:
