@@ -166,6 +166,7 @@ def test_deb_installs_files_user_conffiles(pkgs):
     assert owner_mode("/etc/livy/conf/livy.conf") == ("root", "livy", 0o640)
     assert owner_mode("/usr/lib/livy/libexec/livy-rs-server") == ("root", "root", 0o755)
     assert owner_mode("/run/livy")[:2] == ("livy", "livy")  # systemd-tmpfiles in postinst
+    assert owner_mode("/var/log/livy/livy-server.log") == ("livy", "livy", 0o640)
     assert os.path.isdir("/usr/lib/livy/jars")
     assert os.path.realpath("/usr/bin/livy-server") == "/usr/lib/livy/bin/livy-server"
     assert os.path.realpath("/usr/lib/livy/conf") == "/etc/livy/conf"
