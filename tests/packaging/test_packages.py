@@ -145,6 +145,12 @@ def test_rpm_installs_into_scratch_root(pkgs, tmp_path):
     assert os.readlink(scratch / "usr/bin/livy-server") == "../lib/livy/bin/livy-server"
     out = run("rpm", "--root", str(scratch), "-q", PKG).stdout
     assert out.startswith("livy-rs-0.1.0-1")
+    # Erasing removes every file and directory of the package (it owns its directories).
+    r = run("rpm", "-e", "--root", str(scratch), "--noscripts", PKG, check=False)
+    assert r.returncode == 0, r.stderr
+    left = [p for p in ("usr/lib/livy", "etc/livy", "var/lib/livy", "usr/share/doc/livy-rs")
+            if (scratch / p).exists()]
+    assert not left, left
 
 
 def test_deb_installs_files_user_conffiles(pkgs):
