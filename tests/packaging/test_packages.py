@@ -52,6 +52,7 @@ CREATED = ["/usr/lib/livy", "/etc/livy", "/var/lib/livy", "/var/log/livy", "/run
            "/etc/default/livy-server", "/etc/logrotate.d/livy-rs", UNIT, "/usr/bin/livy-server",
            "/usr/lib/tmpfiles.d/livy-rs.conf", "/usr/share/doc/livy-rs"]
 SPARK_START = 300
+CLEANUP: list[Path] = []  # removed when the module is done
 
 
 def run(*cmd: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -89,6 +90,8 @@ def pkgs(tmp_path_factory):
     v2 = build(base / "v2", 2)
     yield {"v1": v1, "v2": v2, "base": base}
     purge()
+    for p in CLEANUP:
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def test_scripts_package_names(pkgs):
@@ -225,6 +228,22 @@ def service_env(settings: dict[str, list[str]]) -> dict[str, str]:
     return env
 
 
+def spark_home_for_livy(spark_home: Path, tmp_path: Path) -> Path:
+    """The project's SPARK_HOME if user livy can use it; else a hard-linked copy it can reach
+    (a clone under /root, 0700, is out of livy's reach, as a real Spark install is not)."""
+    probe = ["setpriv", "--reuid", "livy", "--regid", "livy", "--init-groups", "--",
+             "test", "-x", str(spark_home / "bin" / "spark-submit")]
+    if run(*probe, check=False).returncode == 0:
+        return spark_home
+    copy = Path(tempfile.mkdtemp(prefix="livy-rs-spark-", dir="/var/tmp"))
+    os.chmod(copy, 0o755)
+    r = run("cp", "-al", f"{spark_home}/.", str(copy), check=False)
+    if r.returncode != 0:  # another file system: copy for real
+        run("cp", "-a", f"{spark_home}/.", str(copy))
+    CLEANUP.append(copy)
+    return copy
+
+
 def http(method: str, url: str, body: dict | None = None, timeout: float = 30) -> dict:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
@@ -233,8 +252,7 @@ def http(method: str, url: str, body: dict | None = None, timeout: float = 30) -
 
 
 def test_service_as_livy_runs_pyspark(pkgs, tmp_path):
-    venv_python = ROOT / ".venv" / "bin" / "python"
-    spark_home = python_spark_home(venv_python)
+    spark_home = spark_home_for_livy(python_spark_home(ROOT / ".venv" / "bin" / "python"), tmp_path)
     port = free_port()
     # An admin's set-up: Spark in /etc/default/livy-server, the port in livy.conf (this edit is
     # also the one the upgrade must keep). The system python3 runs the driver (pyspark comes
