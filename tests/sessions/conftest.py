@@ -140,6 +140,9 @@ def prestart(request, spark_home, tmp_path_factory):
         module = getattr(item, "module", None)
         if module is not None and hasattr(module, "start_module") and module not in modules:
             modules.append(module)
+    # The pool's threads call mktemp at once: make the base temp dir here first, since its
+    # creation (and pytest's pruning of old ones) is not safe to race.
+    tmp_path_factory.getbasetemp()
     ctx = SimpleNamespace(spark_home=spark_home, tmp_path_factory=tmp_path_factory)
     starter = Prestarter(ctx, modules)
     yield starter
