@@ -289,6 +289,107 @@ async fn bad_requests_get_livys_errors_and_change_nothing() {
     assert_eq!((status, v["id"].clone()), (StatusCode::OK, json!(0)));
 }
 
+/// Issue #9 item 1–2: what would reach spark-submit's command line in another shape than the
+/// checks saw it is refused with a 400 naming the field, and nothing is created.
+#[tokio::test]
+async fn conf_and_field_bypasses_are_refused_before_spark_submit() {
+    let h = harness(&[], &["spark.driver.extraJavaOptions", "spark.files"]);
+    let ok = h.path("ok.py");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "s").unwrap();
+    let link = h.files.path().join("link.py");
+    std::os::unix::fs::symlink(outside.path().join("secret"), &link).unwrap();
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"file": ok, "conf": {"spark.driver.extraJavaOptions=-Dx=1 -Dy": "z"}}),
+            "Invalid configuration key",
+        ),
+        (
+            json!({"file": ok, "conf": {"spark.files=file:///etc/shadow#k": "x"}}),
+            "Invalid configuration key",
+        ),
+        (
+            json!({"file": ok, "conf": {" spark.files": "x"}}),
+            "Invalid configuration key",
+        ),
+        (
+            json!({"file": ok, "conf": {"spark.a\tb": "x"}}),
+            "Invalid configuration key",
+        ),
+        (
+            json!({"file": ok, "conf": {"": "x"}}),
+            "Invalid configuration key",
+        ),
+        (
+            json!({"file": ok, "conf": {"spark.app.x": "a\nb"}}),
+            "line breaks",
+        ),
+        (
+            json!({"file": ok, "driverMemory": "abc"}),
+            "Invalid driverMemory",
+        ),
+        (
+            json!({"file": ok, "driverMemory": "-1g"}),
+            "Invalid driverMemory",
+        ),
+        (
+            json!({"file": ok, "executorMemory": "99999999999999t"}),
+            "Invalid executorMemory",
+        ),
+        (
+            json!({"file": ok, "executorMemory": "1g --conf x=y"}),
+            "Invalid executorMemory",
+        ),
+        (
+            json!({"file": ok, "numExecutors": -1}),
+            "Invalid numExecutors",
+        ),
+        (
+            json!({"file": ok, "driverCores": -2}),
+            "Invalid driverCores",
+        ),
+        (
+            json!({"file": ok, "executorCores": 0}),
+            "Invalid executorCores",
+        ),
+        (
+            json!({"file": ok, "conf": {"spark.executor.instances": "99999999999"}}),
+            "spark.executor.instances",
+        ),
+        (json!({"file": ok, "className": ""}), "Invalid className"),
+        (json!({"file": ok, "queue": ""}), "Invalid queue"),
+        (json!({"file": ok, "name": "x\u{1b}[2J"}), "Invalid name"),
+        (
+            json!({"file": ok, "jars": [format!("{ok},/etc/passwd")]}),
+            "/etc/passwd cannot be added",
+        ),
+        (
+            json!({"file": link.display().to_string()}),
+            "cannot be added to user sessions",
+        ),
+        (
+            json!({"file": ok, "jars": ["local:/etc/passwd"]}),
+            "/etc/passwd cannot be added",
+        ),
+    ];
+    for (body, want) in cases {
+        let body = body.to_string();
+        let (status, v, _) = h.call(Method::POST, "/batches", Some(&body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        let msg = v["msg"].as_str().unwrap_or_else(|| panic!("no msg in {v}"));
+        assert!(msg.contains(want), "{body}: {msg:?} lacks {want:?}");
+    }
+    assert_eq!(h.total().await, 0);
+    assert_eq!(h.state.batches.registry().next_id(), 0);
+    // What is legitimate still works: spaces and '=' inside a value, sizes, zero executors.
+    h.create(
+        json!({"file": ok, "driverMemory": "512m", "numExecutors": 0,
+        "conf": {"spark.executor.extraJavaOptions": "-Da=1 -Db=2"}}),
+    )
+    .await;
+    assert_eq!(h.total().await, 1);
+}
+
 #[tokio::test]
 async fn unknown_things_and_versions() {
     let h = harness(&[], &[]);

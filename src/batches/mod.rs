@@ -285,6 +285,8 @@ impl Batches {
             owner.as_deref(),
             do_as.as_deref(),
         )?;
+        crate::launch::validate::text_field("className", request.class_name.as_deref())
+            .map_err(ApiError::rejected)?;
         let mut conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
         let file = match request.file.as_deref() {
             Some(f) if !f.is_empty() => resolve_uri(f, &self.conf).map_err(ApiError::rejected)?,

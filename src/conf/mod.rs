@@ -33,6 +33,7 @@ pub const SPARK_FILE_LIST_KEYS: &[&str] = &[
     "spark.yarn.archive",
     "spark.yarn.dist.files",
     "spark.yarn.dist.jars",
+    "spark.yarn.dist.pyFiles",
     "spark.yarn.jar",
     "spark.yarn.jars",
 ];

@@ -8,6 +8,7 @@ pub mod prepare;
 pub mod proc_tree;
 pub mod rest_submit;
 pub mod spark_submit;
+pub mod validate;
 pub mod yarn_rest;
 
 pub use child::{ChildExit, ChildHandle};

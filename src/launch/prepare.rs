@@ -4,6 +4,7 @@
 //! must sit under `livy.file.local-dir-whitelist`. The master and deploy mode always come from
 //! livy.conf.
 
+use super::validate;
 use crate::conf::LivyConf;
 use std::collections::BTreeMap;
 
@@ -49,6 +50,8 @@ pub trait SparkRequest {
     fn user_conf(&self) -> &BTreeMap<String, String>;
     fn file_lists(&self) -> FileLists<'_>;
     fn resources(&self) -> Resources<'_>;
+    /// Free-text fields that reach spark-submit's command line (`name`, `queue`).
+    fn text_fields(&self) -> [(&'static str, Option<&str>); 2];
 }
 
 /// Implements [`SparkRequest`] for a create-request struct with Livy's field names (`conf`,
@@ -72,6 +75,13 @@ macro_rules! impl_spark_request {
                 }
             }
 
+            fn text_fields(&self) -> [(&'static str, Option<&str>); 2] {
+                [
+                    ("name", self.name.as_deref()),
+                    ("queue", self.queue.as_deref()),
+                ]
+            }
+
             fn resources(&self) -> $crate::launch::prepare::Resources<'_> {
                 $crate::launch::prepare::Resources {
                     driver_memory: self.driver_memory.as_deref(),
@@ -90,6 +100,10 @@ pub fn launch_conf(
     request: &impl SparkRequest,
     livy: &LivyConf,
 ) -> Result<BTreeMap<String, String>, String> {
+    for (field, value) in request.text_fields() {
+        validate::text_field(field, value)?;
+    }
+    validate::resources(&request.resources())?;
     let mut conf = prepare_conf(request.user_conf(), request.file_lists(), livy)?;
     for (key, value) in request.resources().spark_conf() {
         conf.insert(key.to_string(), value);
@@ -103,6 +117,9 @@ pub fn prepare_conf(
     lists: FileLists<'_>,
     livy: &LivyConf,
 ) -> Result<BTreeMap<String, String>, String> {
+    for (key, value) in user_conf {
+        validate::conf_entry(key, value)?;
+    }
     let blacklisted: Vec<&str> = user_conf
         .keys()
         .filter(|k| livy.blacklist.contains(k.as_str()))
@@ -138,7 +155,14 @@ pub fn prepare_conf(
                     .collect()
             })
             .unwrap_or_default();
-        let mut merged = resolve_uris(from_request, livy)?;
+        // Spark splits every list value at commas: `["ok.jar,/etc/secret"]` is two files, and
+        // each must pass the checks on its own.
+        let from_request: Vec<String> = from_request
+            .iter()
+            .flat_map(|entry| entry.split(','))
+            .map(|s| s.trim().to_string())
+            .collect();
+        let mut merged = resolve_uris(&from_request, livy)?;
         merged.extend(resolve_uris(&from_conf, livy)?);
         if !merged.is_empty() {
             conf.insert(key.clone(), merged.join(","));
@@ -179,12 +203,19 @@ pub fn resolve_uri(uri: &str, livy: &LivyConf) -> Result<String, String> {
         }
     };
     let resolved_parsed = JavaUri::parse(&resolved)?;
-    if resolved_parsed.scheme.as_deref() == Some("file") {
+    // `local:` names a file on the driver's host: on YARN in cluster mode that is a cluster node
+    // (read as the user); otherwise it is this host, read as the server's OS user.
+    let driver_here = livy.spark.deploy_mode.as_deref() != Some("cluster");
+    let local_here = resolved_parsed.scheme.as_deref() == Some("local") && driver_here;
+    if resolved_parsed.scheme.as_deref() == Some("file") || local_here {
+        // Lexically and on the real file system: a symlink (or `..` through one) inside a
+        // whitelisted directory that points outside it is refused.
         let normalized = normalize(&resolved_parsed.path);
-        let allowed = livy
-            .local_dir_whitelist
-            .iter()
-            .any(|dir| starts_with_components(&normalized, dir));
+        let real = real_path(&normalized);
+        let allowed = livy.local_dir_whitelist.iter().any(|dir| {
+            starts_with_components(&normalized, dir)
+                && starts_with_components(&real, &real_path(&normalize(dir)))
+        });
         if !allowed {
             return Err(format!(
                 "requirement failed: Local path {} cannot be added to user sessions.",
@@ -273,6 +304,28 @@ fn normalize(path: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// The path with every symlink resolved, as far as it exists (the rest appended as written):
+/// what the driver will really open. A missing file cannot be a symlink that escapes.
+fn real_path(normalized: &str) -> String {
+    use std::path::{Path, PathBuf};
+    let mut existing = Path::new(normalized);
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            let mut out: PathBuf = real;
+            out.extend(rest.iter().rev());
+            return out.to_string_lossy().into_owned();
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return normalized.to_string(),
+        }
+    }
 }
 
 /// Component-wise prefix test: `/data/ab` is not under `/data/a/`.
@@ -369,13 +422,63 @@ mod tests {
             resolve_uri("hdfs://nn/x.jar", &c).unwrap(),
             "hdfs://nn/x.jar"
         );
+        // `local:` is read on this host in local mode: whitelisted like `file:`; on YARN in
+        // cluster mode it names a path on the cluster's nodes and is left alone.
+        assert!(resolve_uri("local:/opt/x.jar", &c).is_err());
+        assert!(resolve_uri("local:/data/ok/x.jar", &c).is_ok());
+        let mut cluster = livy(&["/data/ok/"], None);
+        cluster.spark.deploy_mode = Some("cluster".into());
         assert_eq!(
-            resolve_uri("local:/opt/x.jar", &c).unwrap(),
+            resolve_uri("local:/opt/x.jar", &cluster).unwrap(),
             "local:/opt/x.jar"
         );
         assert!(resolve_uri("/data/ok/a b.py", &c).is_err());
         let none = livy(&[], None);
         assert!(resolve_uri("/data/ok/job.py", &none).is_err());
+    }
+
+    #[test]
+    fn symlinks_out_of_the_whitelist_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("ok");
+        std::fs::create_dir(&ok).unwrap();
+        std::fs::write(ok.join("job.py"), "x").unwrap();
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), ok.join("link")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), ok.join("up")).unwrap();
+        let c = livy(&[ok.to_str().unwrap()], None);
+        let ok_s = ok.to_str().unwrap();
+        assert!(resolve_uri(&format!("{ok_s}/job.py"), &c).is_ok());
+        assert!(resolve_uri(&format!("{ok_s}/link"), &c).is_err());
+        assert!(resolve_uri(&format!("file://{ok_s}/up/secret"), &c).is_err());
+        assert!(resolve_uri(&format!("{ok_s}/not-yet-there.py"), &c).is_ok());
+    }
+
+    #[test]
+    fn list_entries_are_split_at_commas_like_spark() {
+        let c = livy(&["/data/ok/"], None);
+        let jars = vec!["/data/ok/a.jar,/etc/secret".to_string()];
+        let err = prepare_conf(
+            &BTreeMap::new(),
+            FileLists {
+                jars: &jars,
+                ..FileLists::default()
+            },
+            &c,
+        )
+        .unwrap_err();
+        assert!(err.contains("/etc/secret"), "{err}");
+    }
+
+    #[test]
+    fn keys_with_separators_never_reach_the_blacklist_check() {
+        let c = livy(&[], None);
+        let conf: BTreeMap<_, _> = [("spark.master=local", "x")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = prepare_conf(&conf, FileLists::default(), &c).unwrap_err();
+        assert!(err.starts_with("Invalid configuration key"), "{err}");
     }
 
     #[test]
