@@ -87,6 +87,7 @@ pub const CONNECT_TIMEOUT: &str = "livy.rsc.server.connect.timeout";
 pub const RETAINED_STATEMENTS: &str = "livy.rsc.retained-statements";
 pub const SQL_NUM_ROWS: &str = "livy.rsc.sql.num-rows";
 pub const JOB_CANCEL_TRIGGER: &str = "livy.rsc.job-cancel.trigger-interval";
+pub const JOB_CANCEL_TIMEOUT: &str = "livy.rsc.job-cancel.timeout";
 pub const HEARTBEAT_INTERVAL: &str = "livy.server.heartbeat-watchdog.interval";
 pub const CSRF_PROTECTION: &str = "livy.server.csrf-protection.enabled";
 pub const SECURITY_HEADERS_ENABLED: &str = "livy.server.security-headers.enabled";
@@ -308,7 +309,7 @@ pub const KEYS: &[Key] = &[
     k("livy.rsc.rpc.sasl.mechanisms", Some("DIGEST-MD5"), Str),
     k("livy.rsc.rpc.sasl.qop", None, Str),
     k(JOB_CANCEL_TRIGGER, Some("100ms"), Duration),
-    k("livy.rsc.job-cancel.timeout", Some("30s"), Duration),
+    k(JOB_CANCEL_TIMEOUT, Some("30s"), Duration),
     k(RETAINED_STATEMENTS, Some("100"), Int),
     k("livy.rsc.retained.share-variables", Some("100"), Int),
     k(SQL_NUM_ROWS, Some("1000"), Int),

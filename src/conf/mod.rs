@@ -173,6 +173,8 @@ pub struct RscConf {
     pub retained_statements: usize,
     pub sql_num_rows: usize,
     pub job_cancel_trigger: Duration,
+    /// How long a cancelled statement may stay `cancelling` before it is `cancelled` anyway.
+    pub job_cancel_timeout: Duration,
     pub output_max: usize,
     pub heartbeat_interval: Duration,
 }
@@ -557,6 +559,7 @@ impl LivyConf {
                 retained_statements: usize::try_from(int(keys::RETAINED_STATEMENTS)).unwrap_or(0),
                 sql_num_rows: usize::try_from(int(keys::SQL_NUM_ROWS)).unwrap_or(0),
                 job_cancel_trigger: duration(keys::JOB_CANCEL_TRIGGER),
+                job_cancel_timeout: duration(keys::JOB_CANCEL_TIMEOUT),
                 output_max: size(keys::STATEMENT_OUTPUT_MAX),
                 heartbeat_interval: duration(keys::HEARTBEAT_INTERVAL),
             },

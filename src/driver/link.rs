@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 pub struct Settings {
     pub connect_timeout: Duration,
     pub max_message: usize,
+    /// `livy.rsc.job-cancel.timeout`: a cancelled statement is `cancelled` after this at the latest.
+    pub cancel_timeout: Duration,
     pub channel: Arc<ChannelServer>,
 }
 
@@ -31,7 +33,10 @@ pub async fn run(
     settings: Settings,
 ) {
     let id = session.id;
-    let Some(conn) = wait_for_driver(&session, &mut commands, connection, &settings).await else {
+    let mut early = Vec::new();
+    let Some(conn) =
+        wait_for_driver(&session, &mut commands, connection, &settings, &mut early).await
+    else {
         settings.channel.forget(id);
         return;
     };
@@ -57,9 +62,14 @@ pub async fn run(
         shutting_down: false,
         completions: HashMap::new(),
         acks: HashMap::new(),
-        queued_jobs: Vec::new(),
+        queued: Vec::new(),
         next_req: 0,
+        in_flight: None,
+        cancel_timeout: settings.cancel_timeout,
     };
+    for cmd in early {
+        link.on_command(cmd).await;
+    }
     loop {
         tokio::select! {
             frame = frames.recv() => match frame {
@@ -95,12 +105,19 @@ pub async fn run(
     }
 }
 
-/// Phase one: until the driver connects. Returns `None` when the session ended first.
+/// How many Job API requests (jobs, add-*, uploads) may wait for a starting driver; Livy's
+/// client sends a handful (the upload of its jar, the first jobs), so this only bounds memory.
+pub const MAX_EARLY_REQUESTS: usize = 256;
+
+/// Phase one: until the driver connects. Returns `None` when the session ended first. Job API
+/// requests that arrive meanwhile are kept in `early`, in order, for the driver (as Livy does);
+/// when the session ends first they are dropped, which ends their waiting callers.
 async fn wait_for_driver(
     session: &Arc<Session>,
     commands: &mut mpsc::UnboundedReceiver<LinkCommand>,
     mut connection: oneshot::Receiver<DriverConnection>,
     settings: &Settings,
+    early: &mut Vec<LinkCommand>,
 ) -> Option<DriverConnection> {
     let deadline = tokio::time::sleep(settings.connect_timeout);
     tokio::pin!(deadline);
@@ -138,11 +155,28 @@ async fn wait_for_driver(
                 Some(LinkCommand::Complete { reply, .. }) => {
                     let _ = reply.send(Vec::new());
                 }
+                Some(cmd @ LinkCommand::CancelJob(_)) => early.push(cmd),
+                Some(LinkCommand::Job { id, .. }) if early.len() >= MAX_EARLY_REQUESTS => {
+                    session.update_job(id, |j| {
+                        j.state = JobState::Failed;
+                        j.error = Some(too_many_early());
+                    });
+                }
+                Some(LinkCommand::AddResource { reply, .. }) if early.len() >= MAX_EARLY_REQUESTS => {
+                    let _ = reply.send(Err(too_many_early()));
+                }
+                Some(cmd @ (LinkCommand::Job { .. } | LinkCommand::AddResource { .. })) => early.push(cmd),
                 Some(_) => {}
                 None => return None,
             }
         }
     }
+}
+
+fn too_many_early() -> String {
+    format!(
+        "more than {MAX_EARLY_REQUESTS} jobs and additions wait for the session's driver to start"
+    )
 }
 
 /// Marks the session finished, says why in its log, and ends its unfinished statements.
@@ -163,9 +197,13 @@ struct Link {
     shutting_down: bool,
     completions: HashMap<u64, oneshot::Sender<Vec<String>>>,
     acks: HashMap<u64, oneshot::Sender<Result<(), String>>>,
-    /// Jobs submitted before the driver was ready.
-    queued_jobs: Vec<(u64, String)>,
+    /// Jobs and additions (`Job`, `AddResource`) sent before the driver was ready, in order.
+    queued: Vec<LinkCommand>,
     next_req: u64,
+    /// The statement the driver is running: a statement cancelled by the timeout still
+    /// occupies the interpreter until its result comes.
+    in_flight: Option<u32>,
+    cancel_timeout: Duration,
 }
 
 impl Link {
@@ -201,8 +239,8 @@ impl Link {
                 }
                 self.ready = true;
                 session.set_state(SessionState::Idle);
-                for (id, job) in std::mem::take(&mut self.queued_jobs) {
-                    self.send_job(id, job).await;
+                for cmd in std::mem::take(&mut self.queued) {
+                    Box::pin(self.on_command(cmd)).await;
                 }
                 self.dispatch().await;
             }
@@ -233,6 +271,9 @@ impl Link {
                     let mut rt = session.runtime.lock();
                     rt.statements.finished(id, completed, output);
                     rt.last_activity = std::time::Instant::now();
+                }
+                if self.in_flight == Some(id) {
+                    self.in_flight = None;
                 }
                 session.set_state(SessionState::Idle);
                 session.notify();
@@ -269,6 +310,9 @@ impl Link {
         if !self.ready || self.shutting_down {
             return;
         }
+        if self.in_flight.is_some() {
+            return;
+        }
         let next = {
             let rt = self.session.runtime.lock();
             if rt.statements.running().is_some() {
@@ -281,6 +325,7 @@ impl Link {
             let mut rt = self.session.runtime.lock();
             rt.statements.started(statement.id, now_ms());
         }
+        self.in_flight = Some(statement.id);
         self.session.set_state(SessionState::Busy);
         self.session.notify();
         self.send(&ToDriver::Execute {
@@ -294,7 +339,29 @@ impl Link {
     async fn on_command(&mut self, cmd: LinkCommand) {
         match cmd {
             LinkCommand::Dispatch => self.dispatch().await,
-            LinkCommand::Cancel(id) => self.send(&ToDriver::Cancel { id }).await,
+            LinkCommand::Cancel(id) => {
+                self.send(&ToDriver::Cancel { id }).await;
+                // Livy's `job-cancel.timeout`: whatever the code does, the statement is
+                // `cancelled` in time; the session stays busy until the interpreter is free.
+                let session = self.session.clone();
+                let timeout = self.cancel_timeout;
+                tokio::spawn(async move {
+                    tokio::time::sleep(timeout).await;
+                    let gave_up = session
+                        .runtime
+                        .lock()
+                        .statements
+                        .cancel_timed_out(id, now_ms());
+                    if gave_up {
+                        tracing::info!(
+                            session_id = session.id,
+                            statement = id,
+                            "failed to cancel the statement in time; marked cancelled"
+                        );
+                        session.notify();
+                    }
+                });
+            }
             LinkCommand::Complete {
                 kind,
                 code,
@@ -327,11 +394,12 @@ impl Link {
                 if self.ready {
                     self.send_job(id, job).await;
                 } else {
-                    self.queued_jobs.push((id, job));
+                    self.queued.push(LinkCommand::Job { id, job });
                 }
             }
             LinkCommand::CancelJob(id) => {
-                self.queued_jobs.retain(|(queued, _)| *queued != id);
+                self.queued
+                    .retain(|queued| !matches!(queued, LinkCommand::Job { id: q, .. } if *q == id));
                 if self.ready {
                     self.send(&ToDriver::CancelJob {
                         req: id,
@@ -342,7 +410,8 @@ impl Link {
             }
             LinkCommand::AddResource { what, uri, reply } => {
                 if !self.ready {
-                    let _ = reply.send(Err("the session is not ready".into()));
+                    self.queued
+                        .push(LinkCommand::AddResource { what, uri, reply });
                     return;
                 }
                 self.next_req += 1;

@@ -348,7 +348,17 @@ impl Session {
             .unwrap_or("the session ended")
             .to_string();
         self.logs.set_diagnostics(why);
-        self.runtime.lock().statements.abandon(&reason, now_ms());
+        {
+            let mut rt = self.runtime.lock();
+            rt.statements.abandon(&reason, now_ms());
+            // Jobs that can no longer run (say, sent while the session started) fail with why.
+            for job in rt.jobs.values_mut() {
+                if matches!(job.state, JobState::Queued | JobState::Started) {
+                    job.state = JobState::Failed;
+                    job.error = Some(format!("The session ended: {reason}"));
+                }
+            }
+        }
         self.set_state(state);
     }
 
@@ -489,23 +499,31 @@ impl Session {
     }
 
     /// Adds a file, Python file or jar to the running context; waits for the driver's answer.
+    /// While the session starts the addition waits for the driver (as in Livy); it fails with a
+    /// clear message when the session ends first.
     pub async fn add_resource(&self, what: Resource, uri: String) -> Result<(), ApiError> {
-        match self.state() {
-            SessionState::Idle | SessionState::Busy => {}
-            SessionState::NotStarted | SessionState::Starting => {
-                return Err(ApiError::BadRequest(
-                    "Session is not ready yet; try again once it is idle.".into(),
-                ))
-            }
+        let starting = match self.state() {
+            SessionState::Idle | SessionState::Busy => false,
+            SessionState::NotStarted | SessionState::Starting => true,
             _ => return Err(ApiError::BadRequest("Session isn't active.".into())),
-        }
+        };
         self.record_activity();
         let (reply, rx) = oneshot::channel();
         self.command(LinkCommand::AddResource { what, uri, reply });
-        match tokio::time::timeout(Duration::from_secs(120), rx).await {
+        // While starting, the link ends (and drops `reply`) by the connect timeout at the latest.
+        let answer = if starting {
+            Ok(rx.await)
+        } else {
+            tokio::time::timeout(Duration::from_secs(120), rx).await
+        };
+        match answer {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(ApiError::BadRequest(e)),
-            _ => Err(ApiError::BadRequest(
+            Ok(Err(_)) => Err(ApiError::BadRequest(format!(
+                "Session {} ended before its driver could add the file.",
+                self.id
+            ))),
+            Err(_) => Err(ApiError::BadRequest(
                 "The driver did not confirm the addition.".into(),
             )),
         }

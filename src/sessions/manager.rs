@@ -238,6 +238,7 @@ impl InteractiveSessions {
             link::Settings {
                 connect_timeout: rsc.connect_timeout,
                 max_message: rsc.max_message,
+                cancel_timeout: rsc.job_cancel_timeout,
                 channel: channel.clone(),
             },
         ));

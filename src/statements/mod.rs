@@ -151,14 +151,19 @@ impl Statements {
     /// kept either way, as Livy does).
     pub fn finished(&mut self, id: u32, completed: i64, output: Value) {
         if let Some(s) = self.items.get_mut(&id) {
-            s.state = if s.state == StatementState::Cancelling {
+            s.state = if matches!(
+                s.state,
+                StatementState::Cancelling | StatementState::Cancelled
+            ) {
                 StatementState::Cancelled
             } else {
                 StatementState::Available
             };
             s.output = Some(output);
             s.progress = 1.0;
-            s.completed = completed;
+            if s.completed == 0 {
+                s.completed = completed;
+            }
             if s.started == 0 {
                 s.started = completed;
             }
@@ -181,6 +186,20 @@ impl Statements {
             }
             StatementState::Running => {
                 s.state = StatementState::Cancelling;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Livy's `job-cancel.timeout`: a statement still `cancelling` becomes `cancelled` (its
+    /// output comes later, if ever). Returns whether it did.
+    pub fn cancel_timed_out(&mut self, id: u32, now: i64) -> bool {
+        match self.items.get_mut(&id) {
+            Some(s) if s.state == StatementState::Cancelling => {
+                s.state = StatementState::Cancelled;
+                s.completed = now;
+                s.progress = 1.0;
                 true
             }
             _ => false,

@@ -384,7 +384,9 @@ def test_cancel_a_python_loop_and_a_waiting_statement(livy, sid, tmp_path):
 
     status, body, _ = livy.call("POST", f"/sessions/{sid}/statements/{loop['id']}/cancel")
     assert (status, body) == (200, {"msg": "canceled"})
-    assert livy.call("GET", f"/sessions/{sid}/statements/{loop['id']}")[1]["state"] == "cancelling"
+    # `cancelling` until the driver answers, which may already have happened.
+    assert livy.call("GET", f"/sessions/{sid}/statements/{loop['id']}")[1]["state"] in (
+        "cancelling", "cancelled")
     done = wait_statement(livy, sid, loop["id"], 60)
     assert done["state"] == "cancelled", done
     assert done["output"]["status"] == "error" and done["output"]["ename"] == "KeyboardInterrupt"
@@ -394,6 +396,23 @@ def test_cancel_a_python_loop_and_a_waiting_statement(livy, sid, tmp_path):
     assert ok_text(after) == "False"
     w = livy.call("GET", f"/sessions/{sid}/statements/{waiting['id']}")[1]
     assert w["state"] == "cancelled" and w["output"] is None, w
+
+
+def test_cancel_interrupts_a_sleep_and_the_session_is_usable_at_once(livy, sid, tmp_path):
+    """A statement blocked in a sleep (C code) is interrupted as Jupyter interrupts a kernel."""
+    marker = tmp_path / "sleep-started"
+    st = post_statement(
+        livy, sid, f"import time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(300)\n")
+    wait_until(marker.exists, 60, "the sleeping statement to start")
+    t0 = time.monotonic()
+    status, body, _ = livy.call("POST", f"/sessions/{sid}/statements/{st['id']}/cancel")
+    assert (status, body) == (200, {"msg": "canceled"})
+    done = wait_statement(livy, sid, st["id"], 30)
+    assert done["state"] == "cancelled", done
+    assert time.monotonic() - t0 < 15, "the sleep was not interrupted"
+    after = run(livy, sid, "40 + 2")
+    assert ok_text(after) == "42"
+    assert time.monotonic() - t0 < 25
 
 
 # --------------------------------------------------------------------------- errors

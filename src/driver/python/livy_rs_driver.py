@@ -31,6 +31,7 @@ import re
 import secrets
 import shutil
 import socket
+import signal
 import ssl
 import struct
 import sys
@@ -1491,7 +1492,13 @@ class Driver(object):
         if state.kind == "pyspark":
             with self.state_lock:
                 if self.running is state and state.in_user_code:
-                    _post_async_exc(state.thread_id, KeyboardInterrupt)
+                    if state.thread_id == threading.main_thread().ident:
+                        # A SIGINT also ends a sleep or a blocking C call (FACTS.md), as
+                        # Jupyter's kernel interrupt does; `_on_sigint` turns it into the
+                        # KeyboardInterrupt only while the user's code runs.
+                        signal.pthread_kill(state.thread_id, signal.SIGINT)
+                    else:
+                        _post_async_exc(state.thread_id, KeyboardInterrupt)
         elif state.kind == "spark" and not state.interrupted and self.scala is not None:
             state.interrupted = True  # once: the Scala interpreter may still have been starting
             try:
@@ -1634,13 +1641,39 @@ class Driver(object):
         if not self.stop.is_set():
             self.send(self.ready_message())
         self.ready.set()
+        threading.Thread(target=self.monitor, daemon=True, name="livy-rs-monitor").start()
+        if threading.current_thread() is threading.main_thread():
+            # Statements run in the main thread: only there does a SIGINT interrupt code that
+            # sleeps or blocks in C. Another thread ends the process once the server says stop,
+            # whatever the statement is doing.
+            signal.signal(signal.SIGINT, self._on_sigint)
+            threading.Thread(target=self._finish, daemon=True, name="livy-rs-finish").start()
+            self.worker()
+            threading.Event().wait()  # `_finish` exits the process
         worker = threading.Thread(target=self.worker, daemon=True, name="livy-rs-worker")
         worker.start()
-        threading.Thread(target=self.monitor, daemon=True, name="livy-rs-monitor").start()
         self.stop.wait()
         self.shutdown_spark()
         self.channel.close()
         return self.exit_code
+
+    def _on_sigint(self, signum, frame):
+        """A cancel's SIGINT: a KeyboardInterrupt in the user's code, nothing anywhere else (our
+        bookkeeping must not be torn, and a stray SIGINT must not stop the driver)."""
+        state = self.running
+        if state is not None and state.cancel_requested and state.in_user_code:
+            raise KeyboardInterrupt()
+
+    def _finish(self):
+        self.stop.wait()
+        self.shutdown_spark()
+        self.channel.close()
+        try:
+            _REAL_STDOUT.flush()
+            _REAL_STDERR.flush()
+        except Exception:
+            pass
+        os._exit(self.exit_code)
 
     def shutdown_spark(self):
         if self.spark is None:
