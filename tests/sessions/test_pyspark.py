@@ -347,7 +347,8 @@ def test_cancel_a_running_spark_job(livy, sid):
     status, body, _ = livy.call("POST", f"/sessions/{sid}/statements/{st['id']}/cancel")
     assert (status, body) == (200, {"msg": "canceled"})
     status, now, _ = livy.call("GET", f"/sessions/{sid}/statements/{st['id']}")
-    assert now["state"] == "cancelling", now
+    # `cancelling` until the driver answers; the SIGINT may already have ended it.
+    assert now["state"] in ("cancelling", "cancelled"), now
 
     done = wait_statement(livy, sid, st["id"], 60)
     assert done["state"] == "cancelled", done
