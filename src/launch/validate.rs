@@ -84,9 +84,11 @@ pub fn resources(r: &Resources<'_>) -> Result<(), String> {
 
 /// A free-text field that reaches a command line or another user's screen (`name`, `queue`,
 /// `className`): present means non-empty, and no control characters.
+///
+/// An empty `name` is left to the registry, which answers it with Livy's own message.
 pub fn text_field(field: &str, value: Option<&str>) -> Result<(), String> {
     let Some(v) = value else { return Ok(()) };
-    if v.trim().is_empty() {
+    if v.trim().is_empty() && field != "name" {
         return Err(format!("Invalid {field}: it must not be empty."));
     }
     if v.chars().any(char::is_control) {
