@@ -393,6 +393,20 @@ async fn conf_and_field_bypasses_are_refused_before_spark_submit() {
 #[tokio::test]
 async fn unknown_things_and_versions() {
     let h = harness(&[], &[]);
+    // axum's own rejections (here: a path that is not UTF-8) come in Livy's shape too.
+    for path in [
+        "/batches/%ff%fe",
+        "/batches/%ff%fe/log",
+        "/sessions/%c3%28/statements",
+    ] {
+        let (status, v, _) = h.call(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(
+            v["msg"].as_str().is_some_and(|m| !m.is_empty()),
+            "{path}: {v}"
+        );
+        assert_eq!(v.as_object().map(|o| o.len()), Some(1), "{path}: {v}");
+    }
     let (status, v, _) = h.call(Method::GET, "/batches/7", None).await;
     assert_eq!(
         (status, v),

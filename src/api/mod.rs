@@ -144,7 +144,8 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(middleware::from_fn(negotiate_version));
+        .layer(middleware::from_fn(negotiate_version))
+        .layer(middleware::from_fn(livy_error_shape));
     // Livy's filter order: authentication runs before the CSRF check, and the security headers
     // wrap everything, so 400/401/403/404 answers carry them too.
     let app = if security.csrf_protection {
@@ -169,6 +170,38 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
             security::add_headers,
         ))
     }
+}
+
+/// The most of a plain-text error body that is carried into `{"msg": ...}`; axum's rejection
+/// texts are a line or two.
+const PLAIN_ERROR_MAX: usize = 4096;
+
+/// Every error in Livy's JSON shape: axum's own extractor rejections (a path that is not valid
+/// UTF-8 such as `/batches/%ff%fe`, a bad query string) answer in plain text, so one layer
+/// here wraps any plain-text 4xx/5xx body into `{"msg": ...}` instead of each handler.
+async fn livy_error_shape(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, PLAIN_ERROR_MAX).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut out = (status, axum::Json(crate::error::Msg { msg: text })).into_response();
+    for (name, value) in parts.headers.iter() {
+        out.headers_mut().append(name.clone(), value.clone());
+    }
+    out
 }
 
 /// The caller of a request: the authenticated user and the `doAs` they asked for.
