@@ -1,6 +1,7 @@
 //! Start → run → shutdown. Load and check the configuration, open the logs, bind the port, serve
 //! until SIGTERM/SIGINT, then stop accepting, drain in-flight requests, and stop every child
-//! process (recovery is off, so nothing may outlive the server). A second signal quits at once.
+//! process — unless recovery is on: then sessions and batches are loaded from the store at start
+//! and left running at the stop, for the next server. A second signal quits at once.
 
 use crate::api::{self, access_log::AccessLog, AppState};
 use crate::conf::{Env, LivyConf};
@@ -72,13 +73,29 @@ pub async fn run(env: Env) -> i32 {
             return 1;
         }
     };
-    let state = match AppState::new(conf.clone()) {
+    let recovery = match &conf.recovery {
+        Some(settings) => match crate::recovery::Recovery::open(settings.clone()).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("livy-server: {e:#}");
+                tracing::error!(error = %format!("{e:#}"), "cannot open the recovery store");
+                return 1;
+            }
+        },
+        None => None,
+    };
+    let state = match AppState::with_recovery(conf.clone(), recovery) {
         Ok(state) => state,
         Err(e) => {
             eprintln!("livy-server: {e:#}");
             return 1;
         }
     };
+    if let Err(e) = recover(&state).await {
+        eprintln!("livy-server: cannot recover sessions and batches: {e:#}");
+        tracing::error!(error = %format!("{e:#}"), "cannot recover sessions and batches");
+        return 1;
+    }
     if let Some(identity) = &state.identity {
         // Launches right after start need the ticket; a failed login is logged by the identity
         // and the server serves anyway (see auth::hadoop).
@@ -122,6 +139,18 @@ pub async fn run(env: Env) -> i32 {
     )
     .await;
 
+    if let Some(recovery) = &state.recovery {
+        // Drivers, spark-submits and YARN apps keep running; the next server adopts them.
+        tracing::info!("recovery is on: sessions and batches keep running for the next server");
+        if !recovery.flush(Duration::from_secs(10)).await {
+            tracing::warn!("some recovery records could not be written before the stop");
+        }
+        state.stop.cancel();
+        gc.abort();
+        signals.abort();
+        tracing::info!("livy-rs stopped");
+        return 0;
+    }
     tracing::info!("stopping sessions and batches");
     let stop_deadline = conf.sessions.process_kill_timeout + Duration::from_secs(20);
     let stopping = async { tokio::join!(state.batches.shutdown(), state.sessions.shutdown()) };
@@ -134,6 +163,23 @@ pub async fn run(env: Env) -> i32 {
     signals.abort();
     tracing::info!("livy-rs stopped");
     0
+}
+
+/// Loads what the recovery store holds, before the port serves anything.
+async fn recover(state: &AppState) -> anyhow::Result<()> {
+    if state.recovery.is_none() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let batches = state.batches.recover().await?;
+    let sessions = state.sessions.recover().await?;
+    tracing::info!(
+        batches,
+        sessions,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "recovered from the state store"
+    );
+    Ok(())
 }
 
 /// First SIGTERM/SIGINT: graceful stop. Second: exit now.

@@ -14,6 +14,7 @@ pub mod driver;
 pub mod error;
 pub mod launch;
 pub mod logs;
+pub mod recovery;
 pub mod server;
 pub mod sessions;
 pub mod statements;

@@ -65,6 +65,11 @@ impl ProcessLogs {
         self.inner.lock().2 = lines;
     }
 
+    /// The extra section (kept in recovery records).
+    pub fn diagnostics(&self) -> Vec<String> {
+        self.inner.lock().2.clone()
+    }
+
     /// Adds lines to the extra section, keeping what is there.
     pub fn add_diagnostics(&self, lines: Vec<String>) {
         self.inner.lock().2.extend(lines);

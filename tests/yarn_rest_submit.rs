@@ -114,6 +114,7 @@ fn spec(dir: &Path, files: &str) -> LaunchSpec {
         file: Some(format!("file://{}", dir.join("job.py").display())),
         args: vec!["10".into(), "it's $HOME".into()],
         env: Vec::new(),
+        detach: None,
     }
 }
 

@@ -47,12 +47,22 @@ pub struct AppState {
     pub stop: tokio_util::sync::CancellationToken,
     /// The server's Kerberos identity towards Hadoop, on a secure cluster.
     pub identity: Option<Arc<HadoopIdentity>>,
+    /// The recovery store, when `livy.server.recovery.mode = recovery`.
+    pub recovery: Option<Arc<crate::recovery::Recovery>>,
 }
 
 impl AppState {
     /// Builds the server's state; fails when no work directory can be made, or when LDAP over
     /// TLS is configured and no CA certificate can be trusted.
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
+        Self::with_recovery(conf, None)
+    }
+
+    /// Builds the server's state with the recovery store (opened by `app`), when recovery is on.
+    pub fn with_recovery(
+        conf: Arc<LivyConf>,
+        recovery: Option<Arc<crate::recovery::Recovery>>,
+    ) -> anyhow::Result<Self> {
         let access = Arc::new(AccessManager::new(&conf.access));
         let auth = Arc::new(AuthFilter::new(
             Authenticator::from_conf(&conf.auth)?,
@@ -100,6 +110,7 @@ impl AppState {
             launcher.clone(),
             access.clone(),
             yarn.clone(),
+            recovery.clone(),
         ));
         let work_dir = Arc::new(
             tempfile::Builder::new()
@@ -113,6 +124,7 @@ impl AppState {
             access.clone(),
             work_dir.path().to_path_buf(),
             yarn.clone(),
+            recovery.clone(),
         ));
         Ok(AppState {
             conf,
@@ -125,6 +137,7 @@ impl AppState {
             yarn,
             stop,
             identity,
+            recovery,
         })
     }
 }

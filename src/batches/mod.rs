@@ -2,6 +2,7 @@
 //! `dead` or `killed`. [`Batches`] owns every batch; each batch's process is owned by its
 //! supervisor task (see `launch::child`), which reports the end back here.
 
+pub mod recover;
 pub mod request;
 
 pub use request::CreateBatchRequest;
@@ -24,6 +25,8 @@ use std::time::{Duration, Instant};
 
 /// Lines of log shown in a batch's view (Livy shows the last 10).
 const VIEW_LOG_LINES: usize = 10;
+/// How long a create waits for its record to reach the recovery store before answering anyway.
+pub(crate) const CREATE_FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 /// One batch.
 pub struct Batch {
@@ -38,6 +41,9 @@ pub struct Batch {
     /// Runs on YARN: the app's state comes from the ResourceManager, not spark-submit's exit.
     pub on_yarn: bool,
     runtime: Mutex<Runtime>,
+    /// With recovery on: where each change of this batch is recorded.
+    persist: Option<crate::recovery::Persist>,
+    created_ms: i64,
 }
 
 #[derive(Default)]
@@ -63,7 +69,7 @@ pub struct BatchView {
     pub log: Vec<String>,
 }
 
-/// What is persisted about a batch for recovery.
+/// What is persisted about a batch for recovery (`v1/batch/<id>`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchRecord {
@@ -73,8 +79,26 @@ pub struct BatchRecord {
     pub proxy_user: Option<String>,
     pub app_tag: String,
     pub app_id: Option<String>,
+    #[serde(default)]
+    pub app_info: AppInfo,
     pub state: SessionState,
     pub request: CreateBatchRequest,
+    /// The local spark-submit, when it may still run after a restart.
+    #[serde(default)]
+    pub process: Option<crate::launch::detached::ProcessRecord>,
+    #[serde(default)]
+    pub created_ms: i64,
+    #[serde(default)]
+    pub finished_ms: Option<i64>,
+    /// Why it ended, as shown after the log (diagnostics).
+    #[serde(default)]
+    pub diagnostics: Vec<String>,
+}
+
+impl crate::recovery::Recordable for Batch {
+    fn record(&self) -> Option<Vec<u8>> {
+        serde_json::to_vec(&self.record()).ok()
+    }
 }
 
 impl AppListener for Batch {
@@ -90,7 +114,7 @@ impl AppListener for Batch {
             self.logs.set_diagnostics(diagnostics);
         }
         match map_state(report) {
-            LivyAppState::Starting => {}
+            LivyAppState::Starting => self.changed(),
             LivyAppState::Running => self.set_state(SessionState::Running),
             LivyAppState::Finished => self.set_state(SessionState::Success),
             LivyAppState::Failed => self.set_state(SessionState::Dead),
@@ -164,8 +188,20 @@ impl Batch {
             proxy_user: self.proxy_user.clone(),
             app_tag: self.app_tag.clone(),
             app_id: rt.app_id.clone(),
+            app_info: rt.app_info.clone(),
             state: rt.state.unwrap_or(SessionState::Starting),
             request: self.request.clone(),
+            process: rt.child.as_ref().and_then(|c| c.detached.clone()),
+            created_ms: self.created_ms,
+            finished_ms: rt.finished_at.map(crate::recovery::ms_of),
+            diagnostics: self.logs.diagnostics(),
+        }
+    }
+
+    /// Records the batch's current state when recovery is on.
+    fn changed(&self) {
+        if let Some(p) = &self.persist {
+            p.mark();
         }
     }
 
@@ -179,6 +215,8 @@ impl Batch {
         if state.is_finished() {
             rt.finished_at = Some(Instant::now());
         }
+        drop(rt);
+        self.changed();
     }
 
     /// Moves `starting` to `running` once spark-submit runs (local mode; on YARN the RM says
@@ -189,6 +227,8 @@ impl Batch {
         if rt.state.is_none() && !self.on_yarn {
             rt.state = Some(SessionState::Running);
         }
+        drop(rt);
+        self.changed();
     }
 
     fn on_exit(&self, exit: &ChildExit) {
@@ -242,6 +282,9 @@ pub struct Batches {
     conf: Arc<LivyConf>,
     launcher: Arc<Launcher>,
     access: Arc<AccessManager>,
+    recovery: Option<Arc<crate::recovery::Recovery>>,
+    /// With recovery on: each batch's output and exit files, under the log dir so they survive.
+    run_dir: std::path::PathBuf,
 }
 
 impl Batches {
@@ -250,14 +293,27 @@ impl Batches {
         launcher: Arc<Launcher>,
         access: Arc<AccessManager>,
         yarn: Option<Arc<AppMonitor>>,
+        recovery: Option<Arc<crate::recovery::Recovery>>,
     ) -> Self {
         Batches {
             registry: Registry::default(),
             yarn,
+            run_dir: conf.paths.log_dir.join("batches"),
             conf,
             launcher,
             access,
+            recovery,
         }
+    }
+
+    fn persist_for(&self, id: u32, me: Weak<Batch>) -> Option<crate::recovery::Persist> {
+        self.recovery.as_ref().map(|r| {
+            crate::recovery::Persist::new(
+                r.clone(),
+                crate::recovery::key(crate::recovery::BATCH, id),
+                me as Weak<dyn crate::recovery::Recordable>,
+            )
+        })
     }
 
     pub fn registry(&self) -> &Registry<Batch> {
@@ -314,8 +370,12 @@ impl Batches {
             file: Some(file),
             args: request.args.clone(),
             env: Vec::new(),
+            detach: self
+                .recovery
+                .as_ref()
+                .map(|_| self.run_dir.join(format!("batch-{id}-{}", random_tag()))),
         };
-        let batch = Arc::new(Batch {
+        let batch = Arc::new_cyclic(|me: &Weak<Batch>| Batch {
             id,
             name: request.name.clone(),
             owner,
@@ -325,6 +385,8 @@ impl Batches {
             logs: Arc::new(ProcessLogs::new(self.conf.sessions.cache_log_size)),
             on_yarn: self.yarn.is_some(),
             runtime: Mutex::new(Runtime::default()),
+            persist: self.persist_for(id, me.clone()),
+            created_ms: crate::statements::now_ms(),
         });
         tracing::info!(batch_id = id, owner = ?batch.owner, "creating batch");
 
@@ -357,6 +419,18 @@ impl Batches {
             }
         }
         self.registry.insert(reservation, batch.clone());
+        if let Some(recovery) = &self.recovery {
+            recovery.set_next_id(crate::recovery::BATCH, self.registry.next_id());
+            batch.changed();
+            // The id is only answered once its record is stored: a crash after the answer must
+            // not lose the batch or give its id out again.
+            if !recovery.flush(CREATE_FLUSH_WAIT).await {
+                tracing::warn!(
+                    batch_id = id,
+                    "the recovery store is slow or down; the batch's record is written when it is back"
+                );
+            }
+        }
         Ok(batch)
     }
 
@@ -380,7 +454,25 @@ impl Batches {
             }
         }
         batch.set_state(SessionState::Killed);
+        self.forget(batch);
+    }
+
+    /// Removes a batch from the registry and its record from the store.
+    fn forget(&self, batch: &Batch) {
         self.registry.remove(batch.id);
+        if let Some(p) = &batch.persist {
+            p.forget();
+        }
+        if let Some(dir) = batch
+            .runtime
+            .lock()
+            .child
+            .as_ref()
+            .and_then(|c| c.detached.as_ref())
+            .map(|d| d.dir.clone())
+        {
+            tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
+        }
     }
 
     /// Drops batches that finished more than `livy.server.session.state-retain.sec` ago.
@@ -392,13 +484,17 @@ impl Batches {
                     batch_id = batch.id,
                     "forgetting finished batch after state-retain time"
                 );
-                self.registry.remove(batch.id);
+                self.forget(&batch);
             }
         }
     }
 
-    /// On server stop without recovery: kill every running batch and wait for them.
+    /// On server stop without recovery: kill every running batch and wait for them. With
+    /// recovery they keep running, and the next server adopts them.
     pub async fn shutdown(&self) {
+        if self.recovery.is_some() {
+            return;
+        }
         let all = self.registry.all();
         futures::future::join_all(all.iter().map(|b| b.stop())).await;
     }

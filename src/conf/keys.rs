@@ -183,6 +183,8 @@ pub const KEYS: &[Key] = &[
     k("livy.server.zk.sasl.enabled", Some("false"), Bool),
     k("livy.server.zk.sasl.login-context", Some("Client"), Str),
     k("livy.server.recovery.zk-state-store.key-prefix", Some("livy"), Str),
+    // livy-rs: digest credentials that protect the ZooKeeper records (they hold driver secrets).
+    k("livy.server.recovery.zk-state-store.digest", None, Str),
     // Logs, YARN, HDFS.
     k(CACHE_LOG_SIZE, Some("200"), Int),
     k(YARN_APP_LOOKUP_TIMEOUT, Some("120s"), Duration),

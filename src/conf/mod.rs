@@ -6,6 +6,7 @@ pub mod auth;
 pub mod hadoop;
 pub mod keys;
 pub mod ldap;
+pub mod recovery;
 pub mod security;
 pub mod units;
 
@@ -210,6 +211,8 @@ pub struct LivyConf {
     /// CSRF protection, security headers and TLS of the REST port.
     pub security: security::SecurityConf,
     pub yarn: Option<YarnSettings>,
+    /// Present when `livy.server.recovery.mode = recovery`.
+    pub recovery: Option<recovery::RecoveryConf>,
     /// `livy.file.upload.max.size`: the largest upload accepted.
     pub files_upload_max: usize,
     /// `livy.file.local-dir-whitelist`, each with a trailing '/'.
@@ -346,13 +349,11 @@ impl LivyConf {
                 ));
             }
         }
-        let recovery_mode = string(keys::RECOVERY_MODE).unwrap_or_default();
-        if recovery_mode != "off" && recovery_mode != "recovery" {
-            problems.push(format!(
-                "{}: value '{recovery_mode}' is not valid; expected off or recovery",
-                keys::RECOVERY_MODE
-            ));
-        }
+        let recovery = recovery::parse(
+            &|name: &str| string(name),
+            duration("livy.rsc.server.idle-timeout"),
+            &mut problems,
+        );
         for name in [
             keys::SESSION_MAX_CREATION,
             keys::CACHE_LOG_SIZE,
@@ -550,6 +551,7 @@ impl LivyConf {
             security,
             auth,
             yarn,
+            recovery,
             rsc: RscConf {
                 launcher_address: string(keys::LAUNCHER_ADDRESS),
                 port_range,

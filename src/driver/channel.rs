@@ -46,22 +46,27 @@ pub struct ChannelServer {
     /// Where drivers are told to connect (`host:port`).
     pub advertised: String,
     pub fingerprint: String,
+    /// The certificate and key (DER), for the recovery store.
+    pub identity_der: (Vec<u8>, Vec<u8>),
     max_message: usize,
     pending: Mutex<HashMap<u32, Pending>>,
 }
 
 impl ChannelServer {
     /// Binds the first free port of `ports` on `bind_host` and starts accepting.
+    /// `identity` and `preferred_port` come from the recovery store after a restart, so drivers
+    /// dialing back find the port and certificate they know.
     pub async fn start(
         bind_host: &str,
         advertise_host: &str,
         ports: (u16, u16),
         max_message: usize,
+        identity: ChannelIdentity,
+        preferred_port: Option<u16>,
     ) -> anyhow::Result<Arc<Self>> {
-        let identity = ChannelIdentity::generate()?;
         let mut last_err = None;
         let mut listener = None;
-        for port in ports.0..=ports.1 {
+        for port in preferred_port.into_iter().chain(ports.0..=ports.1) {
             match TcpListener::bind((bind_host, port)).await {
                 Ok(l) => {
                     listener = Some(l);
@@ -82,6 +87,7 @@ impl ChannelServer {
         let server = Arc::new(ChannelServer {
             advertised: format!("{advertise_host}:{port}"),
             fingerprint: identity.fingerprint.clone(),
+            identity_der: (identity.cert_der.clone(), identity.key_der.clone()),
             max_message,
             pending: Mutex::new(HashMap::new()),
         });

@@ -21,6 +21,8 @@ pub struct Settings {
     /// `livy.rsc.job-cancel.timeout`: a cancelled statement is `cancelled` after this at the latest.
     pub cancel_timeout: Duration,
     pub channel: Arc<ChannelServer>,
+    /// A session recovered after a restart: its driver dials back and says `resumed`.
+    pub resume: bool,
 }
 
 type Writer = WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
@@ -125,10 +127,17 @@ async fn wait_for_driver(
         tokio::select! {
             conn = &mut connection => return conn.ok(),
             _ = &mut deadline => {
-                let msg = format!(
-                    "livy-rs: the driver did not connect back within {}s (livy.rsc.server.connect.timeout); its process was killed",
-                    settings.connect_timeout.as_secs()
-                );
+                let msg = if settings.resume {
+                    format!(
+                        "livy-rs: the driver did not dial back within {}s of the server's restart (livy.rsc.server.idle-timeout); it was stopped",
+                        settings.connect_timeout.as_secs()
+                    )
+                } else {
+                    format!(
+                        "livy-rs: the driver did not connect back within {}s (livy.rsc.server.connect.timeout); its process was killed",
+                        settings.connect_timeout.as_secs()
+                    )
+                };
                 tracing::warn!(session_id = session.id, "driver did not connect back in time");
                 end_session(session, SessionState::Dead, &msg);
                 if let Some(child) = session.child() {
@@ -300,6 +309,47 @@ impl Link {
                 if let Some(reply) = self.acks.remove(&req) {
                     let _ = reply.send(error.map_or(Ok(()), Err));
                 }
+            }
+            FromDriver::Resumed {
+                ready,
+                running,
+                last_received,
+            } => {
+                let session = self.session.clone();
+                tracing::info!(
+                    session_id = session.id,
+                    ready,
+                    ?running,
+                    "driver resumed after a server restart"
+                );
+                let lost = {
+                    let mut rt = session.runtime.lock();
+                    rt.statements.reconcile(running, last_received, now_ms())
+                };
+                if !lost.is_empty() {
+                    tracing::warn!(
+                        session_id = session.id,
+                        ?lost,
+                        "statements lost in the restart"
+                    );
+                }
+                self.in_flight = running;
+                if ready {
+                    self.ready = true;
+                    let busy = running.is_some();
+                    session.set_state(if busy {
+                        SessionState::Busy
+                    } else {
+                        SessionState::Idle
+                    });
+                    for cmd in std::mem::take(&mut self.queued) {
+                        Box::pin(self.on_command(cmd)).await;
+                    }
+                    self.dispatch().await;
+                } else {
+                    session.set_state(SessionState::Starting);
+                }
+                session.notify();
             }
             FromDriver::Hello { .. } | FromDriver::Auth { .. } => {}
         }

@@ -107,6 +107,18 @@ pub enum FromDriver {
         #[serde(default)]
         error: Option<String>,
     },
+    /// Sent by a driver that dialed back to a restarted server, after it re-sent the results
+    /// the old server may not have recorded: where it stands.
+    Resumed {
+        /// Its SparkSession is up (a driver still starting sends `ready` later).
+        ready: bool,
+        /// The statement it is running now.
+        #[serde(default)]
+        running: Option<u32>,
+        /// The highest statement id it ever received.
+        #[serde(default)]
+        last_received: Option<u32>,
+    },
 }
 
 /// Why a frame could not be read or written.

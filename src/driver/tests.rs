@@ -53,9 +53,16 @@ async fn run_client(server: &ChannelServer, sid: u32, secret: &str, fp: &str) ->
 
 async fn start() -> std::sync::Arc<ChannelServer> {
     // Port 0 range: the OS picks, so tests never collide.
-    ChannelServer::start("127.0.0.1", "127.0.0.1", (0, 0), 1 << 20)
-        .await
-        .unwrap()
+    ChannelServer::start(
+        "127.0.0.1",
+        "127.0.0.1",
+        (0, 0),
+        1 << 20,
+        super::tls::ChannelIdentity::generate().unwrap(),
+        None,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

@@ -57,9 +57,24 @@ pub struct ChildHandle {
     pub pid: u32,
     stop: CancellationToken,
     done: watch::Receiver<Option<ChildExit>>,
+    /// Set for a child that may outlive the server (recovery on): what a restart needs to find it.
+    pub detached: Option<super::detached::ProcessRecord>,
 }
 
 impl ChildHandle {
+    pub(crate) fn from_parts(
+        pid: u32,
+        stop: CancellationToken,
+        done: watch::Receiver<Option<ChildExit>>,
+    ) -> Self {
+        ChildHandle {
+            pid,
+            stop,
+            done,
+            detached: None,
+        }
+    }
+
     /// Asks the supervisor to kill the process tree; returns at once.
     pub fn kill(&self) {
         self.stop.cancel();
@@ -87,28 +102,60 @@ impl ChildHandle {
 
 /// Starts `cmd` in its own process group under a supervisor task tracked by `tracker`.
 /// `slot` counts the child against `session.max-creation` until it is reaped.
-/// `on_exit` runs once, after the process is reaped and its output drained.
+/// `on_exit` runs once, after the process is reaped and its output drained. With `detach`, the
+/// child outlives the server: output and exit code go to files in that directory (see
+/// `launch::detached`), and nothing kills it when the server's runtime ends.
 pub fn spawn(
     cmd: &SparkSubmit,
+    detach: Option<&std::path::Path>,
     logs: Arc<ProcessLogs>,
     kill_timeout: Duration,
     slot: super::Slot,
     tracker: &TaskTracker,
     on_exit: Box<dyn FnOnce(&ChildExit) + Send>,
 ) -> std::io::Result<ChildHandle> {
+    let wrapped;
+    let cmd = match detach {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            wrapped = super::detached::wrap(cmd, dir);
+            &wrapped
+        }
+        None => cmd,
+    };
     let mut command = tokio::process::Command::new(&cmd.program);
+    let output = || {
+        if detach.is_some() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        }
+    };
     command
         .args(&cmd.args)
         .envs(cmd.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(output())
+        .stderr(output())
         .process_group(0)
-        .kill_on_drop(true);
+        .kill_on_drop(detach.is_none());
     let mut child = command.spawn()?;
     let pid = child.id().unwrap_or(0);
+    let detached = detach.map(|dir| super::detached::ProcessRecord {
+        pid,
+        start_time: super::detached::start_time(pid).unwrap_or(0),
+        dir: dir.to_path_buf(),
+    });
 
     let mut readers = Vec::new();
+    let tail_done = CancellationToken::new();
+    if let Some(dir) = detach {
+        readers.push(tracker.spawn(super::detached::tail(
+            dir.to_path_buf(),
+            logs.clone(),
+            tail_done.clone(),
+        )));
+    }
     if let Some(out) = child.stdout.take() {
         readers.push(tracker.spawn(read_lines(out, logs.clone(), Stream::Stdout)));
     }
@@ -151,6 +198,7 @@ pub fn spawn(
         }
         // Output may still be buffered in the pipes; a grandchild that kept them open must not
         // hold the exit up forever.
+        tail_done.cancel();
         for reader in readers {
             let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
         }
@@ -168,6 +216,7 @@ pub fn spawn(
         pid,
         stop,
         done: done_rx,
+        detached,
     })
 }
 
@@ -199,11 +248,7 @@ pub fn spawn_task(
         on_exit(&exit);
         let _ = done_tx.send(Some(exit));
     });
-    ChildHandle {
-        pid: 0,
-        stop,
-        done: done_rx,
-    }
+    ChildHandle::from_parts(0, stop, done_rx)
 }
 
 /// Splits a stream into lines (without reading unbounded lines into memory) and keeps them.

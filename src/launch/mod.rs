@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod child;
+pub mod detached;
 pub mod prepare;
 pub mod proc_tree;
 pub mod rest_submit;
@@ -250,7 +251,7 @@ impl Launcher {
     ) -> std::io::Result<ChildHandle> {
         let Some(rest) = self.yarn.as_ref().and_then(|y| y.rest.clone()) else {
             let command = build_command(&spec, &self.conf);
-            return self.start(slot, &command, logs, on_exit);
+            return self.start(slot, &command, spec.detach.as_deref(), logs, on_exit);
         };
         if let Some(identity) = &self.identity {
             identity.check().map_err(std::io::Error::other)?;
@@ -294,6 +295,7 @@ impl Launcher {
         &self,
         slot: Slot,
         cmd: &SparkSubmit,
+        detach: Option<&std::path::Path>,
         logs: Arc<ProcessLogs>,
         on_exit: Box<dyn FnOnce(&ChildExit) + Send>,
     ) -> std::io::Result<ChildHandle> {
@@ -311,6 +313,7 @@ impl Launcher {
         tracing::info!(command = %cmd.display(), "running spark-submit");
         child::spawn(
             cmd,
+            detach,
             logs,
             self.conf.sessions.process_kill_timeout,
             slot,

@@ -18,6 +18,9 @@ pub struct LaunchSpec {
     pub file: Option<String>,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// With recovery on: the directory the process's output and exit code go to, so it can
+    /// outlive the server (see `launch::detached`).
+    pub detach: Option<PathBuf>,
 }
 
 /// A ready-to-run command.
@@ -109,6 +112,7 @@ mod tests {
             file: Some("file:///d/job.jar".into()),
             args: vec!["10".into(), "x y".into()],
             env: vec![],
+            detach: None,
         };
         let cmd = build_command(&spec, &livy);
         assert!(cmd.program.ends_with("bin/spark-submit"));

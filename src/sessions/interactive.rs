@@ -114,6 +114,12 @@ pub struct Session {
     pub(crate) runtime: Mutex<Runtime>,
     link: mpsc::UnboundedSender<LinkCommand>,
     changed: watch::Sender<u64>,
+    /// With recovery on: where each change of this session is recorded.
+    pub(crate) persist: Option<crate::recovery::Persist>,
+    /// The driver's HMAC secret, kept (only) in the recovery record so a restarted server can
+    /// authenticate the driver when it dials back.
+    pub(crate) secret: String,
+    pub(crate) created_ms: i64,
 }
 
 /// A session as clients see it (Livy's `SessionInfo`).
@@ -158,6 +164,9 @@ pub(crate) struct NewSession {
     pub run_dir: PathBuf,
     pub log_lines: usize,
     pub retained_statements: usize,
+    pub secret: String,
+    pub recovery: Option<Arc<crate::recovery::Recovery>>,
+    pub created_ms: i64,
 }
 
 impl crate::yarn::monitor::AppListener for Session {
@@ -233,7 +242,17 @@ impl Session {
             .heartbeat_timeout_in_second
             .filter(|s| *s > 0)
             .map(|s| Duration::from_secs(s as u64));
-        let session = Session {
+        let key = crate::recovery::key(crate::recovery::INTERACTIVE, n.id);
+        let session = Arc::new_cyclic(|me: &std::sync::Weak<Session>| Session {
+            persist: n.recovery.map(|r| {
+                crate::recovery::Persist::new(
+                    r,
+                    key,
+                    me.clone() as std::sync::Weak<dyn crate::recovery::Recordable>,
+                )
+            }),
+            secret: n.secret,
+            created_ms: n.created_ms,
             id: n.id,
             name: n.request.name.clone(),
             owner: n.owner,
@@ -263,8 +282,8 @@ impl Session {
             }),
             link,
             changed: watch::channel(0).0,
-        };
-        (Arc::new(session), commands)
+        });
+        (session, commands)
     }
 
     pub fn state(&self) -> SessionState {
@@ -362,9 +381,13 @@ impl Session {
         self.set_state(state);
     }
 
-    /// Wakes everyone waiting for a change of this session or its statements.
+    /// Wakes everyone waiting for a change of this session or its statements, and records the
+    /// change when recovery is on: every change of a session passes here.
     pub(crate) fn notify(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        if let Some(p) = &self.persist {
+            p.mark();
+        }
     }
 
     pub(crate) fn command(&self, cmd: LinkCommand) {

@@ -34,7 +34,13 @@ pub struct InteractiveSessions {
     work_dir: PathBuf,
     tasks: TaskTracker,
     yarn: Option<Arc<AppMonitor>>,
+    recovery: Option<Arc<crate::recovery::Recovery>>,
 }
+
+/// The driver channel's identity and port in the recovery store.
+const CHANNEL_KEY: &str = "v1/channel";
+/// Extra time a restarted server gives drivers beyond their own dial-back window.
+const REDIAL_MARGIN: Duration = Duration::from_secs(30);
 
 impl InteractiveSessions {
     pub fn new(
@@ -43,8 +49,16 @@ impl InteractiveSessions {
         access: Arc<AccessManager>,
         work_dir: PathBuf,
         yarn: Option<Arc<AppMonitor>>,
+        recovery: Option<Arc<crate::recovery::Recovery>>,
     ) -> Self {
+        // With recovery, run dirs (driver output, exit code) must outlive this process.
+        let work_dir = if recovery.is_some() {
+            conf.paths.log_dir.join("sessions")
+        } else {
+            work_dir
+        };
         InteractiveSessions {
+            recovery,
             registry: Registry::default(),
             conf,
             launcher,
@@ -82,9 +96,26 @@ impl InteractiveSessions {
                         hostname()
                     }
                 });
-                let server =
-                    ChannelServer::start(&bind, &advertise, rsc.port_range, rsc.max_message)
-                        .await?;
+                let (identity, port) = self.channel_identity().await?;
+                let server = ChannelServer::start(
+                    &bind,
+                    &advertise,
+                    rsc.port_range,
+                    rsc.max_message,
+                    identity,
+                    port,
+                )
+                .await?;
+                if let Some(recovery) = &self.recovery {
+                    let port = server.advertised.rsplit(':').next().unwrap_or_default();
+                    let record = serde_json::json!({
+                        "port": port.parse::<u16>().unwrap_or(0),
+                        "cert": hex::encode(&server.identity_der.0),
+                        "key": hex::encode(&server.identity_der.1),
+                    });
+                    recovery.put(CHANNEL_KEY.into(), record.to_string().into_bytes());
+                    recovery.flush(crate::batches::CREATE_FLUSH_WAIT).await;
+                }
                 let dir = self.work_dir.join("driver");
                 std::fs::create_dir_all(&dir)?;
                 let program = dir.join("livy_rs_driver.py");
@@ -93,6 +124,24 @@ impl InteractiveSessions {
             })
             .await
             .map_err(ApiError::Internal)
+    }
+
+    /// The channel's TLS identity: the stored one after a restart (drivers pinned it), else new.
+    async fn channel_identity(
+        &self,
+    ) -> anyhow::Result<(crate::driver::tls::ChannelIdentity, Option<u16>)> {
+        use crate::driver::tls::ChannelIdentity;
+        if let Some(recovery) = &self.recovery {
+            if let Some(bytes) = recovery.get(CHANNEL_KEY).await? {
+                let v: serde_json::Value = serde_json::from_slice(&bytes)?;
+                let part = |k: &str| hex::decode(v[k].as_str().unwrap_or_default());
+                if let (Ok(cert), Ok(key)) = (part("cert"), part("key")) {
+                    let port = v["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+                    return Ok((ChannelIdentity::from_der(cert, key)?, port));
+                }
+            }
+        }
+        Ok((ChannelIdentity::generate()?, None))
     }
 
     /// Validates a request, then launches its driver. Nothing changes unless it is accepted.
@@ -148,6 +197,9 @@ impl InteractiveSessions {
             "sql_num_rows": rsc.sql_num_rows,
             "output_cap_bytes": rsc.output_max,
             "job_cancel_trigger_interval_ms": rsc.job_cancel_trigger.as_millis() as u64,
+            // With recovery a driver that loses the server keeps its SparkContext and dials
+            // back for this long (Livy's livy.rsc.server.idle-timeout); without, it stops.
+            "redial_seconds": self.recovery.as_ref().map_or(0, |r| r.conf.driver_redial.as_secs()),
         });
         if let Err(e) = write_private(&run_dir, &config_path, &config.to_string()) {
             self.registry.release(reservation);
@@ -184,6 +236,7 @@ impl InteractiveSessions {
             file: Some(program.display().to_string()),
             args: vec![config_arg],
             env: Vec::new(),
+            detach: self.recovery.as_ref().map(|_| run_dir.join("process")),
         };
         let (session, commands) = Session::new(NewSession {
             id,
@@ -197,6 +250,9 @@ impl InteractiveSessions {
             run_dir,
             log_lines: self.conf.sessions.cache_log_size,
             retained_statements: rsc.retained_statements,
+            secret: secret.clone(),
+            recovery: self.recovery.clone(),
+            created_ms: crate::statements::now_ms(),
         });
         tracing::info!(session_id = id, kind = session.kind.as_str(), owner = ?session.owner, "creating session");
         let connection = channel.expect(id, secret);
@@ -240,8 +296,16 @@ impl InteractiveSessions {
                 max_message: rsc.max_message,
                 cancel_timeout: rsc.job_cancel_timeout,
                 channel: channel.clone(),
+                resume: false,
             },
         ));
+        if let Some(recovery) = &self.recovery {
+            recovery.set_next_id(crate::recovery::INTERACTIVE, self.registry.next_id());
+            session.notify();
+            if !recovery.flush(crate::batches::CREATE_FLUSH_WAIT).await {
+                tracing::warn!(session_id = id, "the recovery store is slow or down; the session's record is written when it is back");
+            }
+        }
         Ok(session)
     }
 
@@ -250,7 +314,11 @@ impl InteractiveSessions {
         tracing::info!(session_id = session.id, "deleting session");
         self.stop(session).await;
         self.registry.remove(session.id);
-        let _ = std::fs::remove_dir_all(&session.run_dir);
+        if let Some(p) = &session.persist {
+            p.forget();
+        }
+        let dir = session.run_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
     }
 
     /// Stops the driver, leaving the session listed as killed.
@@ -309,8 +377,12 @@ impl InteractiveSessions {
         }
     }
 
-    /// On server stop without recovery: stop every session.
+    /// On server stop without recovery: stop every session. With recovery drivers keep running
+    /// and dial back to the next server.
     pub async fn shutdown(&self) {
+        if self.recovery.is_some() {
+            return;
+        }
         let all = self.registry.all();
         futures::future::join_all(all.iter().map(|s| async move {
             if !s.state().is_finished() {
@@ -320,6 +392,123 @@ impl InteractiveSessions {
         .await;
         self.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+    }
+}
+
+impl InteractiveSessions {
+    /// Loads every session record after a restart. Unfinished sessions come back `recovering`;
+    /// their drivers dial back (and are let in by the same HMAC proof as at launch), or the
+    /// session ends `dead` with a message saying so when they do not in time.
+    pub async fn recover(&self) -> anyhow::Result<usize> {
+        use crate::recovery::INTERACTIVE;
+        let Some(recovery) = self.recovery.clone() else {
+            return Ok(0);
+        };
+        let next = recovery.next_id(INTERACTIVE).await?;
+        let records = recovery.load(INTERACTIVE).await?;
+        let mut count = 0;
+        for (id, bytes) in records {
+            let record: super::record::SessionRecord = match serde_json::from_slice(&bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(session_id = id, error = %e, "a session record is corrupt; skipped");
+                    continue;
+                }
+            };
+            if record.id != id {
+                tracing::error!(
+                    session_id = id,
+                    "a session record names another id; skipped"
+                );
+                continue;
+            }
+            self.restore(record, &recovery).await?;
+            count += 1;
+        }
+        self.registry.advance_next_id(next);
+        recovery.set_next_id(INTERACTIVE, self.registry.next_id());
+        Ok(count)
+    }
+
+    async fn restore(
+        &self,
+        record: super::record::SessionRecord,
+        recovery: &Arc<crate::recovery::Recovery>,
+    ) -> anyhow::Result<()> {
+        let finished = record.state.is_finished();
+        let process = record.process.clone();
+        let secret = record.secret.clone();
+        let (session, commands) = super::record::restore(
+            record,
+            self.yarn.is_some(),
+            self.conf.sessions.cache_log_size,
+            self.conf.rsc.retained_statements,
+            recovery.clone(),
+        );
+        tracing::info!(session_id = session.id, state = %session.state(), "recovered session");
+        if let Some(p) = &process {
+            if finished || !p.is_running() {
+                let done = tokio_util::sync::CancellationToken::new();
+                done.cancel();
+                tokio::spawn(crate::launch::detached::tail(
+                    p.dir.clone(),
+                    session.logs.clone(),
+                    done,
+                ));
+            }
+        }
+        self.registry.restore(session.clone());
+        if finished {
+            return Ok(());
+        }
+        if let Some(p) = process.as_ref().filter(|p| !p.is_running()) {
+            // A local driver waits for a restart only livy.rsc.server.idle-timeout long.
+            let exit = p.exit();
+            session.end(
+                SessionState::Dead,
+                vec![format!(
+                    "\nlivy-rs: the driver ended while the server was down ({}); a driver waits livy.rsc.server.idle-timeout ({}s) for the server to come back",
+                    exit.describe(),
+                    recovery.conf.driver_redial.as_secs()
+                )],
+            );
+            return Ok(());
+        }
+        let (channel, _) = self.channel().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let connection = channel.expect(session.id, secret);
+        if let Some(p) = process.filter(|p| p.is_running()) {
+            let weak = Arc::downgrade(&session);
+            let mut child = crate::launch::detached::adopt(
+                p.clone(),
+                session.logs.clone(),
+                self.conf.sessions.process_kill_timeout,
+                Box::new(move |exit: &ChildExit| {
+                    if let Some(session) = weak.upgrade() {
+                        session.command(LinkCommand::Exited(exit.clone()));
+                    }
+                }),
+            );
+            child.detached = Some(p);
+            session.set_child(child);
+        }
+        if let Some(monitor) = &self.yarn {
+            let listener: Weak<dyn AppListener> = Arc::downgrade(&session) as Weak<dyn AppListener>;
+            monitor.track(&session.app_tag, listener);
+        }
+        let rsc = &self.conf.rsc;
+        self.tasks.spawn(link::run(
+            session.clone(),
+            commands,
+            connection,
+            link::Settings {
+                connect_timeout: recovery.conf.driver_redial + REDIAL_MARGIN,
+                max_message: rsc.max_message,
+                cancel_timeout: rsc.job_cancel_timeout,
+                channel: channel.clone(),
+                resume: true,
+            },
+        ));
+        Ok(())
     }
 }
 

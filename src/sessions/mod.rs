@@ -3,6 +3,7 @@
 
 pub mod interactive;
 pub mod manager;
+pub mod record;
 pub mod registry;
 pub mod request;
 pub mod state;

@@ -156,6 +156,12 @@ impl<T: Entry> Registry<T> {
         inner.by_id.insert(id, entry);
     }
 
+    /// Never gives out ids below `next` (a recovered `nextSessionId`).
+    pub fn advance_next_id(&self, next: u32) {
+        let mut inner = self.inner.write();
+        inner.next_id = inner.next_id.max(next);
+    }
+
     /// Forgets an entry and its name.
     pub fn remove(&self, id: u32) -> Option<Arc<T>> {
         let mut inner = self.inner.write();

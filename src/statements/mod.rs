@@ -226,6 +226,96 @@ impl Statements {
 }
 
 /// Milliseconds since the epoch, as Livy's `started`/`completed`.
+impl Statements {
+    /// After a server restart, aligns the stored statements with a driver that dialed back
+    /// (its results were re-sent just before): the one it runs stays running; ones it never
+    /// received wait to be sent again; ones it received but has no result for any more get an
+    /// error output saying so. Returns the ids of those lost.
+    pub fn reconcile(
+        &mut self,
+        running: Option<u32>,
+        last_received: Option<u32>,
+        now: i64,
+    ) -> Vec<u32> {
+        let mut lost = Vec::new();
+        for s in self.items.values_mut() {
+            if !matches!(
+                s.state,
+                StatementState::Running | StatementState::Cancelling
+            ) || Some(s.id) == running
+            {
+                continue;
+            }
+            if last_received.is_none_or(|last| s.id > last) {
+                s.state = StatementState::Waiting;
+                s.started = 0;
+                continue;
+            }
+            s.state = StatementState::Available;
+            s.completed = now;
+            s.progress = 1.0;
+            s.output = Some(serde_json::json!({
+                "status": "error",
+                "execution_count": s.id,
+                "ename": "StatementLost",
+                "evalue": "the statement's result was lost while the livy-rs server restarted",
+                "traceback": [],
+            }));
+            lost.push(s.id);
+        }
+        lost
+    }
+
+    /// The statements as stored for recovery: each with its kind.
+    pub fn to_record(&self) -> StatementsRecord {
+        StatementsRecord {
+            items: self
+                .items
+                .values()
+                .map(|s| StatementRecord {
+                    kind: s.kind.clone(),
+                    statement: s.clone(),
+                })
+                .collect(),
+            next_id: self.next_id,
+        }
+    }
+
+    /// Statements back from a record.
+    pub fn from_record(record: StatementsRecord, retain: usize) -> Self {
+        let items = record
+            .items
+            .into_iter()
+            .map(|r| {
+                let mut s = r.statement;
+                s.kind = r.kind;
+                (s.id, s)
+            })
+            .collect();
+        Statements {
+            items,
+            next_id: record.next_id,
+            retain,
+        }
+    }
+}
+
+/// A session's statements in its recovery record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementsRecord {
+    pub items: Vec<StatementRecord>,
+    pub next_id: u32,
+}
+
+/// One statement with its kind (the REST view has no kind).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatementRecord {
+    #[serde(flatten)]
+    pub statement: Statement,
+    pub kind: String,
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -16,6 +16,7 @@ matplotlib are only touched by the magics that need them.
 
 import ast
 import base64
+import collections
 import ctypes
 import datetime
 import decimal
@@ -41,6 +42,8 @@ import time
 import traceback
 
 PROTOCOL_VERSION = 1
+# Results kept for re-sending to a restarted server.
+RECENT_RESULTS = 64
 KINDS = ("pyspark", "spark", "sql", "sparkr")
 SESSION_KINDS = KINDS + ("shared",)
 
@@ -1169,6 +1172,13 @@ class Driver(object):
         self.sql_num_rows = int(config.get("sql_num_rows") or 1000)
         self.output_cap_bytes = int(config.get("output_cap_bytes") or 0)
         self.cancel_interval = max(0.05, int(config.get("job_cancel_trigger_interval_ms") or 100) / 1000.0)
+        # With recovery on the server: how long to keep dialing back after losing it.
+        self.redial_seconds = max(0, int(config.get("redial_seconds") or 0))
+        self.redial_lock = threading.Lock()
+        self.last_received = None
+        # The last results and job results sent, re-sent to a restarted server (which may not
+        # have recorded them); bounded so a long session does not hold every output.
+        self.recent = collections.OrderedDict()
 
         self.channel = None
         self.spark = None
@@ -1196,7 +1206,18 @@ class Driver(object):
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    def remember(self, msg):
+        t = msg.get("type")
+        if self.redial_seconds and t in ("result", "job_result"):
+            key = (t, msg.get("id") if t == "result" else msg.get("req"))
+            with self.redial_lock:
+                self.recent.pop(key, None)
+                self.recent[key] = msg
+                while len(self.recent) > RECENT_RESULTS:
+                    self.recent.popitem(last=False)
+
     def send(self, msg):
+        self.remember(msg)
         try:
             self.channel.send(msg)
             return True
@@ -1209,6 +1230,10 @@ class Driver(object):
             return False
 
     def connection_lost(self, why):
+        if self.redial_seconds and not self.stop.is_set():
+            # The reader thread notices too and dials back; results are kept meanwhile.
+            self.channel.close()
+            return
         if not self.stop.is_set():
             log("connection to the server lost: %s" % why)
             self.exit_code = EXIT_CONNECTION_LOST
@@ -1233,6 +1258,7 @@ class Driver(object):
                 "TypeError", "statement output is not JSON serializable: %s" % e, []))
             msg["output"] = output
             payload = None
+        self.remember(msg)
         try:
             self.channel.send(msg, payload)
         except (ChannelClosed, OSError) as e:
@@ -1243,9 +1269,49 @@ class Driver(object):
     def connect(self):
         host, _, port = self.server.rpartition(":")
         host = host.strip("[]")
-        self.channel = Channel(host, int(port), self.fingerprint, self.max_message_bytes)
-        self.channel.authenticate(self.session_id, self.secret)
-        self.secret = None
+        channel = Channel(host, int(port), self.fingerprint, self.max_message_bytes)
+        try:
+            channel.authenticate(self.session_id, self.secret)
+        except Exception:
+            channel.close()
+            raise
+        # Other threads send only on an authenticated channel.
+        self.channel = channel
+        if not self.redial_seconds:
+            self.secret = None  # kept only when it must prove itself again after a restart
+
+    def redial(self, why):
+        """The server is gone: keep Spark, dial back with back-off for `redial_seconds`, then
+        re-send the recent results and say where this driver stands. False when it gave up."""
+        log("connection to the server lost (%s); dialing back for up to %d s" % (why, self.redial_seconds))
+        try:
+            self.channel.close()
+        except Exception:
+            pass
+        deadline = time.time() + self.redial_seconds
+        delay = 0.2
+        while not self.stop.is_set() and time.time() < deadline:
+            try:
+                self.connect()
+            except (ProtocolError, OSError, ChannelClosed, ValueError):
+                time.sleep(min(delay, max(0.0, deadline - time.time())))
+                delay = min(delay * 2, 5.0)
+                continue
+            with self.redial_lock:
+                resend = list(self.recent.values())
+            try:
+                for msg in resend:
+                    self.channel.send(msg)
+                with self.state_lock:
+                    running = self.running.id if self.running is not None else None
+                self.channel.send({"type": "resumed", "ready": self.ready.is_set(),
+                                   "running": running, "last_received": self.last_received})
+            except (ChannelClosed, OSError) as e:
+                log("lost the server again while resuming: %s" % e)
+                continue
+            log("dialed back to %s; resumed" % self.server)
+            return True
+        return False
 
     def check_prerequisites(self):
         if self.kind == "sparkr":
@@ -1324,6 +1390,25 @@ class Driver(object):
     # -- message loop -----------------------------------------------------------------------
 
     def reader(self):
+        while True:
+            try:
+                self.read_messages()
+                return
+            except (ChannelClosed, OSError) as e:
+                if not self.redial_seconds or self.stop.is_set() or not self.redial(str(e)):
+                    self.redial_seconds = 0
+                    self.connection_lost(str(e))
+                    return
+            except ProtocolError as e:
+                self.redial_seconds = 0
+                self.connection_lost("protocol error: %s" % e)
+                return
+            except Exception as e:
+                self.redial_seconds = 0
+                self.connection_lost("reader failed: %s: %s" % (type(e).__name__, e))
+                return
+
+    def read_messages(self):
         try:
             while not self.stop.is_set():
                 msg = self.channel.recv()
@@ -1331,8 +1416,8 @@ class Driver(object):
                     self.dispatch(msg)
                 except Exception as e:
                     log("ignoring malformed %r message: %s: %s" % (msg.get("type"), type(e).__name__, e))
-        except (ChannelClosed, OSError) as e:
-            self.connection_lost(str(e))
+        except (ChannelClosed, OSError):
+            raise
         except ProtocolError as e:
             self.connection_lost("protocol error: %s" % e)
         except Exception as e:
@@ -1344,6 +1429,7 @@ class Driver(object):
             if isinstance(msg.get("id"), bool) or not isinstance(msg.get("id"), int) \
                     or not isinstance(msg.get("code", ""), str):
                 raise ValueError("execute needs an integer id and a string code")
+            self.last_received = max(msg["id"], self.last_received or 0)
             self.statements.put(msg)
         elif t == "cancel":
             self.cancel(msg.get("id"))

@@ -1,0 +1,308 @@
+//! Recovery: sessions, statements and batches outlive a server restart. Every change of a
+//! session or batch marks its record dirty here (the one place a state change meets the store);
+//! one writer task turns dirty marks into store writes, newest state first and coalesced, so a
+//! burst of changes costs one write and the request path never waits for the disk or ZooKeeper.
+//! Creation is the exception: it waits for its record ([`Recovery::flush`]) before it answers,
+//! so an id a client has seen is never lost or reused.
+
+pub mod store;
+pub mod zk;
+
+use crate::conf::recovery::{RecoveryConf, StoreConf};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use store::{FsStore, StateStore};
+use tokio::sync::{watch, Notify};
+
+/// Something whose record is written by the writer, serialised when it is written (so the
+/// newest state goes out, and marks in between cost nothing).
+pub trait Recordable: Send + Sync {
+    /// The record's bytes; `None` when there is nothing to keep any more.
+    fn record(&self) -> Option<Vec<u8>>;
+}
+
+enum Source {
+    Live(Weak<dyn Recordable>),
+    Bytes(Vec<u8>),
+    Removed,
+}
+
+#[derive(Default)]
+struct Pending {
+    dirty: BTreeMap<String, Source>,
+    /// Counts marks; the writer reports the mark count it has written up to.
+    marks: u64,
+}
+
+/// The server's recovery store and its writer.
+pub struct Recovery {
+    pub conf: RecoveryConf,
+    store: Arc<dyn StateStore>,
+    pending: Mutex<Pending>,
+    wake: Notify,
+    written: watch::Sender<u64>,
+    /// A flush gave up waiting: the writer says when it has caught up (operators and tests
+    /// watch for that line).
+    behind: std::sync::atomic::AtomicBool,
+}
+
+/// Record kinds, as Livy names them in its layout.
+pub const BATCH: &str = "batch";
+pub const INTERACTIVE: &str = "interactive";
+
+/// The key of one record.
+pub fn key(kind: &str, id: u32) -> String {
+    format!("v1/{kind}/{id}")
+}
+
+/// Who owns the store: `host pid`, so a restart on the same host can tell a dead owner.
+fn owner_id() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    format!("{host} {}", std::process::id())
+}
+
+/// Whether the owner named by `holder` (see [`owner_id`]) is a process of this host that is
+/// no longer running.
+pub(crate) fn owner_is_gone(holder: &str) -> bool {
+    let mine = owner_id();
+    let (Some((host, pid)), Some((my_host, _))) = (holder.split_once(' '), mine.split_once(' '))
+    else {
+        return false;
+    };
+    host == my_host
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+}
+
+impl Recovery {
+    /// Opens and claims the store. An unusable store is an error: the server must not start and
+    /// then silently drop what users submit.
+    pub async fn open(conf: RecoveryConf) -> anyhow::Result<Arc<Self>> {
+        let store: Arc<dyn StateStore> = match &conf.store {
+            StoreConf::Filesystem { dir } => Arc::new(FsStore::open(dir).map_err(|e| {
+                anyhow::anyhow!("cannot open the recovery store {}: {e}", dir.display())
+            })?),
+            StoreConf::ZooKeeper {
+                ensemble,
+                key_prefix,
+                retry,
+                digest,
+            } => Arc::new(
+                zk::ZkStore::open(ensemble, key_prefix, digest.clone(), *retry)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot open the ZooKeeper recovery store {ensemble}: {e}")
+                    })?,
+            ),
+        };
+        store
+            .claim(&owner_id())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let recovery = Arc::new(Recovery {
+            conf,
+            store,
+            pending: Mutex::new(Pending::default()),
+            wake: Notify::new(),
+            written: watch::channel(0).0,
+            behind: std::sync::atomic::AtomicBool::new(false),
+        });
+        tokio::spawn(writer(recovery.clone()));
+        Ok(recovery)
+    }
+
+    fn queue(&self, key: String, source: Source) {
+        {
+            let mut p = self.pending.lock();
+            p.marks += 1;
+            p.dirty.insert(key, source);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Marks a live entry's record dirty; it is serialised when written.
+    pub fn mark(&self, key: String, entry: Weak<dyn Recordable>) {
+        self.queue(key, Source::Live(entry));
+    }
+
+    /// Queues fixed bytes (e.g. the next-id record).
+    pub fn put(&self, key: String, bytes: Vec<u8>) {
+        self.queue(key, Source::Bytes(bytes));
+    }
+
+    /// Queues the removal of a record.
+    pub fn remove(&self, key: String) {
+        self.queue(key, Source::Removed);
+    }
+
+    /// Waits until everything queued before the call is in the store (or `timeout` passes:
+    /// then false, and the writes still go out when the store is back).
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let target = self.pending.lock().marks;
+        let mut rx = self.written.subscribe();
+        let done = tokio::time::timeout(timeout, rx.wait_for(|w| *w >= target))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !done {
+            self.behind
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        done
+    }
+
+    /// Every record of a kind, by id; unreadable ones are logged and skipped.
+    pub async fn load(&self, kind: &str) -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
+        let dir = format!("v1/{kind}");
+        let mut out = Vec::new();
+        for name in self.store.children(&dir).await? {
+            let Ok(id) = name.parse::<u32>() else {
+                continue;
+            };
+            match self.store.get(&format!("{dir}/{name}")).await {
+                Ok(Some(bytes)) => out.push((id, bytes)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(kind, id, error = %e, "cannot read a recovery record; skipped")
+                }
+            }
+        }
+        out.sort_by_key(|(id, _)| *id);
+        Ok(out)
+    }
+
+    /// Livy's `v1/{kind}/state` record: the next id to give out.
+    pub async fn next_id(&self, kind: &str) -> anyhow::Result<u32> {
+        let Some(bytes) = self.store.get(&format!("v1/{kind}/state")).await? else {
+            return Ok(0);
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        Ok(v["nextSessionId"].as_u64().unwrap_or(0) as u32)
+    }
+
+    /// Queues the next-id record (Livy's `SessionManagerState`).
+    pub fn set_next_id(&self, kind: &str, next: u32) {
+        let bytes =
+            serde_json::to_vec(&serde_json::json!({ "nextSessionId": next })).unwrap_or_default();
+        self.put(format!("v1/{kind}/state"), bytes);
+    }
+}
+
+/// The writer: drains dirty marks into the store. A failed write stays queued (unless a newer
+/// mark replaced it) and is retried with back-off; the first failure and then one line per
+/// minute are logged, so a ZooKeeper outage does not flood the log.
+async fn writer(r: Arc<Recovery>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut last_log: Option<tokio::time::Instant> = None;
+    loop {
+        let (batch, marks) = {
+            let mut p = r.pending.lock();
+            (std::mem::take(&mut p.dirty), p.marks)
+        };
+        if batch.is_empty() {
+            r.wake.notified().await;
+            continue;
+        }
+        let mut failed = Vec::new();
+        let mut first_error = None;
+        for (key, source) in batch {
+            let result = match &source {
+                Source::Live(weak) => match weak.upgrade().and_then(|e| e.record()) {
+                    Some(bytes) => r.store.set(&key, &bytes).await,
+                    None => Ok(()),
+                },
+                Source::Bytes(bytes) => r.store.set(&key, bytes).await,
+                Source::Removed => r.store.remove(&key).await,
+            };
+            if let Err(e) = result {
+                first_error.get_or_insert(e.to_string());
+                failed.push((key, source));
+            }
+        }
+        if let Some(error) = first_error {
+            {
+                let mut p = r.pending.lock();
+                for (key, source) in failed {
+                    p.dirty.entry(key).or_insert(source);
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if last_log.is_none_or(|t| now - t > Duration::from_secs(60)) {
+                tracing::warn!(%error, "cannot write to the recovery store; retrying until it is back");
+                last_log = Some(now);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            continue;
+        }
+        if last_log.take().is_some() {
+            tracing::info!("the recovery store is writable again");
+        }
+        if r.pending.lock().dirty.is_empty()
+            && r.behind.swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::info!("the recovery store has caught up with every change");
+        }
+        backoff = Duration::from_millis(100);
+        r.written.send_if_modified(|w| {
+            let newer = marks > *w;
+            if newer {
+                *w = marks;
+            }
+            newer
+        });
+    }
+}
+
+/// An entry's link to the store: marks its record dirty on every change.
+pub struct Persist {
+    recovery: Arc<Recovery>,
+    key: String,
+    me: Weak<dyn Recordable>,
+}
+
+impl Persist {
+    pub fn new(recovery: Arc<Recovery>, key: String, me: Weak<dyn Recordable>) -> Self {
+        Persist { recovery, key, me }
+    }
+
+    /// Queues a write of the entry's current record.
+    pub fn mark(&self) {
+        self.recovery.mark(self.key.clone(), self.me.clone());
+    }
+
+    /// Queues the removal of the entry's record (the entry was deleted).
+    pub fn forget(&self) {
+        self.recovery.remove(self.key.clone());
+    }
+
+    pub fn recovery(&self) -> &Arc<Recovery> {
+        &self.recovery
+    }
+}
+
+/// Wall-clock milliseconds → the `Instant` that many milliseconds ago, so idle, TTL and
+/// retain clocks continue across a restart instead of starting again.
+pub fn instant_of(ms: i64) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    let age = crate::statements::now_ms().saturating_sub(ms).max(0) as u64;
+    now.checked_sub(Duration::from_millis(age)).unwrap_or(now)
+}
+
+/// The wall-clock milliseconds of an `Instant` of this process.
+pub fn ms_of(at: std::time::Instant) -> i64 {
+    let ago = std::time::Instant::now().saturating_duration_since(at);
+    crate::statements::now_ms() - ago.as_millis() as i64
+}
+
+impl Recovery {
+    /// Reads one record directly (start-up only).
+    pub async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.store.get(key).await?)
+    }
+}

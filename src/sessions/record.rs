@@ -1,0 +1,130 @@
+//! A session's recovery record (`v1/interactive/<id>`): everything needed to show it again after
+//! a restart and to let its driver back in — who asked for what, its state, statements and Job
+//! API handles, the clocks, the driver's secret and the process that runs it.
+
+use super::interactive::{JobStatus, NewSession, Session};
+use super::request::{CreateSessionRequest, Kind};
+use super::{AppInfo, SessionState};
+use crate::launch::detached::ProcessRecord;
+use crate::recovery::{instant_of, ms_of, Recordable};
+use crate::statements::{Statements, StatementsRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRecord {
+    pub id: u32,
+    pub name: Option<String>,
+    pub owner: Option<String>,
+    pub proxy_user: Option<String>,
+    pub kind: Kind,
+    pub request: CreateSessionRequest,
+    pub app_tag: String,
+    pub app_id: Option<String>,
+    pub app_info: AppInfo,
+    pub state: SessionState,
+    pub secret: String,
+    pub run_dir: PathBuf,
+    pub ttl_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub created_ms: i64,
+    pub last_activity_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub statements: StatementsRecord,
+    pub jobs: Vec<JobStatus>,
+    pub next_job_id: u64,
+    pub process: Option<ProcessRecord>,
+    pub diagnostics: Vec<String>,
+}
+
+impl Recordable for Session {
+    fn record(&self) -> Option<Vec<u8>> {
+        let record = {
+            let rt = self.runtime.lock();
+            SessionRecord {
+                id: self.id,
+                name: self.name.clone(),
+                owner: self.owner.clone(),
+                proxy_user: self.proxy_user.clone(),
+                kind: self.kind,
+                request: self.request.clone(),
+                app_tag: self.app_tag.clone(),
+                app_id: rt.app_id.clone(),
+                app_info: rt.app_info.clone(),
+                state: rt.state,
+                secret: self.secret.clone(),
+                run_dir: self.run_dir.clone(),
+                ttl_ms: self.ttl.map(|d| d.as_millis() as u64),
+                idle_timeout_ms: self.idle_timeout.map(|d| d.as_millis() as u64),
+                created_ms: self.created_ms,
+                last_activity_ms: ms_of(rt.last_activity),
+                finished_ms: rt.finished_at.map(ms_of),
+                statements: rt.statements.to_record(),
+                jobs: rt.jobs.values().cloned().collect(),
+                next_job_id: rt.next_job_id,
+                process: rt.child.as_ref().and_then(|c| c.detached.clone()),
+                diagnostics: self.logs.diagnostics(),
+            }
+        };
+        serde_json::to_vec(&record).ok()
+    }
+}
+
+/// Builds a session from its record; the caller re-attaches the driver. Unfinished sessions
+/// come back `recovering` until their driver dials back.
+pub(crate) fn restore(
+    record: SessionRecord,
+    on_yarn: bool,
+    log_lines: usize,
+    retained_statements: usize,
+    recovery: Arc<crate::recovery::Recovery>,
+) -> (
+    Arc<Session>,
+    tokio::sync::mpsc::UnboundedReceiver<super::interactive::LinkCommand>,
+) {
+    let (session, commands) = Session::new(NewSession {
+        id: record.id,
+        app_tag: record.app_tag.clone(),
+        on_yarn,
+        owner: record.owner.clone(),
+        proxy_user: record.proxy_user.clone(),
+        request: record.request.clone(),
+        ttl: record.ttl_ms.map(Duration::from_millis),
+        idle_timeout: record.idle_timeout_ms.map(Duration::from_millis),
+        run_dir: record.run_dir.clone(),
+        log_lines,
+        retained_statements,
+        secret: record.secret.clone(),
+        recovery: Some(recovery),
+        created_ms: record.created_ms,
+    });
+    session.logs.set_diagnostics(record.diagnostics.clone());
+    {
+        let mut rt = session.runtime.lock();
+        rt.state = if record.state.is_finished() {
+            record.state
+        } else {
+            SessionState::Recovering
+        };
+        rt.app_id = record.app_id;
+        rt.app_info = record.app_info;
+        rt.statements = Statements::from_record(record.statements, retained_statements);
+        rt.jobs = record
+            .jobs
+            .into_iter()
+            .map(|j| (j.id, j))
+            .collect::<BTreeMap<_, _>>();
+        rt.next_job_id = record.next_job_id.max(1);
+        rt.last_activity = instant_of(record.last_activity_ms);
+        rt.created_at = instant_of(record.created_ms);
+        rt.finished_at = record.finished_ms.map(instant_of);
+        if record.state.is_finished() && rt.finished_at.is_none() {
+            rt.finished_at = Some(std::time::Instant::now());
+        }
+    }
+    (session, commands)
+}
