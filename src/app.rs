@@ -145,6 +145,11 @@ pub async fn run(env: Env) -> i32 {
         if !recovery.flush(Duration::from_secs(10)).await {
             tracing::warn!("some recovery records could not be written before the stop");
         }
+        tracing::info!(
+            writes = recovery.writes.load(std::sync::atomic::Ordering::Relaxed),
+            bytes = recovery.bytes.load(std::sync::atomic::Ordering::Relaxed),
+            "recovery store use since start"
+        );
         state.stop.cancel();
         gc.abort();
         signals.abort();

@@ -96,8 +96,10 @@ pub struct BatchRecord {
 }
 
 impl crate::recovery::Recordable for Batch {
-    fn record(&self) -> Option<Vec<u8>> {
-        serde_json::to_vec(&self.record()).ok()
+    fn records(&self, key: &str) -> Vec<(String, Option<Vec<u8>>)> {
+        serde_json::to_vec(&self.record())
+            .map(|bytes| vec![(key.to_string(), Some(bytes))])
+            .unwrap_or_default()
     }
 }
 

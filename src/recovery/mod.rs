@@ -16,11 +16,12 @@ use std::time::Duration;
 use store::{FsStore, StateStore};
 use tokio::sync::{watch, Notify};
 
-/// Something whose record is written by the writer, serialised when it is written (so the
+/// Something whose records are written by the writer, serialised when they are written (so the
 /// newest state goes out, and marks in between cost nothing).
 pub trait Recordable: Send + Sync {
-    /// The record's bytes; `None` when there is nothing to keep any more.
-    fn record(&self) -> Option<Vec<u8>>;
+    /// The records to write under `key` (and keys below it): `(key, Some(bytes))` to write,
+    /// `(key, None)` to remove.
+    fn records(&self, key: &str) -> Vec<(String, Option<Vec<u8>>)>;
 }
 
 enum Source {
@@ -46,11 +47,19 @@ pub struct Recovery {
     /// A flush gave up waiting: the writer says when it has caught up (operators and tests
     /// watch for that line).
     behind: std::sync::atomic::AtomicBool,
+    /// Records written and their bytes since start (logged at stop; benchmarks read them).
+    pub writes: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
 }
 
 /// Record kinds, as Livy names them in its layout.
 pub const BATCH: &str = "batch";
 pub const INTERACTIVE: &str = "interactive";
+
+/// Where a session's statements are kept, one record each (`v1/statement/<session>/<id>`).
+pub fn statements_key(session: u32) -> String {
+    format!("v1/statement/{session}")
+}
 
 /// The key of one record.
 pub fn key(kind: &str, id: u32) -> String {
@@ -112,6 +121,8 @@ impl Recovery {
             wake: Notify::new(),
             written: watch::channel(0).0,
             behind: std::sync::atomic::AtomicBool::new(false),
+            writes: Default::default(),
+            bytes: Default::default(),
         });
         tokio::spawn(writer(recovery.clone()));
         Ok(recovery)
@@ -158,20 +169,35 @@ impl Recovery {
 
     /// Every record of a kind, by id; unreadable ones are logged and skipped.
     pub async fn load(&self, kind: &str) -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
-        let dir = format!("v1/{kind}");
-        let mut out = Vec::new();
-        for name in self.store.children(&dir).await? {
-            let Ok(id) = name.parse::<u32>() else {
-                continue;
-            };
-            match self.store.get(&format!("{dir}/{name}")).await {
-                Ok(Some(bytes)) => out.push((id, bytes)),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(kind, id, error = %e, "cannot read a recovery record; skipped")
+        self.load_dir(&format!("v1/{kind}")).await
+    }
+
+    /// Every record under `dir` whose name is a number, in order. Reads go out 64 at a time:
+    /// on ZooKeeper each is a round trip, and 10,000 of them one by one would hold the start.
+    pub async fn load_dir(&self, dir: &str) -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
+        use futures::stream::{self, StreamExt};
+        let ids: Vec<u32> = self
+            .store
+            .children(dir)
+            .await?
+            .into_iter()
+            .filter_map(|name| name.parse::<u32>().ok())
+            .collect();
+        let mut out: Vec<(u32, Vec<u8>)> = stream::iter(ids)
+            .map(|id| async move {
+                match self.store.get(&format!("{dir}/{id}")).await {
+                    Ok(Some(bytes)) => Some((id, bytes)),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::error!(dir, id, error = %e, "cannot read a recovery record; skipped");
+                        None
+                    }
                 }
-            }
-        }
+            })
+            .buffer_unordered(64)
+            .filter_map(|r| async move { r })
+            .collect()
+            .await;
         out.sort_by_key(|(id, _)| *id);
         Ok(out)
     }
@@ -208,19 +234,37 @@ async fn writer(r: Arc<Recovery>) {
             r.wake.notified().await;
             continue;
         }
+        // Live entries are serialised now; what fails is retried as these bytes.
+        let mut writes: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        for (key, source) in batch {
+            match source {
+                Source::Live(weak) => {
+                    if let Some(entry) = weak.upgrade() {
+                        writes.extend(entry.records(&key));
+                    }
+                }
+                Source::Bytes(bytes) => writes.push((key, Some(bytes))),
+                Source::Removed => writes.push((key, None)),
+            }
+        }
         let mut failed = Vec::new();
         let mut first_error = None;
-        for (key, source) in batch {
-            let result = match &source {
-                Source::Live(weak) => match weak.upgrade().and_then(|e| e.record()) {
-                    Some(bytes) => r.store.set(&key, &bytes).await,
-                    None => Ok(()),
-                },
-                Source::Bytes(bytes) => r.store.set(&key, bytes).await,
-                Source::Removed => r.store.remove(&key).await,
+        for (key, bytes) in writes {
+            let result = match &bytes {
+                None => r.store.remove(&key).await,
+                Some(bytes) => {
+                    r.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    r.bytes
+                        .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    r.store.set(&key, bytes).await
+                }
             };
             if let Err(e) = result {
                 first_error.get_or_insert(e.to_string());
+                let source = match bytes {
+                    Some(b) => Source::Bytes(b),
+                    None => Source::Removed,
+                };
                 failed.push((key, source));
             }
         }

@@ -316,6 +316,8 @@ impl InteractiveSessions {
         self.registry.remove(session.id);
         if let Some(p) = &session.persist {
             p.forget();
+            p.recovery()
+                .remove(crate::recovery::statements_key(session.id));
         }
         let dir = session.run_dir.clone();
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
@@ -438,8 +440,21 @@ impl InteractiveSessions {
         let finished = record.state.is_finished();
         let process = record.process.clone();
         let secret = record.secret.clone();
+        let mut statements = Vec::new();
+        for (sid, bytes) in recovery
+            .load_dir(&crate::recovery::statements_key(record.id))
+            .await?
+        {
+            match serde_json::from_slice(&bytes) {
+                Ok(s) => statements.push(s),
+                Err(e) => {
+                    tracing::error!(session_id = record.id, statement = sid, error = %e, "a statement record is corrupt; skipped")
+                }
+            }
+        }
         let (session, commands) = super::record::restore(
             record,
+            statements,
             self.yarn.is_some(),
             self.conf.sessions.cache_log_size,
             self.conf.rsc.retained_statements,

@@ -7,7 +7,7 @@ use super::request::{CreateSessionRequest, Kind};
 use super::{AppInfo, SessionState};
 use crate::launch::detached::ProcessRecord;
 use crate::recovery::{instant_of, ms_of, Recordable};
-use crate::statements::{Statements, StatementsRecord};
+use crate::statements::{StatementRecord, Statements};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,7 +34,8 @@ pub struct SessionRecord {
     pub created_ms: i64,
     pub last_activity_ms: i64,
     pub finished_ms: Option<i64>,
-    pub statements: StatementsRecord,
+    /// The next statement id; the statements are records of their own.
+    pub next_statement_id: u32,
     pub jobs: Vec<JobStatus>,
     pub next_job_id: u64,
     pub process: Option<ProcessRecord>,
@@ -42,10 +43,11 @@ pub struct SessionRecord {
 }
 
 impl Recordable for Session {
-    fn record(&self) -> Option<Vec<u8>> {
-        let record = {
-            let rt = self.runtime.lock();
-            SessionRecord {
+    fn records(&self, key: &str) -> Vec<(String, Option<Vec<u8>>)> {
+        let (record, changed, evicted) = {
+            let mut rt = self.runtime.lock();
+            let (changed, evicted) = rt.statements.take_changes();
+            let record = SessionRecord {
                 id: self.id,
                 name: self.name.clone(),
                 owner: self.owner.clone(),
@@ -63,14 +65,26 @@ impl Recordable for Session {
                 created_ms: self.created_ms,
                 last_activity_ms: ms_of(rt.last_activity),
                 finished_ms: rt.finished_at.map(ms_of),
-                statements: rt.statements.to_record(),
+                next_statement_id: rt.statements.next_id(),
                 jobs: rt.jobs.values().cloned().collect(),
                 next_job_id: rt.next_job_id,
                 process: rt.child.as_ref().and_then(|c| c.detached.clone()),
                 diagnostics: self.logs.diagnostics(),
-            }
+            };
+            (record, changed, evicted)
         };
-        serde_json::to_vec(&record).ok()
+        let dir = crate::recovery::statements_key(self.id);
+        let mut out = Vec::with_capacity(1 + changed.len() + evicted.len());
+        if let Ok(bytes) = serde_json::to_vec(&record) {
+            out.push((key.to_string(), Some(bytes)));
+        }
+        for s in changed {
+            if let Ok(bytes) = serde_json::to_vec(&s) {
+                out.push((format!("{dir}/{}", s.statement.id), Some(bytes)));
+            }
+        }
+        out.extend(evicted.into_iter().map(|id| (format!("{dir}/{id}"), None)));
+        out
     }
 }
 
@@ -78,6 +92,7 @@ impl Recordable for Session {
 /// come back `recovering` until their driver dials back.
 pub(crate) fn restore(
     record: SessionRecord,
+    statements: Vec<StatementRecord>,
     on_yarn: bool,
     log_lines: usize,
     retained_statements: usize,
@@ -112,7 +127,8 @@ pub(crate) fn restore(
         };
         rt.app_id = record.app_id;
         rt.app_info = record.app_info;
-        rt.statements = Statements::from_record(record.statements, retained_statements);
+        rt.statements =
+            Statements::from_records(statements, record.next_statement_id, retained_statements);
         rt.jobs = record
             .jobs
             .into_iter()

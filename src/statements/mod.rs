@@ -45,6 +45,13 @@ pub struct Statements {
     next_id: u32,
     #[serde(default)]
     retain: usize,
+    /// Statements changed since the recovery writer last took them (each is its own record,
+    /// so a statement's change costs one small write, however long the session's history).
+    #[serde(skip)]
+    dirty: std::collections::BTreeSet<u32>,
+    /// Statements evicted since then (their records are removed).
+    #[serde(skip)]
+    evicted: Vec<u32>,
 }
 
 impl Statements {
@@ -53,6 +60,8 @@ impl Statements {
             items: BTreeMap::new(),
             next_id: 0,
             retain,
+            dirty: Default::default(),
+            evicted: Vec::new(),
         }
     }
 
@@ -71,6 +80,7 @@ impl Statements {
             kind,
         };
         self.items.insert(id, statement.clone());
+        self.dirty.insert(id);
         self.trim();
         statement
     }
@@ -90,6 +100,8 @@ impl Statements {
                 break;
             };
             self.items.remove(&oldest_done);
+            self.dirty.remove(&oldest_done);
+            self.evicted.push(oldest_done);
         }
     }
 
@@ -98,6 +110,7 @@ impl Statements {
     }
 
     pub fn get_mut(&mut self, id: u32) -> Option<&mut Statement> {
+        self.dirty.insert(id);
         self.items.get_mut(&id)
     }
 
@@ -131,6 +144,9 @@ impl Statements {
     }
 
     pub fn started(&mut self, id: u32, at: i64) {
+        if self.items.contains_key(&id) {
+            self.dirty.insert(id);
+        }
         if let Some(s) = self.items.get_mut(&id) {
             if s.state == StatementState::Waiting {
                 s.state = StatementState::Running;
@@ -140,6 +156,9 @@ impl Statements {
     }
 
     pub fn progress(&mut self, id: u32, progress: f64) {
+        if self.items.contains_key(&id) {
+            self.dirty.insert(id);
+        }
         if let Some(s) = self.items.get_mut(&id) {
             if !s.state.is_done() && progress.is_finite() {
                 s.progress = progress.clamp(0.0, 1.0);
@@ -150,6 +169,9 @@ impl Statements {
     /// Records a result: `available`, or `cancelled` when a cancel was asked for (the output is
     /// kept either way, as Livy does).
     pub fn finished(&mut self, id: u32, completed: i64, output: Value) {
+        if self.items.contains_key(&id) {
+            self.dirty.insert(id);
+        }
         if let Some(s) = self.items.get_mut(&id) {
             s.state = if matches!(
                 s.state,
@@ -174,6 +196,9 @@ impl Statements {
     /// Cancel as Livy: a waiting statement is cancelled at once; a running one goes to
     /// `cancelling` (returns true: the driver must be told); a finished one is left alone.
     pub fn cancel(&mut self, id: u32, now: i64) -> bool {
+        if self.items.contains_key(&id) {
+            self.dirty.insert(id);
+        }
         let Some(s) = self.items.get_mut(&id) else {
             return false;
         };
@@ -195,6 +220,9 @@ impl Statements {
     /// Livy's `job-cancel.timeout`: a statement still `cancelling` becomes `cancelled` (its
     /// output comes later, if ever). Returns whether it did.
     pub fn cancel_timed_out(&mut self, id: u32, now: i64) -> bool {
+        if self.items.contains_key(&id) {
+            self.dirty.insert(id);
+        }
         match self.items.get_mut(&id) {
             Some(s) if s.state == StatementState::Cancelling => {
                 s.state = StatementState::Cancelled;
@@ -211,6 +239,7 @@ impl Statements {
     pub fn abandon(&mut self, reason: &str, now: i64) {
         for s in self.items.values_mut() {
             if !s.state.is_done() {
+                self.dirty.insert(s.id);
                 s.state = StatementState::Cancelled;
                 s.completed = now;
                 s.output = Some(serde_json::json!({
@@ -246,6 +275,7 @@ impl Statements {
             {
                 continue;
             }
+            self.dirty.insert(s.id);
             if last_received.is_none_or(|last| s.id > last) {
                 s.state = StatementState::Waiting;
                 s.started = 0;
@@ -266,25 +296,28 @@ impl Statements {
         lost
     }
 
-    /// The statements as stored for recovery: each with its kind.
-    pub fn to_record(&self) -> StatementsRecord {
-        StatementsRecord {
-            items: self
-                .items
-                .values()
-                .map(|s| StatementRecord {
-                    kind: s.kind.clone(),
-                    statement: s.clone(),
-                })
-                .collect(),
-            next_id: self.next_id,
-        }
+    /// The id the next statement gets (kept in the session's record).
+    pub fn next_id(&self) -> u32 {
+        self.next_id
     }
 
-    /// Statements back from a record.
-    pub fn from_record(record: StatementsRecord, retain: usize) -> Self {
-        let items = record
-            .items
+    /// What changed since the last call, for the recovery writer: the changed statements (each
+    /// with its kind) and the ids of those evicted.
+    pub fn take_changes(&mut self) -> (Vec<StatementRecord>, Vec<u32>) {
+        let changed = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .filter_map(|id| self.items.get(&id))
+            .map(|s| StatementRecord {
+                kind: s.kind.clone(),
+                statement: s.clone(),
+            })
+            .collect();
+        (changed, std::mem::take(&mut self.evicted))
+    }
+
+    /// Statements back from their records.
+    pub fn from_records(records: Vec<StatementRecord>, next_id: u32, retain: usize) -> Self {
+        let items: BTreeMap<u32, Statement> = records
             .into_iter()
             .map(|r| {
                 let mut s = r.statement;
@@ -292,20 +325,18 @@ impl Statements {
                 (s.id, s)
             })
             .collect();
+        let next_id = items
+            .keys()
+            .next_back()
+            .map_or(next_id, |last| next_id.max(last + 1));
         Statements {
             items,
-            next_id: record.next_id,
+            next_id,
             retain,
+            dirty: Default::default(),
+            evicted: Vec::new(),
         }
     }
-}
-
-/// A session's statements in its recovery record.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StatementsRecord {
-    pub items: Vec<StatementRecord>,
-    pub next_id: u32,
 }
 
 /// One statement with its kind (the REST view has no kind).
