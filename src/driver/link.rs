@@ -314,8 +314,26 @@ impl Link {
                 ready,
                 running,
                 last_received,
+                running_jobs,
             } => {
                 let session = self.session.clone();
+                // Jobs the old server had sent whose results the driver no longer has.
+                let lost_jobs: Vec<u64> = session
+                    .runtime
+                    .lock()
+                    .jobs
+                    .values()
+                    .filter(|j| j.state == JobState::Started && !running_jobs.contains(&j.id))
+                    .map(|j| j.id)
+                    .collect();
+                for id in lost_jobs {
+                    session.update_job(id, |j| {
+                        j.state = JobState::Failed;
+                        j.error = Some(
+                            "the job's result was lost while the livy-rs server restarted".into(),
+                        );
+                    });
+                }
                 tracing::info!(
                     session_id = session.id,
                     ready,

@@ -118,6 +118,9 @@ pub enum FromDriver {
         /// The highest statement id it ever received.
         #[serde(default)]
         last_received: Option<u32>,
+        /// The Job API jobs it is running now.
+        #[serde(default)]
+        running_jobs: Vec<u64>,
     },
 }
 

@@ -2,6 +2,7 @@
 //! with batches (states, the registry that owns them, application info).
 
 pub mod interactive;
+pub mod jobs;
 pub mod manager;
 pub mod record;
 pub mod registry;

@@ -2,7 +2,8 @@
 //! a restart and to let its driver back in — who asked for what, its state, statements and Job
 //! API handles, the clocks, the driver's secret and the process that runs it.
 
-use super::interactive::{JobStatus, NewSession, Session};
+use super::interactive::{NewSession, Session};
+use super::jobs::JobStatus;
 use super::request::{CreateSessionRequest, Kind};
 use super::{AppInfo, SessionState};
 use crate::launch::detached::ProcessRecord;

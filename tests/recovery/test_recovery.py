@@ -276,8 +276,8 @@ def test_store_problems_are_clear_errors(tmp_path, real_home):
     assert "ZooKeeper" in str(e.value)
 
 
-@pytest.mark.skipif(not zookeeper.available(), reason="Debian's zookeeper is not installed")
 def test_zookeeper_store_survives_a_crash_and_an_outage(tmp_path, real_home):
+    assert zookeeper.available(), "Debian's zookeeper is missing: scripts/setup-env --recovery"
     with zookeeper.ZooKeeper() as zk:
         store = {"livy.server.recovery.state-store": "zookeeper",
                  "livy.server.zookeeper.url": zk.address,
@@ -305,3 +305,20 @@ def test_zookeeper_store_survives_a_crash_and_an_outage(tmp_path, real_home):
             assert ok_text(run(livy.server, s["id"], "print(z * 6)")) == "42"
         finally:
             livy.cleanup()
+
+
+def test_a_pylivy_session_opened_before_a_restart_keeps_working(tmp_path, real_home):
+    from livy import LivySession, SessionKind
+
+    livy = Livy(tmp_path, real_home, fs_store(tmp_path)).start()
+    try:
+        with LivySession.create(livy.server.url, kind=SessionKind.PYSPARK) as session:
+            session.run("counter = 40")
+            livy.crash()
+            livy.start()
+            # The same client object, nothing re-created: the session answers as before.
+            out = session.run("counter += 2\nprint(counter)")
+            assert out.text.strip() == "42", out
+            assert session.download("spark.range(5).toDF('n')").shape == (5, 1)
+    finally:
+        livy.cleanup()

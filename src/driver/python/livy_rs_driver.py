@@ -1304,8 +1304,11 @@ class Driver(object):
                     self.channel.send(msg)
                 with self.state_lock:
                     running = self.running.id if self.running is not None else None
+                with self.jobs_lock:
+                    jobs = sorted(self.jobs)
                 self.channel.send({"type": "resumed", "ready": self.ready.is_set(),
-                                   "running": running, "last_received": self.last_received})
+                                   "running": running, "last_received": self.last_received,
+                                   "running_jobs": jobs})
             except (ChannelClosed, OSError) as e:
                 log("lost the server again while resuming: %s" % e)
                 continue
