@@ -23,6 +23,12 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long a connecting driver has to finish the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The largest frame before a driver has proven itself: `hello` and `auth` are under 300 bytes,
+/// so nobody unauthenticated gets a `livy.rsc.rpc.max.size` buffer.
+pub const PRE_AUTH_MAX_FRAME: usize = 16 * 1024;
+/// Connections in the handshake at once; more are closed at once, so idle or slow peers cannot
+/// hold unbounded tasks and buffers (real drivers retry their connection).
+pub const MAX_PENDING_HANDSHAKES: usize = 64;
 /// The protocol version this server speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -48,7 +54,6 @@ pub struct ChannelServer {
     pub fingerprint: String,
     /// The certificate and key (DER), for the recovery store.
     pub identity_der: (Vec<u8>, Vec<u8>),
-    max_message: usize,
     pending: Mutex<HashMap<u32, Pending>>,
 }
 
@@ -60,7 +65,6 @@ impl ChannelServer {
         bind_host: &str,
         advertise_host: &str,
         ports: (u16, u16),
-        max_message: usize,
         identity: ChannelIdentity,
         preferred_port: Option<u16>,
     ) -> anyhow::Result<Arc<Self>> {
@@ -88,12 +92,12 @@ impl ChannelServer {
             advertised: format!("{advertise_host}:{port}"),
             fingerprint: identity.fingerprint.clone(),
             identity_der: (identity.cert_der.clone(), identity.key_der.clone()),
-            max_message,
             pending: Mutex::new(HashMap::new()),
         });
         tracing::info!(address = %server.advertised, "driver channel listening");
         let acceptor = TlsAcceptor::from(identity.config);
         let weak = Arc::downgrade(&server);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, peer)) = listener.accept().await else {
@@ -101,8 +105,14 @@ impl ChannelServer {
                     continue;
                 };
                 let Some(server) = weak.upgrade() else { return };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many driver handshakes at once; connection closed");
+                    drop(tcp);
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tokio::time::timeout(
                         HANDSHAKE_TIMEOUT,
                         server.handshake(acceptor, tcp, peer),
@@ -154,7 +164,7 @@ impl ChannelServer {
             .await
             .map_err(|e| format!("TLS handshake failed: {e}"))?;
         let (mut reader, mut writer) = tokio::io::split(tls);
-        let max = self.max_message;
+        let max = PRE_AUTH_MAX_FRAME;
         let session_id = match read_frame(&mut reader, max).await.map_err(describe)? {
             FromDriver::Hello {
                 session_id,

@@ -159,8 +159,15 @@ pub async fn read_value<R: AsyncRead + Unpin>(
     if len > max {
         return Err(FrameError::TooLarge { size: len, max });
     }
-    let mut buf = vec![0u8; len];
-    reader.read_exact(&mut buf).await?;
+    // Grows with the bytes that really arrive: a length prefix alone reserves nothing.
+    let mut buf = Vec::with_capacity(len.min(64 * 1024));
+    let got = (&mut *reader)
+        .take(len as u64)
+        .read_to_end(&mut buf)
+        .await?;
+    if got < len {
+        return Err(FrameError::Closed);
+    }
     serde_json::from_slice(&buf).map_err(|e| FrameError::Malformed(e.to_string()))
 }
 

@@ -57,7 +57,6 @@ async fn start() -> std::sync::Arc<ChannelServer> {
         "127.0.0.1",
         "127.0.0.1",
         (0, 0),
-        1 << 20,
         super::tls::ChannelIdentity::generate().unwrap(),
         None,
     )
@@ -122,4 +121,108 @@ fn hmac_and_ranges() {
     assert_eq!(parse_port_range("10000~10010").unwrap(), (10000, 10010));
     assert!(parse_port_range("10010~10000").is_err());
     assert!(parse_port_range("10000").is_err());
+}
+
+/// A TLS client that trusts anything (the tests play a hostile peer, not a driver).
+async fn raw_tls(server: &ChannelServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    #[derive(Debug)]
+    struct AnyCert;
+    impl rustls::client::danger::ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCert))
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(&server.advertised)
+        .await
+        .unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("livy-rs-driver-channel").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn before_authentication_frames_are_small_and_handshakes_are_bounded() {
+    use tokio::io::AsyncReadExt;
+    let server = start().await;
+    let secret = random_hex(32);
+    let mut rx = server.expect(3, secret.clone());
+    // A 40 MiB length prefix before any proof: the server closes at once, allocating nothing.
+    let mut tls = raw_tls(&server).await;
+    tls.write_u32(40 << 20).await.unwrap();
+    tls.write_all(b"{\"type\":").await.unwrap();
+    tls.flush().await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection must be closed, got {read:?}"
+    );
+    // Many idle connections that never speak: extra ones are closed, and a real driver still
+    // gets in (its own connection is accepted once the idle ones time out or while slots last).
+    let mut idle = Vec::new();
+    for _ in 0..(MAX_PENDING_HANDSHAKES + 20) {
+        idle.push(
+            tokio::net::TcpStream::connect(&server.advertised)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut closed = 0;
+    for conn in &mut idle {
+        let mut b = [0u8; 1];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(200), conn.read(&mut b)).await
+        {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 20,
+        "only {closed} of the extra connections were closed"
+    );
+    drop(idle);
+    let fp = server.fingerprint.clone();
+    let (code, out) = run_client(&server, 3, &secret, &fp).await;
+    assert_eq!((code, out.as_str()), (0, "welcome"));
+    assert!(tokio::time::timeout(Duration::from_secs(5), &mut rx)
+        .await
+        .is_ok());
 }

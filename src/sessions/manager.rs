@@ -97,15 +97,8 @@ impl InteractiveSessions {
                     }
                 });
                 let (identity, port) = self.channel_identity().await?;
-                let server = ChannelServer::start(
-                    &bind,
-                    &advertise,
-                    rsc.port_range,
-                    rsc.max_message,
-                    identity,
-                    port,
-                )
-                .await?;
+                let server =
+                    ChannelServer::start(&bind, &advertise, rsc.port_range, identity, port).await?;
                 if let Some(recovery) = &self.recovery {
                     let port = server.advertised.rsplit(':').next().unwrap_or_default();
                     let record = serde_json::json!({

@@ -152,24 +152,30 @@ def test_a_crash_loses_nothing_sessions_statements_and_batches_come_back(tmp_pat
 
 
 def crash_and_recover(livy: Livy, tmp_path: Path) -> None:
-    py = create_session(livy.server, {"kind": "pyspark", "name": "notebook"})
-    sql = create_session(livy.server, {"kind": "sql"})
-    for s in (py, sql):
-        wait_session_state(livy.server, s["id"], {"idle"}, SPARK_START_TIMEOUT)
-    assert ok_text(run(livy.server, py["id"], "x = 21\nprint(x)")) == "21"
-    assert sql_rows(run(livy.server, sql["id"], "SELECT 1 AS one")) == [[1]]
+    # 8 sessions of every kind and 50 batches, some of each still running at the crash.
+    kinds = ["pyspark", "pyspark", "pyspark", "pyspark", "sql", "sql", "spark", "spark"]
+    sessions = [create_session(livy.server, {"kind": k, "name": f"nb-{i}"}) for i, k in enumerate(kinds)]
+    for s in sessions:
+        wait_session_state(livy.server, s["id"], {"idle"}, SPARK_START_TIMEOUT * 2)
+    py, sql, scala = sessions[0], sessions[4], sessions[6]
+    for s in sessions:
+        code = {"pyspark": "x = 21\nprint(x)", "sql": "SELECT 1 AS one", "spark": "val x = 21"}[s["kind"]]
+        st = run(livy.server, s["id"], code)
+        assert st["output"]["status"] == "ok", st
     long_st = post_statement(livy.server, py["id"], "import time\ntime.sleep(12)\nprint(x * 2)")
     wait_until(lambda: livy.req("GET", f"/sessions/{py['id']}/statements/{long_st['id']}")[1]["state"] == "running",
                timeout=60, what="the long statement runs")
-    quick = [livy.batch(f"quick-{i}", 0, 0) for i in range(6)]
-    failing = livy.batch("fails", 0, 3)
-    slow_ok = livy.batch("slow-ok", 15, 0)
-    slow_bad = livy.batch("slow-bad", 15, 5)
+    quick = [livy.batch(f"quick-{i}", 0, 0) for i in range(40)]
+    failing = [livy.batch(f"fails-{i}", 0, 3) for i in range(5)]
+    slow_ok = [livy.batch(f"slow-ok-{i}", 15, 0) for i in range(3)]
+    slow_bad = [livy.batch(f"slow-bad-{i}", 15, 5) for i in range(2)]
     for b in quick:
         livy.wait_batch(b["id"], {"success"})
-    livy.wait_batch(failing["id"], {"dead"})
+    for b in failing:
+        livy.wait_batch(b["id"], {"dead"})
     before_sessions = livy.req("GET", "/sessions")[1]["sessions"]
-    before_batches = livy.req("GET", "/batches")[1]["sessions"]
+    before_batches = livy.req("GET", "/batches?size=100")[1]["sessions"]
+    assert len(before_batches) == 50
 
     livy.crash()
     livy.start()
@@ -177,33 +183,55 @@ def crash_and_recover(livy: Livy, tmp_path: Path) -> None:
     after = {s["id"]: s for s in livy.req("GET", "/sessions")[1]["sessions"]}
     assert sorted(after) == sorted(s["id"] for s in before_sessions)
     for s in before_sessions:
-        assert after[s["id"]]["name"] == s["name"] and after[s["id"]]["kind"] == s["kind"]
-        assert after[s["id"]]["state"] in ("recovering", "idle", "busy"), after[s["id"]]
-    got = {b["id"]: b for b in livy.req("GET", "/batches")[1]["sessions"]}
+        a = after[s["id"]]
+        assert (a["name"], a["kind"], a["owner"]) == (s["name"], s["kind"], s["owner"])
+        assert a["state"] in ("recovering", "idle", "busy"), a
+    got = {b["id"]: b for b in livy.req("GET", "/batches?size=100")[1]["sessions"]}
     assert sorted(got) == sorted(b["id"] for b in before_batches)
-    assert got[failing["id"]]["state"] == "dead"
+    assert all(got[b["id"]]["state"] == "dead" for b in failing)
     assert all(got[b["id"]]["state"] == "success" for b in quick)
-    assert got[slow_ok["id"]]["name"] == "slow-ok"
+    assert [got[b["id"]]["name"] for b in slow_ok] == [b["name"] for b in slow_ok]
 
     # The statement that ran across the crash completes and its output arrives.
     done = wait_statement(livy.server, py["id"], long_st["id"], timeout=120)
     assert ok_text(done) == "42", done
-    # The driver kept its Python state and SparkContext; earlier statements are still listed.
-    wait_session_state(livy.server, py["id"], {"idle"}, 60)
+    # Every driver kept its state and SparkContext; earlier statements are still listed.
+    for s in sessions:
+        wait_session_state(livy.server, s["id"], {"idle"}, 120)
     assert ok_text(run(livy.server, py["id"], "print(sc.parallelize(range(10)).sum() + x)")) == "66"
     sts = livy.req("GET", f"/sessions/{py['id']}/statements")[1]["statements"]
     assert [s["id"] for s in sts] == [0, 1, 2] and ok_text(sts[0]) == "21"
     assert sql_rows(run(livy.server, sql["id"], "SELECT 2 AS two")) == [[2]]
+    assert "42" in ok_text(run(livy.server, scala["id"], "x * 2"))
 
     # Batches still running at the crash end as their process did; their log survived.
-    assert livy.wait_batch(slow_ok["id"], {"success", "dead"}) == "success"
-    assert livy.wait_batch(slow_bad["id"], {"success", "dead"}) == "dead"
-    log = livy.req("GET", f"/batches/{slow_ok['id']}/log?size=100")[1]["log"]
-    assert any("batch job slow-ok done" in line for line in log), log
+    for b in slow_ok:
+        assert livy.wait_batch(b["id"], {"success", "dead"}) == "success"
+    for b in slow_bad:
+        assert livy.wait_batch(b["id"], {"success", "dead"}) == "dead"
+    log = livy.req("GET", f"/batches/{slow_ok[0]['id']}/log?size=100")[1]["log"]
+    assert any("batch job slow-ok-0 done" in line for line in log), log
 
     # No id is given out twice.
     new = livy.batch("after", 0, 0)
     assert new["id"] == max(b["id"] for b in before_batches) + 1
+
+    # Nothing is left without an owner: deleting everything stops every recorded process.
+    pids = recorded_pids(tmp_path / "store")
+    assert len(pids) >= len(sessions)
+    livy.cleanup()
+    wait_until(lambda: not [p for p in pids if Path(f"/proc/{p}").exists()], timeout=90,
+               what="every driver and spark-submit gone after DELETE")
+
+
+def recorded_pids(store: Path) -> List[int]:
+    pids = []
+    for kind in ("interactive", "batch"):
+        for f in (store / "v1" / kind).glob("[0-9]*"):
+            proc = json.loads(f.read_text()).get("process")
+            if proc:
+                pids.append(proc["pid"])
+    return pids
 
 
 def test_sigterm_with_recovery_leaves_the_driver_running_and_it_resumes(tmp_path, real_home):
