@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 413: a body larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 415: a body type a route does not take (a form or text body on a JSON route).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 503: a service the request depends on (the LDAP server) cannot be reached.
     #[error("{0}")]
     ServiceUnavailable(String),
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

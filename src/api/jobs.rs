@@ -2,20 +2,38 @@
 //! `/jobs/{id}/cancel`, `/add-file`, `/add-pyfile`, `/add-jar` and the multipart uploads.
 //! Jobs are cloudpickled Python functions run in the driver with a JobContext.
 
+use super::body_limit::upload_too_large;
 use super::json::{opt_string, LivyJson};
 use super::sessions::{find, Need};
 use super::{AppState, Caller};
 use crate::error::ApiError;
 use crate::launch::prepare::resolve_uri;
 use crate::sessions::interactive::{JobStatus, Resource};
+use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use tokio::io::AsyncWriteExt;
 
-pub fn routes(upload_limit: usize) -> Router<AppState> {
+/// The routes that take a multipart upload (the layers in front of every route let multipart
+/// bodies through on these only, with the upload size limit).
+pub const UPLOAD_FILE: &str = "/sessions/{id}/upload-file";
+pub const UPLOAD_PYFILE: &str = "/sessions/{id}/upload-pyfile";
+pub const UPLOAD_JAR: &str = "/sessions/{id}/upload-jar";
+
+/// Whether the route pattern `route` is one of the upload routes.
+pub fn is_upload_route(route: &str) -> bool {
+    [UPLOAD_FILE, UPLOAD_PYFILE, UPLOAD_JAR].contains(&route)
+}
+
+pub fn routes() -> Router<AppState> {
+    // The body-limit layer bounds upload bodies; axum's own 2 MB default must not apply.
+    let upload = |handler: MethodRouter<AppState>| handler.layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/sessions/{id}/submit-job", post(submit_job))
         .route("/sessions/{id}/run-job", post(submit_job))
@@ -24,18 +42,9 @@ pub fn routes(upload_limit: usize) -> Router<AppState> {
         .route("/sessions/{id}/add-file", post(add_file))
         .route("/sessions/{id}/add-pyfile", post(add_pyfile))
         .route("/sessions/{id}/add-jar", post(add_jar))
-        .route(
-            "/sessions/{id}/upload-file",
-            post(upload_file).layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .route(
-            "/sessions/{id}/upload-pyfile",
-            post(upload_pyfile).layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .route(
-            "/sessions/{id}/upload-jar",
-            post(upload_jar).layer(DefaultBodyLimit::max(upload_limit)),
-        )
+        .route(UPLOAD_FILE, upload(post(upload_file)))
+        .route(UPLOAD_PYFILE, upload(post(upload_pyfile)))
+        .route(UPLOAD_JAR, upload(post(upload_jar)))
 }
 
 /// Livy's `SerializedJob`.
@@ -161,13 +170,12 @@ async fn upload(
     what: Resource,
 ) -> Result<Json<Value>, ApiError> {
     let session = find(&app, &caller, &id, Need::Modify)?;
-    let too_large = |_| {
-        ApiError::PayloadTooLarge(format!(
-            "Upload is larger than livy.file.upload.max.size or malformed ({} bytes allowed).",
-            app.conf.files_upload_max
-        ))
-    };
-    while let Some(part) = form.next_field().await.map_err(too_large)? {
+    let file_max = app.conf.files_upload_max;
+    while let Some(part) = form
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, file_max))?
+    {
         if part.name() != Some(field) {
             continue;
         }
@@ -180,11 +188,7 @@ async fn upload(
             .ok_or_else(|| {
                 ApiError::BadRequest("The uploaded part has no usable file name.".into())
             })?;
-        let data = part.bytes().await.map_err(too_large)?;
-        let dir = session.run_dir.join("uploads");
-        std::fs::create_dir_all(&dir).map_err(|e| ApiError::Internal(e.into()))?;
-        let path = dir.join(&name);
-        std::fs::write(&path, &data).map_err(|e| ApiError::Internal(e.into()))?;
+        let path = save_upload(part, &session.run_dir.join("uploads"), &name, file_max).await?;
         session
             .add_resource(what, path.display().to_string())
             .await?;
@@ -192,6 +196,72 @@ async fn upload(
     }
     let noun = if field == "jar" { "jar" } else { "file" };
     Err(ApiError::BadRequest(format!("No {noun} sent!")))
+}
+
+fn multipart_error(e: MultipartError, file_max: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(upload_too_large(file_max))
+    } else {
+        ApiError::BadRequest(format!("Malformed upload: {}", e.body_text()))
+    }
+}
+
+/// Streams one uploaded part to `dir/name`, never holding more than a chunk of it in memory,
+/// and refuses it once it passes `file_max` bytes. The file appears under its name only when
+/// complete (written to a temporary file in the same directory, then renamed); a refused or
+/// broken upload leaves nothing behind. File-system calls run off the runtime.
+async fn save_upload(
+    mut part: Field<'_>,
+    dir: &std::path::Path,
+    name: &str,
+    file_max: usize,
+) -> Result<PathBuf, ApiError> {
+    let internal = |e: std::io::Error| ApiError::Internal(e.into());
+    let staging = {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            tempfile::Builder::new()
+                .prefix(".upload-")
+                .permissions(std::fs::Permissions::from_mode(0o644))
+                .tempfile_in(&dir)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(internal)?
+    };
+    let written: Result<(), ApiError> = async {
+        let mut file = tokio::fs::File::from_std(staging.as_file().try_clone().map_err(internal)?);
+        let mut size = 0usize;
+        while let Some(chunk) = part
+            .chunk()
+            .await
+            .map_err(|e| multipart_error(e, file_max))?
+        {
+            size = size.saturating_add(chunk.len());
+            if size > file_max {
+                return Err(ApiError::PayloadTooLarge(upload_too_large(file_max)));
+            }
+            file.write_all(&chunk).await.map_err(internal)?;
+        }
+        file.flush().await.map_err(internal)
+    }
+    .await;
+    let path = dir.join(name);
+    let target = path.clone();
+    tokio::task::spawn_blocking(move || match written {
+        Ok(()) => staging
+            .persist(&target)
+            .map(|_| ())
+            .map_err(|e| internal(e.error)),
+        Err(e) => {
+            drop(staging);
+            Err(e)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    Ok(path)
 }
 
 async fn upload_file(

@@ -2,6 +2,7 @@
 //! 400s in Livy's `{"msg": ...}` shape, and scalars are coerced as Jackson coerces them (clients
 //! such as Airflow send `"numExecutors": "2"`).
 
+use super::body_limit::{is_over_limit, BodyLimit, BodyLimits};
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -9,26 +10,34 @@ use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// Largest request body accepted (statement code and job payloads included).
-pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-
-/// A JSON request body, rejected in Livy's shape when malformed.
+/// A JSON request body, rejected in Livy's shape when malformed. Its size limit is the one the
+/// body-limit layer set (Livy's default `livy.rsc.rpc.max.size` where no layer did).
 pub struct LivyJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .copied()
+            .unwrap_or_else(|| BodyLimits::new(DEFAULT_RPC_MAX, 0).json_limit());
+        let body = axum::body::to_bytes(req.into_body(), limit.bytes)
             .await
-            .map_err(|_| {
-                ApiError::PayloadTooLarge(format!(
-                    "Request body is larger than {MAX_BODY_BYTES} bytes."
-                ))
+            .map_err(|e| {
+                if is_over_limit(&e) {
+                    limit.too_large()
+                } else {
+                    ApiError::BadRequest("Cannot read the request body.".into())
+                }
             })?;
         parse_body(&body).map(LivyJson)
     }
 }
+
+/// `livy.rsc.rpc.max.size`'s default.
+const DEFAULT_RPC_MAX: usize = 50 * 1024 * 1024;
 
 /// Parses a request body; the error names what is wrong and where.
 pub fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {

@@ -3,6 +3,8 @@
 
 pub mod access_log;
 pub mod batches;
+pub mod body_limit;
+pub mod cross_site;
 pub mod jobs;
 pub mod json;
 pub mod security;
@@ -144,8 +146,9 @@ impl AppState {
 
 /// The whole application: routes plus the layers every route goes through.
 pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Router {
-    let upload_limit = state.conf.files_upload_max;
     let security = state.conf.security.clone();
+    let cross_site = Arc::new(cross_site::CrossSite::from_conf(&security));
+    let body_limits = body_limit::BodyLimits::from_conf(&state.conf);
     let auth = state.auth.clone();
     let app = Router::new()
         .merge(version::routes())
@@ -153,7 +156,7 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .merge(batches::routes())
         .merge(sessions::routes())
         .merge(statements::routes())
-        .merge(jobs::routes(upload_limit))
+        .merge(jobs::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -170,6 +173,18 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         auth,
         crate::auth::filter::authenticate,
     ));
+    // Before authentication: a request another site's page sent is refused without spending a
+    // GSSAPI or LDAP check on it, and an oversized body without reading it. (Layers added with
+    // `Router::layer` run after routing, so both see which route was matched.)
+    let app = app
+        .layer(middleware::from_fn_with_state(
+            body_limits,
+            body_limit::limit_body,
+        ))
+        .layer(middleware::from_fn_with_state(
+            cross_site,
+            cross_site::refuse_cross_site,
+        ));
     let app = match access_log {
         Some(log) => app.layer(middleware::from_fn_with_state(log, access_log::record)),
         None => app,

@@ -91,14 +91,21 @@ impl CookieSigner {
     }
 
     /// The `Set-Cookie` header value carrying `value` (quoted, as Hadoop writes it).
+    ///
+    /// `SameSite=Lax`: a browser then withholds the cookie from requests other sites' pages make
+    /// (form posts, fetches, frames), so such a page cannot act as the logged-in user; it still
+    /// sends it when the user follows a link here, which only ever reads (no GET changes
+    /// state). `Strict` would drop it on those links too and make each visit from a wiki or the
+    /// YARN UI negotiate (or, with LDAP, prompt) again, for no protection the cross-site check of
+    /// the API (which also covers sibling hosts of the same site) does not already give.
     pub fn set_cookie(&self, value: &str, secure: bool) -> String {
         let secure = if secure { "; Secure" } else { "" };
-        format!("{COOKIE_NAME}=\"{value}\"; Path=/; HttpOnly{secure}")
+        format!("{COOKIE_NAME}=\"{value}\"; Path=/; HttpOnly; SameSite=Lax{secure}")
     }
 
     /// The `Set-Cookie` header value that makes a client drop a rejected cookie.
     pub fn clear_cookie(&self) -> String {
-        format!("{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly")
+        format!("{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")
     }
 
     /// Checks a cookie value (quoted or not) and returns the token it carries.
@@ -227,6 +234,29 @@ mod tests {
         assert_eq!(find_cookie(headers.iter().copied()), Some("\"u=x&s=y\""));
         assert_eq!(find_cookie(["hadoop.auth="].iter().copied()), None);
         assert_eq!(find_cookie(["other=1"].iter().copied()), None);
+    }
+
+    #[test]
+    fn browsers_keep_the_cookie_from_other_sites_requests() {
+        let signer = CookieSigner::random(HOUR);
+        let value = signer.issue("alice", "alice", "kerberos").unwrap();
+        let attributes = |header: &str| -> Vec<String> {
+            header
+                .split(';')
+                .skip(1)
+                .map(|a| a.trim().to_ascii_lowercase())
+                .collect()
+        };
+        for header in [
+            signer.set_cookie(&value, false),
+            signer.set_cookie(&value, true),
+            signer.clear_cookie(),
+        ] {
+            let attrs = attributes(&header);
+            assert!(attrs.contains(&"samesite=lax".to_string()), "{header}");
+            assert!(attrs.contains(&"httponly".to_string()), "{header}");
+        }
+        assert!(attributes(&signer.set_cookie(&value, true)).contains(&"secure".to_string()));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use super::cookie::{find_cookie, CookieSigner};
 use super::ldap::{parse_basic, LdapAuth, LdapError};
-use super::spnego::{Spnego, SpnegoError};
+use super::spnego::{AcceptPool, Accepted, Spnego, SpnegoError};
 use super::{AccessManager, RemoteUser};
 use crate::conf::auth::{AuthConf, AuthScheme};
 use crate::error::ApiError;
@@ -77,7 +77,8 @@ enum Outcome {
     Challenge(HeaderValue, String),
     /// Authenticated, but refused (a principal no name rule maps): 403.
     Forbidden(String),
-    /// The credentials could not be checked (the directory is down): 503, no challenge.
+    /// The credentials could not be checked now (the directory is down, every SPNEGO worker is
+    /// busy): 503, no challenge.
     Unavailable(String),
 }
 
@@ -188,6 +189,23 @@ fn negotiate_token(headers: &HeaderMap) -> Option<Result<Vec<u8>, ()>> {
 }
 
 async fn negotiate(spnego: &Arc<Spnego>, headers: &HeaderMap, path: &str) -> Outcome {
+    let acceptor = spnego.clone();
+    negotiate_on(&spnego.pool, headers, path, move |token| {
+        acceptor.accept(&token)
+    })
+    .await
+}
+
+/// The answer when every SPNEGO worker stays busy (a flood of tokens): the client may retry.
+const NEGOTIATE_BUSY: &str = "Too many authentication requests in progress; try again in a moment.";
+
+/// The Negotiate exchange, with `accept` (blocking GSSAPI) run on `pool`.
+async fn negotiate_on(
+    pool: &AcceptPool,
+    headers: &HeaderMap,
+    path: &str,
+    accept: impl FnOnce(Vec<u8>) -> Result<Accepted, SpnegoError> + Send + 'static,
+) -> Outcome {
     let challenge = HeaderValue::from_static("Negotiate");
     let ask = |c: HeaderValue| Outcome::Challenge(c, AUTH_REQUIRED.into());
     let token = match negotiate_token(headers) {
@@ -198,8 +216,13 @@ async fn negotiate(spnego: &Arc<Spnego>, headers: &HeaderMap, path: &str) -> Out
         }
         Some(Ok(token)) => token,
     };
-    let acceptor = spnego.clone();
-    let accepted = tokio::task::spawn_blocking(move || acceptor.accept(&token)).await;
+    let accepted = match pool.run(move || accept(token)).await {
+        Ok(accepted) => accepted,
+        Err(busy) => {
+            tracing::warn!(path, reason = %busy, "SPNEGO: token refused, workers busy");
+            return Outcome::Unavailable(NEGOTIATE_BUSY.into());
+        }
+    };
     let b64 = |bytes: &[u8]| {
         HeaderValue::from_str(&format!(
             "Negotiate {}",
@@ -419,6 +442,94 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(challenge, None);
         assert!(body.contains("the LDAP server is unavailable"), "{body}");
+    }
+
+    fn negotiate_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Negotiate YWJj"),
+        );
+        headers
+    }
+
+    /// A stand-in for GSSAPI that holds its worker until `release` sends (or is dropped), and
+    /// counts how many run at once.
+    fn blocking_accept(
+        running: Arc<std::sync::atomic::AtomicUsize>,
+        peak: Arc<std::sync::atomic::AtomicUsize>,
+        release: std::sync::mpsc::Receiver<()>,
+    ) -> impl FnOnce(Vec<u8>) -> Result<Accepted, SpnegoError> + Send + 'static {
+        use std::sync::atomic::Ordering;
+        move |_token| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let _ = release.recv();
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(Accepted {
+                principal: "alice@LIVY.TEST".into(),
+                user: "alice".into(),
+                reply: None,
+            })
+        }
+    }
+
+    async fn until(what: &str, check: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_negotiate_tokens_takes_at_most_the_pool_and_the_excess_gets_503() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let pool = Arc::new(AcceptPool::new(2, Duration::from_millis(300)));
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut releases = Vec::new();
+        let mut held = Vec::new();
+        // Two tokens occupy both workers; a third client gives up waiting (its task is
+        // aborted, as when a client disconnects): its job, once started, keeps its worker.
+        for _ in 0..2 {
+            let (tx, rx) = std::sync::mpsc::channel();
+            releases.push(tx);
+            let accept = blocking_accept(running.clone(), peak.clone(), rx);
+            let pool = pool.clone();
+            held.push(tokio::spawn(async move {
+                negotiate_on(&pool, &negotiate_headers(), "/sessions", accept).await
+            }));
+        }
+        until("both workers busy", || running.load(Ordering::SeqCst) == 2).await;
+        held.pop().unwrap().abort();
+        // The flood: every further token is refused after the short wait, in Livy's shape.
+        for _ in 0..4 {
+            let (_tx, rx) = std::sync::mpsc::channel();
+            let accept = blocking_accept(running.clone(), peak.clone(), rx);
+            let headers = negotiate_headers();
+            let flood = negotiate_on(&pool, &headers, "/sessions", accept);
+            let outcome = tokio::time::timeout(Duration::from_secs(5), flood)
+                .await
+                .expect("an excess token is refused after a short wait, not queued for ever");
+            match outcome {
+                Outcome::Unavailable(msg) => assert_eq!(msg, NEGOTIATE_BUSY),
+                _ => panic!("a token was accepted while every worker was busy"),
+            }
+        }
+        let response = ApiError::ServiceUnavailable(NEGOTIATE_BUSY.into()).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // Released, the held logins complete and the pool serves again.
+        drop(releases);
+        let first = held.pop().unwrap().await.unwrap();
+        assert!(matches!(first, Outcome::Ok { ref user, .. } if user == "alice"));
+        until("workers free", || running.load(Ordering::SeqCst) == 0).await;
+        let (tx, rx) = std::sync::mpsc::channel();
+        drop(tx);
+        let accept = blocking_accept(running.clone(), peak.clone(), rx);
+        let again = negotiate_on(&pool, &negotiate_headers(), "/sessions", accept).await;
+        assert!(matches!(again, Outcome::Ok { .. }));
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -4,14 +4,26 @@
 //! Each request's token is accepted in a fresh GSSAPI context with the server's acceptor
 //! credential (one leg for Kerberos, as in Hadoop). The acceptor uses MIT's replay cache (the
 //! default `dfl` cache in `KRB5RCACHEDIR`, `/var/tmp` unless set), so a captured token cannot be
-//! presented twice. GSSAPI calls block (keytab and replay-cache I/O): callers run [`accept`]
-//! through `spawn_blocking`.
+//! presented twice. GSSAPI calls block (keytab and replay-cache I/O), so they run on tokio's
+//! blocking threads, but only through [`AcceptPool`]: a flood of tokens (browsers negotiate on
+//! their own, and anyone can send a token) must not take every blocking thread the server needs
+//! for files and processes.
 
 use super::gss;
 use super::name_rules::{NameError, NameRules};
 use crate::conf::auth::KerberosConf;
 use libgssapi::context::{SecurityContext, ServerCtx};
 use libgssapi::credential::Cred;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How many tokens are checked at once. Accepting a Kerberos token takes milliseconds, so this
+/// serves thousands of logins a second while leaving tokio's blocking threads to everyone else.
+pub const ACCEPT_WORKERS: usize = 8;
+
+/// How long a token waits for a free worker before the client is told to come back (503).
+pub const ACCEPT_QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 /// The server side of SPNEGO, ready to accept tokens.
 pub struct Spnego {
@@ -19,6 +31,8 @@ pub struct Spnego {
     principal: String,
     rules: NameRules,
     default_realm: String,
+    /// Where [`Spnego::accept`] runs.
+    pub pool: AcceptPool,
 }
 
 impl std::fmt::Debug for Spnego {
@@ -65,6 +79,7 @@ impl Spnego {
             principal: conf.principal.clone(),
             rules: conf.name_rules.clone(),
             default_realm: conf.default_realm.clone(),
+            pool: AcceptPool::new(ACCEPT_WORKERS, ACCEPT_QUEUE_WAIT),
         })
     }
 
@@ -93,5 +108,52 @@ impl Spnego {
             user,
             reply: reply.map(|b| b.to_vec()),
         })
+    }
+}
+
+/// A bounded set of blocking workers: at most `workers` jobs run at once; a job that finds them
+/// all taken waits up to `wait` for one, then is refused with [`PoolBusy`].
+#[derive(Debug)]
+pub struct AcceptPool {
+    permits: Arc<Semaphore>,
+    workers: usize,
+    wait: Duration,
+}
+
+/// Every worker stayed busy for the whole wait.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("all {workers} authentication workers are busy")]
+pub struct PoolBusy {
+    pub workers: usize,
+}
+
+impl AcceptPool {
+    pub fn new(workers: usize, wait: Duration) -> Self {
+        let workers = workers.max(1);
+        AcceptPool {
+            permits: Arc::new(Semaphore::new(workers)),
+            workers,
+            wait,
+        }
+    }
+
+    /// Runs blocking `job` on a worker. The worker stays taken until `job` returns even if the
+    /// caller goes away (a client that disconnects mid-negotiation), so the bound holds.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Result<T, tokio::task::JoinError>, PoolBusy> {
+        let busy = || PoolBusy {
+            workers: self.workers,
+        };
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        Ok(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await)
     }
 }

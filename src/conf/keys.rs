@@ -106,6 +106,8 @@ pub const TLS_KEY: &str = "livy.server.tls.key";
 pub const AUTH_KERBEROS_PRINCIPAL: &str = "livy.server.auth.kerberos.principal";
 pub const AUTH_KERBEROS_KEYTAB: &str = "livy.server.auth.kerberos.keytab";
 pub const AUTH_KERBEROS_NAME_RULES: &str = "livy.server.auth.kerberos.name-rules";
+/// livy-rs's own: origins besides the server's own whose pages may send state-changing requests.
+pub const ALLOWED_ORIGINS: &str = "livy.server.allowed-origins";
 /// livy-rs's own: how long the signed auth cookie is valid (Hadoop's `token.validity`).
 pub const AUTH_TOKEN_VALIDITY: &str = "livy.server.auth.token.validity";
 
@@ -329,6 +331,7 @@ pub const KEYS: &[Key] = &[
     // Unset: livy-server-<host>-<port> (see yarn::server_tag); empty: no server tag.
     k(YARN_SERVER_TAG, None, Str),
     k(AUTH_TOKEN_VALIDITY, Some("36000s"), Duration),
+    k(ALLOWED_ORIGINS, None, List),
 ];
 
 /// Keys Livy renamed in 0.4, with the name that replaced them. Old names still work, with a warning.

@@ -1,4 +1,5 @@
-//! The REST port's protections: CSRF, the security headers Livy adds to every response, and TLS.
+//! The REST port's protections: CSRF, the origins allowed to send state-changing requests, the
+//! security headers Livy adds to every response, and TLS.
 //!
 //! Livy serves TLS from a Java keystore (`livy.keystore`, JKS or PKCS12). livy-rs serves it with
 //! rustls from PEM files instead (`livy.server.tls.certificate`, `livy.server.tls.key`): a
@@ -36,6 +37,10 @@ pub struct SecurityConf {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// TLS on the REST port, when a certificate and key are configured.
     pub tls: Option<TlsConf>,
+    /// `livy.server.allowed-origins`: origins besides the server's own whose pages may send
+    /// state-changing requests, each in the form a browser's `Origin` header takes
+    /// (`https://host[:port]`, the default port left out).
+    pub allowed_origins: Vec<String>,
 }
 
 /// The REST port's TLS identity, checked (files read, key matched to certificate) at load time.
@@ -103,11 +108,42 @@ pub fn from_values<'a>(
         }
     }
 
+    let allowed_origins = non_empty(keys::ALLOWED_ORIGINS)
+        .map(super::units::comma_list)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|entry| match origin(&entry) {
+            Some(o) => Some(o),
+            None => {
+                problems.push(format!(
+                    "{}: '{entry}' is not an origin; expected scheme://host[:port] with scheme \
+                     http or https and no path, e.g. https://notebooks.example.com",
+                    keys::ALLOWED_ORIGINS
+                ));
+                None
+            }
+        })
+        .collect();
+
     SecurityConf {
         csrf_protection: enabled(keys::CSRF_PROTECTION),
         headers,
         tls,
+        allowed_origins,
     }
+}
+
+/// An HTTP(S) origin as browsers serialize it in `Origin` (lowercase host, default port left
+/// out); `None` for anything else (a path, credentials, another scheme, `null`).
+pub fn origin(text: &str) -> Option<String> {
+    let url = url::Url::parse(text.trim()).ok()?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    plain.then(|| url.origin().ascii_serialization())
 }
 
 /// What an admin migrating from Livy is told when livy.conf still names a Java keystore.

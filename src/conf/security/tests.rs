@@ -122,3 +122,39 @@ fn hsts_set_empty_is_not_sent_even_with_tls() {
         ]
     );
 }
+
+#[test]
+fn allowed_origins_are_read_as_browsers_write_them_and_bad_entries_are_named() {
+    let conf = load(&[(
+        "livy.server.allowed-origins",
+        "https://Notebooks.Example.com:443, http://10.0.0.5:8080/,http://[::1]:80",
+    )])
+    .unwrap();
+    assert_eq!(
+        conf.security.allowed_origins,
+        vec![
+            "https://notebooks.example.com",
+            "http://10.0.0.5:8080",
+            "http://[::1]"
+        ]
+    );
+    assert!(load(&[]).unwrap().security.allowed_origins.is_empty());
+    for bad in [
+        "null",
+        "*",
+        "notebooks.example.com",
+        "ftp://x",
+        "https://x/path",
+        "https://u@x",
+    ] {
+        let problems = load(&[("livy.server.allowed-origins", bad)]).unwrap_err();
+        assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+        assert!(
+            problems[0].starts_with(&format!(
+                "livy.server.allowed-origins: '{bad}' is not an origin"
+            )),
+            "{}",
+            problems[0]
+        );
+    }
+}
