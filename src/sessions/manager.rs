@@ -85,10 +85,7 @@ impl InteractiveSessions {
             .get_or_try_init(|| async {
                 let rsc = &self.conf.rsc;
                 let local = self.conf.spark.master.starts_with("local");
-                let bind = rsc
-                    .bind_address
-                    .clone()
-                    .unwrap_or_else(|| if local { "127.0.0.1" } else { "0.0.0.0" }.into());
+                let bind = channel_bind(rsc, local);
                 let advertise = rsc.launcher_address.clone().unwrap_or_else(|| {
                     if local {
                         "127.0.0.1".into()
@@ -517,6 +514,33 @@ impl InteractiveSessions {
             },
         ));
         Ok(())
+    }
+}
+
+/// Where the driver channel listens: where drivers are told to connect
+/// (`livy.rsc.launcher.address`), not every interface; `livy.rsc.rpc.server.address` overrides.
+/// Without either, local mode listens on loopback and YARN on all interfaces (the host name's
+/// address is often a loopback alias on Debian, which containers could not reach).
+fn channel_bind(rsc: &crate::conf::RscConf, local: bool) -> String {
+    rsc.bind_address
+        .clone()
+        .or_else(|| rsc.launcher_address.clone())
+        .unwrap_or_else(|| if local { "127.0.0.1" } else { "0.0.0.0" }.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_channel_listens_on_the_launcher_address_unless_configured() {
+        let mut rsc = crate::test_support::conf_with(&[]).rsc;
+        assert_eq!(channel_bind(&rsc, true), "127.0.0.1");
+        assert_eq!(channel_bind(&rsc, false), "0.0.0.0");
+        rsc.launcher_address = Some("10.1.2.3".into());
+        assert_eq!(channel_bind(&rsc, false), "10.1.2.3");
+        rsc.bind_address = Some("0.0.0.0".into());
+        assert_eq!(channel_bind(&rsc, false), "0.0.0.0");
     }
 }
 
