@@ -528,22 +528,6 @@ fn channel_bind(rsc: &crate::conf::RscConf, local: bool) -> String {
         .unwrap_or_else(|| if local { "127.0.0.1" } else { "0.0.0.0" }.into())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_channel_listens_on_the_launcher_address_unless_configured() {
-        let mut rsc = crate::test_support::conf_with(&[]).rsc;
-        assert_eq!(channel_bind(&rsc, true), "127.0.0.1");
-        assert_eq!(channel_bind(&rsc, false), "0.0.0.0");
-        rsc.launcher_address = Some("10.1.2.3".into());
-        assert_eq!(channel_bind(&rsc, false), "10.1.2.3");
-        rsc.bind_address = Some("0.0.0.0".into());
-        assert_eq!(channel_bind(&rsc, false), "0.0.0.0");
-    }
-}
-
 /// SparkR sessions need R and the SparkR package; refuse clearly instead of a session that hangs.
 fn check_sparkr(spark_home: &Path) -> Result<(), String> {
     let r = std::env::var_os("PATH")
@@ -589,4 +573,20 @@ fn hostname() -> String {
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_channel_listens_on_the_launcher_address_unless_configured() {
+        let mut rsc = crate::test_support::conf_with(&[]).rsc;
+        assert_eq!(channel_bind(&rsc, true), "127.0.0.1");
+        assert_eq!(channel_bind(&rsc, false), "0.0.0.0");
+        rsc.launcher_address = Some("10.1.2.3".into());
+        assert_eq!(channel_bind(&rsc, false), "10.1.2.3");
+        rsc.bind_address = Some("0.0.0.0".into());
+        assert_eq!(channel_bind(&rsc, false), "0.0.0.0");
+    }
 }

@@ -510,6 +510,18 @@ impl RmClient {
                 .send(call.method.clone(), &url, call.body.clone(), &call.headers)
                 .await?;
             match standby_redirect(&answer) {
+                // Only to a configured RM: the request may carry SPNEGO and, for a REST
+                // submission, delegation tokens, which no other host may see.
+                Redirect::To(next) if peers.index_of(&next).is_none() => {
+                    return Err(YarnError::Redirect {
+                        url: url.to_string(),
+                        hops: hop,
+                        detail: format!(
+                            "redirect to {} which is not a configured ResourceManager (yarn.resourcemanager.*address*); not followed",
+                            next.host_str().unwrap_or("?")
+                        ),
+                    });
+                }
                 Redirect::To(next) if hop < MAX_REDIRECTS => {
                     tracing::debug!(from = %url, to = %next, "following a standby RM's redirect");
                     served_by = peers.index_of(&next);

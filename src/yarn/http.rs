@@ -98,6 +98,10 @@ impl RequestAuth for NoAuth {
     }
 }
 
+/// The largest answer read from a ResourceManager, NameNode or DataNode. A busy RM's /apps
+/// list is a few MiB; a file read through WebHDFS is a small staged file.
+pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
 /// A request body, as bytes so a request can be repeated on another HA peer (by cloning).
 #[derive(Debug, Clone)]
 pub(crate) enum Body {
@@ -150,6 +154,30 @@ impl Transport {
         body: Body,
         headers: &[(&str, &str)],
     ) -> Result<Answer, YarnError> {
+        self.send_with(method, url, body, headers, true).await
+    }
+
+    /// The second step of a WebHDFS OPEN/CREATE, at the DataNode the NameNode chose: sent
+    /// without our credentials (no SPNEGO, no cookie). The NameNode puts what the DataNode needs
+    /// (a delegation token) into the redirect URL itself; a host we did not configure must never
+    /// see the server's Kerberos identity.
+    pub async fn send_to_datanode(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Body,
+    ) -> Result<Answer, YarnError> {
+        self.send_with(method, url, body, &[], false).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Body,
+        headers: &[(&str, &str)],
+        authorized: bool,
+    ) -> Result<Answer, YarnError> {
         // At most one repeat, when the authenticator says its credentials went stale.
         let mut repeated = false;
         loop {
@@ -166,13 +194,36 @@ impl Transport {
                 Body::Json(b) => req.header(CONTENT_TYPE, "application/json").body(b),
                 Body::Octets(b) => req.header(CONTENT_TYPE, "application/octet-stream").body(b),
             };
-            let req = self.auth.authorize(req, url).await?;
+            let req = if authorized {
+                self.auth.authorize(req, url).await?
+            } else {
+                req
+            };
             let failed = |e: reqwest::Error| self.classify(e, url);
-            let resp = req.send().await.map_err(failed)?;
+            let mut resp = req.send().await.map_err(failed)?;
             let status = resp.status();
             let resp_headers = resp.headers().clone();
-            let body = resp.bytes().await.map_err(failed)?.to_vec();
-            if self.auth.answered(url, status, &resp_headers) && !repeated {
+            // Read at most MAX_ANSWER_BYTES: a broken or hostile RM/NameNode must not make the
+            // server buffer gigabytes.
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(failed)? {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(YarnError::UnexpectedBody {
+                        method: method.to_string(),
+                        url: redact(url),
+                        status: status.as_u16(),
+                        content_type: resp_headers
+                            .get(CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string(),
+                        reason: format!("larger than {MAX_ANSWER_BYTES} bytes; not read"),
+                        snippet: String::from_utf8_lossy(&body[..body.len().min(64)]).into_owned(),
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if authorized && self.auth.answered(url, status, &resp_headers) && !repeated {
                 repeated = true;
                 continue;
             }

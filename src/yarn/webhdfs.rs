@@ -194,7 +194,7 @@ impl WebHdfs {
         let step2 = self
             .inner
             .transport
-            .send(Method::PUT, &target, Body::Octets(data), &[])
+            .send_to_datanode(Method::PUT, &target, Body::Octets(data))
             .await?;
         if step2.status.is_success() {
             Ok(())
@@ -302,7 +302,7 @@ impl WebHdfs {
             answer = self
                 .inner
                 .transport
-                .send(Method::GET, &next, Body::Empty, &[])
+                .send_to_datanode(Method::GET, &next, Body::Empty)
                 .await?;
         }
         if answer.status.is_success() {
