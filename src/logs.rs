@@ -30,6 +30,9 @@ impl Ring {
 pub struct ProcessLogs {
     cap: usize,
     inner: Mutex<(Ring, Ring, Vec<String>)>,
+    /// Output can echo conf values (spark-submit --verbose, a driver printing its conf): secret
+    /// ones are redacted before a line is kept, so `/log` never shows them.
+    redaction: crate::launch::redact::Redactor,
 }
 
 static STDOUT_HEADER: std::sync::LazyLock<[String; 1]> =
@@ -49,10 +52,21 @@ impl ProcessLogs {
         ProcessLogs {
             cap,
             inner: Mutex::new((Ring::default(), Ring::default(), Vec::new())),
+            redaction: Default::default(),
         }
     }
 
+    /// Redacts by `rule` (the server's `spark.redaction.regex`) instead of Spark's default.
+    pub fn redacting(mut self, rule: crate::launch::redact::Redactor) -> Self {
+        self.redaction = rule;
+        self
+    }
+
     pub fn push(&self, stream: Stream, line: String) {
+        let line = match self.redaction.text(&line) {
+            std::borrow::Cow::Borrowed(_) => line,
+            std::borrow::Cow::Owned(redacted) => redacted,
+        };
         let mut inner = self.inner.lock();
         match stream {
             Stream::Stdout => inner.0.push(self.cap, line),

@@ -1,6 +1,7 @@
 //! `GET /` and `/ui`: a small page listing sessions and batches, until the full web UI exists.
 
-use super::AppState;
+use super::{AppState, Caller};
+use crate::error::ApiError;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
@@ -22,7 +23,11 @@ async fn stylesheet() -> ([(axum::http::HeaderName, &'static str); 1], &'static 
     ([(axum::http::header::CONTENT_TYPE, "text/css")], STYLE)
 }
 
-async fn index(State(app): State<AppState>) -> Html<String> {
+/// Lists only what the caller may view (the REST API hides the logs of the others; a page that
+/// lists names, owners and app ids across users would show more than the ACLs allow).
+async fn index(State(app): State<AppState>, caller: Caller) -> Result<Html<String>, ApiError> {
+    let user = caller.effective_user(&app.access)?;
+    let user = user.as_deref();
     let mut page = String::from(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>livy-rs</title>\
          <link rel=\"stylesheet\" href=\"ui/livy-rs.css\"></head><body>\
@@ -33,6 +38,10 @@ async fn index(State(app): State<AppState>) -> Html<String> {
         .registry()
         .all()
         .iter()
+        .filter(|s| {
+            app.access
+                .has_view_access(s.owner.as_deref(), user, s.proxy_user.as_deref())
+        })
         .map(|s| {
             let v = s.view(false);
             vec![
@@ -60,6 +69,10 @@ async fn index(State(app): State<AppState>) -> Html<String> {
         .registry()
         .all()
         .iter()
+        .filter(|b| {
+            app.access
+                .has_view_access(b.owner.as_deref(), user, b.proxy_user.as_deref())
+        })
         .map(|b| {
             let v = b.view(false);
             vec![
@@ -82,7 +95,7 @@ async fn index(State(app): State<AppState>) -> Html<String> {
         batches,
     );
     page.push_str("</body></html>");
-    Html(page)
+    Ok(Html(page))
 }
 
 /// Appends a titled table (cells are already escaped HTML), or a "none" line.

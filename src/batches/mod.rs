@@ -384,7 +384,10 @@ impl Batches {
             proxy_user,
             app_tag,
             request,
-            logs: Arc::new(ProcessLogs::new(self.conf.sessions.cache_log_size)),
+            logs: Arc::new(
+                ProcessLogs::new(self.conf.sessions.cache_log_size)
+                    .redacting(self.conf.spark.redaction.clone()),
+            ),
             on_yarn: self.yarn.is_some(),
             runtime: Mutex::new(Runtime::default()),
             persist: self.persist_for(id, me.clone()),

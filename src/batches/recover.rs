@@ -42,7 +42,10 @@ impl Batches {
     }
 
     fn restore(&self, record: BatchRecord) {
-        let logs = Arc::new(ProcessLogs::new(self.conf.sessions.cache_log_size));
+        let logs = Arc::new(
+            ProcessLogs::new(self.conf.sessions.cache_log_size)
+                .redacting(self.conf.spark.redaction.clone()),
+        );
         logs.set_diagnostics(record.diagnostics.clone());
         let finished = record.state.is_finished();
         let batch = Arc::new_cyclic(|me: &Weak<Batch>| Batch {

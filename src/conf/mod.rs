@@ -123,6 +123,8 @@ pub struct SparkConf {
     pub file_list_keys: Vec<String>,
     /// The Python that runs PySpark code (PYSPARK_PYTHON or `livy.server.launch.pyspark-python`).
     pub pyspark_python: Option<String>,
+    /// Spark's redaction rule (`spark.redaction.regex` of spark-defaults.conf, else Spark's).
+    pub redaction: crate::launch::redact::Redactor,
 }
 
 impl SparkConf {
@@ -523,10 +525,11 @@ impl LivyConf {
                 version: string("livy.spark.version").or(detected.0),
                 scala_version: string("livy.spark.scala-version").or(detected.1),
                 conf_dir: spark_conf_dir,
-                defaults: spark_defaults,
+                defaults: spark_defaults.clone(),
                 file_list_keys,
                 pyspark_python: string(keys::LAUNCH_PYSPARK_PYTHON)
                     .or_else(|| env.pyspark_python.clone()),
+                redaction: crate::launch::redact::Redactor::from_defaults(&spark_defaults),
             },
             sessions: SessionConf {
                 timeout_check: boolean(keys::SESSION_TIMEOUT_CHECK),

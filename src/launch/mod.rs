@@ -7,6 +7,7 @@ pub mod child;
 pub mod detached;
 pub mod prepare;
 pub mod proc_tree;
+pub mod redact;
 pub mod rest_submit;
 pub mod spark_submit;
 pub mod validate;
@@ -310,7 +311,7 @@ impl Launcher {
             }
             None => cmd,
         };
-        tracing::info!(command = %cmd.display(), "running spark-submit");
+        tracing::info!(command = %self.conf.spark.redaction.text(&cmd.display()), "running spark-submit");
         child::spawn(
             cmd,
             detach,

@@ -92,6 +92,8 @@ pub struct Session {
     /// authenticate the driver when it dials back.
     pub(crate) secret: String,
     pub(crate) created_ms: i64,
+    /// Secret conf values are shown redacted in views and logs.
+    redaction: crate::launch::redact::Redactor,
 }
 
 /// A session as clients see it (Livy's `SessionInfo`).
@@ -139,6 +141,7 @@ pub(crate) struct NewSession {
     pub secret: String,
     pub recovery: Option<Arc<crate::recovery::Recovery>>,
     pub created_ms: i64,
+    pub redaction: crate::launch::redact::Redactor,
 }
 
 impl crate::yarn::monitor::AppListener for Session {
@@ -233,7 +236,8 @@ impl Session {
             app_tag: n.app_tag,
             on_yarn: n.on_yarn,
             request: n.request,
-            logs: Arc::new(ProcessLogs::new(n.log_lines)),
+            logs: Arc::new(ProcessLogs::new(n.log_lines).redacting(n.redaction.clone())),
+            redaction: n.redaction,
             ttl: n.ttl,
             idle_timeout: n.idle_timeout,
             heartbeat_timeout: heartbeat,
@@ -288,7 +292,7 @@ impl Session {
             driver_cores: r.driver_cores.unwrap_or(0),
             executor_memory: r.executor_memory.clone(),
             executor_cores: r.executor_cores.unwrap_or(0),
-            conf: r.conf.clone(),
+            conf: self.redaction.conf(&r.conf),
             archives: r.archives.clone(),
             files: r.files.clone(),
             heartbeat_timeout_in_second: r.heartbeat_timeout_in_second.unwrap_or(0),

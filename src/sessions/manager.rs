@@ -243,6 +243,7 @@ impl InteractiveSessions {
             secret: secret.clone(),
             recovery: self.recovery.clone(),
             created_ms: crate::statements::now_ms(),
+            redaction: self.conf.spark.redaction.clone(),
         });
         tracing::info!(session_id = id, kind = session.kind.as_str(), owner = ?session.owner, "creating session");
         let connection = channel.expect(id, secret);
@@ -445,6 +446,7 @@ impl InteractiveSessions {
         let (session, commands) = super::record::restore(
             record,
             statements,
+            self.conf.spark.redaction.clone(),
             self.yarn.is_some(),
             self.conf.sessions.cache_log_size,
             self.conf.rsc.retained_statements,

@@ -94,6 +94,7 @@ impl Recordable for Session {
 pub(crate) fn restore(
     record: SessionRecord,
     statements: Vec<StatementRecord>,
+    redaction: crate::launch::redact::Redactor,
     on_yarn: bool,
     log_lines: usize,
     retained_statements: usize,
@@ -117,6 +118,7 @@ pub(crate) fn restore(
         secret: record.secret.clone(),
         recovery: Some(recovery),
         created_ms: record.created_ms,
+        redaction,
     });
     session.logs.set_diagnostics(record.diagnostics.clone());
     {

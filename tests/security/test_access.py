@@ -157,3 +157,16 @@ def test_users_not_allowed_are_refused_everywhere(livy, ccaches):
         r = u["mallory"].req("GET", path)
         assert r.status_code == 403, (path, r.status_code)
         assert r.json() == {"msg": "User not authorised to use Livy."}
+
+
+def test_the_ui_page_lists_only_what_the_caller_may_view(livy, ccaches, job_dir):
+    u = users(livy, ccaches)
+    r = u["alice"].req("POST", "/batches", json={"file": str(job_dir / "job.py"), "name": "alice-private-ui"})
+    assert r.status_code == 201, r.text
+    bid = r.json()["id"]
+    mine = u["alice"].req("GET", "/ui")
+    assert mine.status_code == 200 and "alice-private-ui" in mine.text
+    other = u["bob"].req("GET", "/ui")
+    assert other.status_code == 200 and "alice-private-ui" not in other.text, other.text
+    assert "alice-private-ui" in u["auditor"].req("GET", "/ui").text  # a view-user sees all
+    u["alice"].req("DELETE", f"/batches/{bid}")
