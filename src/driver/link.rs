@@ -4,7 +4,7 @@
 //! touched by nobody else.
 
 use super::channel::{ChannelServer, DriverConnection};
-use super::protocol::{read_value, write_frame, FromDriver, ToDriver};
+use super::protocol::{read_value, write_frame, FrameError, FromDriver, ToDriver};
 use crate::launch::ChildExit;
 use crate::sessions::interactive::{JobState, LinkCommand, Resource};
 use crate::sessions::{Session, SessionState};
@@ -216,9 +216,23 @@ struct Link {
 }
 
 impl Link {
-    async fn send(&mut self, msg: &ToDriver) {
-        if let Err(e) = write_frame(&mut self.writer, msg, self.max).await {
-            tracing::warn!(session_id = self.session.id, error = %e, "cannot send to the driver");
+    /// Sends one message. A message too big for the channel is the caller's to answer (its
+    /// statement or job fails); a broken socket ends the session, so nothing waits forever for
+    /// a driver that can no longer be reached.
+    async fn send(&mut self, msg: &ToDriver) -> Result<(), String> {
+        match write_frame(&mut self.writer, msg, self.max).await {
+            Ok(()) => Ok(()),
+            Err(e @ FrameError::TooLarge { .. }) => {
+                tracing::warn!(session_id = self.session.id, error = %e, "message too big for the driver channel");
+                Err(e.to_string())
+            }
+            Err(e) => {
+                tracing::warn!(session_id = self.session.id, error = %e, "cannot send to the driver");
+                if !self.shutting_down {
+                    self.driver_lost(&format!("the connection to the driver was lost ({e})"));
+                }
+                Err(e.to_string())
+            }
         }
     }
 
@@ -396,19 +410,41 @@ impl Link {
         self.in_flight = Some(statement.id);
         self.session.set_state(SessionState::Busy);
         self.session.notify();
-        self.send(&ToDriver::Execute {
-            id: statement.id,
-            kind: statement.kind.clone(),
-            code: statement.code.clone(),
-        })
-        .await;
+        let sent = self
+            .send(&ToDriver::Execute {
+                id: statement.id,
+                kind: statement.kind.clone(),
+                code: statement.code.clone(),
+            })
+            .await;
+        if let Err(why) = sent {
+            // The statement never reached the driver: it ends with the reason, and the session
+            // goes on with the next one.
+            self.in_flight = None;
+            self.session.runtime.lock().statements.finished(
+                statement.id,
+                now_ms(),
+                serde_json::json!({
+                    "status": "error",
+                    "execution_count": statement.id,
+                    "ename": "StatementNotSent",
+                    "evalue": format!("the statement could not be sent to the driver: {why}"),
+                    "traceback": [],
+                }),
+            );
+            if !self.session.state().is_finished() {
+                self.session.set_state(SessionState::Idle);
+            }
+            self.session.notify();
+            Box::pin(self.dispatch()).await;
+        }
     }
 
     async fn on_command(&mut self, cmd: LinkCommand) {
         match cmd {
             LinkCommand::Dispatch => self.dispatch().await,
             LinkCommand::Cancel(id) => {
-                self.send(&ToDriver::Cancel { id }).await;
+                let _ = self.send(&ToDriver::Cancel { id }).await;
                 // Livy's `job-cancel.timeout`: whatever the code does, the statement is
                 // `cancelled` in time; the session stays busy until the interpreter is free.
                 let session = self.session.clone();
@@ -443,18 +479,24 @@ impl Link {
                 self.next_req += 1;
                 let req = self.next_req;
                 self.completions.insert(req, reply);
-                self.send(&ToDriver::Complete {
-                    req,
-                    kind,
-                    code,
-                    cursor,
-                })
-                .await;
+                let sent = self
+                    .send(&ToDriver::Complete {
+                        req,
+                        kind,
+                        code,
+                        cursor,
+                    })
+                    .await;
+                if sent.is_err() {
+                    if let Some(reply) = self.completions.remove(&req) {
+                        let _ = reply.send(Vec::new());
+                    }
+                }
             }
             LinkCommand::Shutdown => {
                 if !self.shutting_down {
                     self.shutting_down = true;
-                    self.send(&ToDriver::Shutdown).await;
+                    let _ = self.send(&ToDriver::Shutdown).await;
                 }
             }
             LinkCommand::Exited(exit) => self.exited(&exit),
@@ -469,11 +511,12 @@ impl Link {
                 self.queued
                     .retain(|queued| !matches!(queued, LinkCommand::Job { id: q, .. } if *q == id));
                 if self.ready {
-                    self.send(&ToDriver::CancelJob {
-                        req: id,
-                        job_id: job_group(self.session.id, id),
-                    })
-                    .await;
+                    let _ = self
+                        .send(&ToDriver::CancelJob {
+                            req: id,
+                            job_id: job_group(self.session.id, id),
+                        })
+                        .await;
                 }
             }
             LinkCommand::AddResource { what, uri, reply } => {
@@ -490,19 +533,30 @@ impl Link {
                     Resource::PyFile => ToDriver::AddPyfile { req, uri },
                     Resource::Jar => ToDriver::AddJar { req, uri },
                 };
-                self.send(&msg).await;
+                if let Err(why) = self.send(&msg).await {
+                    if let Some(reply) = self.acks.remove(&req) {
+                        let _ = reply.send(Err(format!("could not be sent to the driver: {why}")));
+                    }
+                }
             }
         }
     }
 
     async fn send_job(&mut self, id: u64, job: String) {
         self.session.update_job(id, |j| j.state = JobState::Started);
-        self.send(&ToDriver::Job {
-            req: id,
-            job,
-            job_id: job_group(self.session.id, id),
-        })
-        .await;
+        let sent = self
+            .send(&ToDriver::Job {
+                req: id,
+                job,
+                job_id: job_group(self.session.id, id),
+            })
+            .await;
+        if let Err(why) = sent {
+            self.session.update_job(id, |j| {
+                j.state = JobState::Failed;
+                j.error = Some(format!("the job could not be sent to the driver: {why}"));
+            });
+        }
     }
 
     fn driver_lost(&mut self, why: &str) {
