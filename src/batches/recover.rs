@@ -18,23 +18,10 @@ impl Batches {
         let Some(recovery) = self.recovery.clone() else {
             return Ok(0);
         };
-        let next = recovery.next_id(BATCH).await?;
-        let records = recovery.load(BATCH).await?;
-        let mut count = 0;
-        for (id, bytes) in records {
-            let record: BatchRecord = match serde_json::from_slice(&bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(batch_id = id, error = %e, "a batch record is corrupt; skipped");
-                    continue;
-                }
-            };
-            if record.id != id {
-                tracing::error!(batch_id = id, "a batch record names another id; skipped");
-                continue;
-            }
+        let (records, next) = recovery.load_records(BATCH, |r: &BatchRecord| r.id).await?;
+        let count = records.len();
+        for record in records {
             self.restore(record);
-            count += 1;
         }
         self.registry.advance_next_id(next);
         recovery.set_next_id(BATCH, self.registry.next_id());

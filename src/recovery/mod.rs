@@ -202,6 +202,19 @@ impl Recovery {
         Ok(out)
     }
 
+    /// The records of a kind, decoded, with the next id to give out. A record that does not
+    /// decode, or names another id than its key, is logged and skipped: one bad record must not
+    /// cost every other session.
+    pub async fn load_records<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        id_of: impl Fn(&T) -> u32,
+    ) -> anyhow::Result<(Vec<T>, u32)> {
+        let next = self.next_id(kind).await?;
+        let raw = self.load(kind).await?;
+        Ok((decode_records(kind, raw, id_of), next))
+    }
+
     /// Livy's `v1/{kind}/state` record: the next id to give out.
     pub async fn next_id(&self, kind: &str) -> anyhow::Result<u32> {
         let Some(bytes) = self.store.get(&format!("v1/{kind}/state")).await? else {
@@ -217,6 +230,27 @@ impl Recovery {
             serde_json::to_vec(&serde_json::json!({ "nextSessionId": next })).unwrap_or_default();
         self.put(format!("v1/{kind}/state"), bytes);
     }
+}
+
+/// Decodes raw records (see [`Recovery::load_records`]); `what` names them in the log.
+pub fn decode_records<T: serde::de::DeserializeOwned>(
+    what: &str,
+    raw: Vec<(u32, Vec<u8>)>,
+    id_of: impl Fn(&T) -> u32,
+) -> Vec<T> {
+    raw.into_iter()
+        .filter_map(|(id, bytes)| match serde_json::from_slice::<T>(&bytes) {
+            Ok(record) if id_of(&record) == id => Some(record),
+            Ok(_) => {
+                tracing::error!(what, id, "a recovery record names another id; skipped");
+                None
+            }
+            Err(e) => {
+                tracing::error!(what, id, error = %e, "a recovery record is corrupt; skipped");
+                None
+            }
+        })
+        .collect()
 }
 
 /// The writer: drains dirty marks into the store. A failed write stays queued (unless a newer

@@ -397,26 +397,12 @@ impl InteractiveSessions {
         let Some(recovery) = self.recovery.clone() else {
             return Ok(0);
         };
-        let next = recovery.next_id(INTERACTIVE).await?;
-        let records = recovery.load(INTERACTIVE).await?;
-        let mut count = 0;
-        for (id, bytes) in records {
-            let record: super::record::SessionRecord = match serde_json::from_slice(&bytes) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(session_id = id, error = %e, "a session record is corrupt; skipped");
-                    continue;
-                }
-            };
-            if record.id != id {
-                tracing::error!(
-                    session_id = id,
-                    "a session record names another id; skipped"
-                );
-                continue;
-            }
+        let (records, next) = recovery
+            .load_records(INTERACTIVE, |r: &super::record::SessionRecord| r.id)
+            .await?;
+        let count = records.len();
+        for record in records {
             self.restore(record, &recovery).await?;
-            count += 1;
         }
         self.registry.advance_next_id(next);
         recovery.set_next_id(INTERACTIVE, self.registry.next_id());
@@ -431,18 +417,13 @@ impl InteractiveSessions {
         let finished = record.state.is_finished();
         let process = record.process.clone();
         let secret = record.secret.clone();
-        let mut statements = Vec::new();
-        for (sid, bytes) in recovery
-            .load_dir(&crate::recovery::statements_key(record.id))
-            .await?
-        {
-            match serde_json::from_slice(&bytes) {
-                Ok(s) => statements.push(s),
-                Err(e) => {
-                    tracing::error!(session_id = record.id, statement = sid, error = %e, "a statement record is corrupt; skipped")
-                }
-            }
-        }
+        let statements = crate::recovery::decode_records(
+            "statement",
+            recovery
+                .load_dir(&crate::recovery::statements_key(record.id))
+                .await?,
+            |s: &crate::statements::StatementRecord| s.statement.id,
+        );
         let (session, commands) = super::record::restore(
             record,
             statements,

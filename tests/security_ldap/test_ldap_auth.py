@@ -14,6 +14,7 @@ import requests
 from requests.auth import HTTPBasicAuth
 
 from pyharness.livy_server import LivyServerError
+from pyharness.wait import wait_until
 from pyharness.slapd import Slapd
 
 from conftest import USERS
@@ -165,7 +166,9 @@ def test_untrusted_certificate_fails_closed(slapd, livy_factory):
     r = requests.get(livy.url + "/batches", auth=HTTPBasicAuth("alice", USERS["alice"]), timeout=30)
     assert r.status_code == 503, r.text
     assert "LDAP server is unavailable" in r.json()["msg"]
-    assert "cannot check credentials with LDAP" in livy.log_text()
+    # The server's output is read by another thread: the line may land just after the answer.
+    wait_until(lambda: "cannot check credentials with LDAP" in livy.log_text(), timeout=10,
+               what="the LDAP failure in the server log")
 
 
 def test_start_tls_refused_never_binds_in_the_clear(livy_factory):
