@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 
 import pytest
 
-from abuse_helpers import assert_msg, assert_serves, batch_total
+from abuse_helpers import assert_msg, assert_serves
 from conftest import Layout
 from pyharness.wait import wait_until
 
