@@ -389,7 +389,8 @@ impl Link {
 
     /// Sends the oldest waiting statement if the driver is ready and free.
     async fn dispatch(&mut self) {
-        if !self.ready || self.shutting_down {
+        // The session may be stopping before our `Shutdown` command arrives.
+        if !self.ready || self.shutting_down || self.session.state() == SessionState::ShuttingDown {
             return;
         }
         if self.in_flight.is_some() {

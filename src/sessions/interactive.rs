@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -94,6 +95,8 @@ pub struct Session {
     pub(crate) created_ms: i64,
     /// Secret conf values are shown redacted in views and logs.
     redaction: crate::launch::redact::Redactor,
+    /// The garbage collector started deleting this session (see [`Session::claim_gc`]).
+    gc_claimed: AtomicBool,
 }
 
 /// A session as clients see it (Livy's `SessionInfo`).
@@ -258,6 +261,7 @@ impl Session {
             }),
             link,
             changed: watch::channel(0).0,
+            gc_claimed: AtomicBool::new(false),
         });
         (session, commands)
     }
@@ -314,11 +318,22 @@ impl Session {
         rt.last_heartbeat = rt.last_activity;
     }
 
-    /// Moves the session to `state` (finished states are final) and wakes long-pollers.
+    /// `true` once, for the first caller: the garbage collector deletes a session once, however
+    /// many ticks pass while that delete waits for the driver or YARN.
+    pub(crate) fn claim_gc(&self) -> bool {
+        !self.gc_claimed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Moves to `state` and wakes long-pollers. A finished session stays finished, and a session shutting down only
+    /// moves on to a finished state: a `ready` or `result` the driver sends while it stops must
+    /// not make the session look usable again.
     pub(crate) fn set_state(&self, state: SessionState) {
         {
             let mut rt = self.runtime.lock();
-            if rt.state == state || rt.state.is_finished() {
+            if rt.state == state
+                || rt.state.is_finished()
+                || (rt.state == SessionState::ShuttingDown && !state.is_finished())
+            {
                 return;
             }
             tracing::info!(session_id = self.id, from = %rt.state, to = %state, "session state changed");

@@ -362,7 +362,9 @@ impl InteractiveSessions {
     /// Stops sessions that are idle, past their TTL, without heartbeat, or long finished.
     pub fn collect_garbage(self: &Arc<Self>, now: Instant) {
         for session in self.registry.all() {
-            if let Some(reason) = session.expired(&self.conf.sessions, now) {
+            // One delete per session, however many ticks it takes.
+            let expired = session.expired(&self.conf.sessions, now);
+            if let Some(reason) = expired.filter(|_| session.claim_gc()) {
                 tracing::info!(session_id = session.id, %reason, "deleting session");
                 let this = self.clone();
                 self.tasks.spawn(async move { this.delete(&session).await });

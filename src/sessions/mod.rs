@@ -8,6 +8,8 @@ pub mod record;
 pub mod registry;
 pub mod request;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 pub use interactive::{Session, SessionView};
 pub use manager::InteractiveSessions;

@@ -231,7 +231,9 @@ def test_directory_down_or_hung_gives_503_and_the_server_stays_up(livy_factory):
         r = requests.get(livy.url + "/batches", auth=HTTPBasicAuth("alice", "pw"), timeout=30)
         assert r.status_code == 503, r.text
         assert time.monotonic() - started < 10
-        assert "did not answer within" in livy.log_text()
+        # The log line is written as the answer goes out; wait for it rather than race it.
+        wait_until(lambda: "did not answer within" in livy.log_text(), timeout=10,
+                   what="the LDAP timeout log line")
         assert held, "the server never connected to the hung directory"
     finally:
         stop.set()

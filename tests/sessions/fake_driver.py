@@ -3,7 +3,9 @@ server behaviour that depends on exact timing can be tested deterministically an
 
 Started as `spark-submit` (see `fake_driver_spark_home` in session_helpers): the last argument is
 the config.json the server wrote. `--conf spark.livyrs.fake.mode=startup-error` makes it answer
-the handshake with a start-up `error` instead of `ready`.
+the handshake with a start-up `error` instead of `ready`; `...=late-ready` makes it answer
+`shutdown` with the running statement's `result` and another `ready`, then linger 3 s (a driver
+whose messages cross the server's shutdown).
 
 Statement "language" (any kind):
     sleep S     sleeps S seconds (a cancel ends it with a KeyboardInterrupt error), text "slept S"
@@ -170,6 +172,20 @@ def main(argv):
         elif kind == "complete":
             conn.send({"type": "completion", "req": msg["req"],
                        "candidates": [str(msg.get("kind")), msg.get("code"), str(msg.get("cursor"))]})
+        elif kind == "shutdown" and mode == "late-ready":
+            with lock:
+                running = state["running"]
+            if running:
+                conn.send({"type": "result", "id": running[0], "completed": now_ms(),
+                           "output": {"status": "ok", "execution_count": running[0],
+                                      "data": {"text/plain": "late"}}})
+            conn.send({"type": "ready", "spark_version": "0.0.0-fake", "scala_version": None,
+                       "app_id": "fake-app-%d" % sid, "spark_ui_url": None})
+            log("answered shutdown with result and ready")
+            time.sleep(3)
+            log("exiting 0 after lingering")
+            sock.close()
+            return 0
         elif kind == "shutdown":
             log("shutdown received; exiting 0")
             sock.close()

@@ -4,6 +4,7 @@ a time, what completion sends, a start-up error, and when a session counts as ac
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -100,6 +101,32 @@ def test_startup_error_from_the_driver_makes_the_session_error(livy):
     status, body, _ = livy.call("POST", f"/sessions/{sid}/statements", {"code": "1"})
     assert (status, body) == (400, {"msg": "Session isn't active."})
     wait_gone(procs, needle, 20, "the failed driver to exit")
+
+
+def test_a_driver_answering_during_shutdown_never_makes_the_session_idle(livy):
+    """The driver's `result` and `ready` cross the server's `shutdown`: the session stays
+    `shutting_down` until it is gone, never `idle` in between."""
+    sid = create_session(livy, {"kind": "pyspark",
+                                "conf": {"spark.livyrs.fake.mode": "late-ready"}})["id"]
+    wait_session_state(livy, sid, {"idle"}, 30, "(fake driver)")
+    post_statement(livy, sid, "sleep 60")
+    wait_session_state(livy, sid, {"busy"}, 10, "(statement running)")
+    deleted = {}
+    deleting = threading.Thread(
+        target=lambda: deleted.update(answer=livy.call("DELETE", f"/sessions/{sid}")[:2]))
+    deleting.start()
+    seen = []
+    # Watch the state over the whole shutdown: the driver answers at once, lingers 3 s, exits.
+    while deleting.is_alive():
+        status, view, _ = livy.call("GET", f"/sessions/{sid}")
+        if status == 200:
+            seen.append(view["state"])
+        time.sleep(0.05)
+    deleting.join()
+    assert deleted["answer"] == (200, {"msg": "deleted"}), deleted
+    assert "shutting_down" in seen and set(seen) <= {"busy", "shutting_down", "killed"}, seen
+    status, _, _ = livy.call("GET", f"/sessions/{sid}")
+    assert status == 404
 
 
 def test_retained_statements(fake_driver_spark_home):
