@@ -140,10 +140,11 @@ pub fn auth_headers(authorization: &str, cookies: &str) {
             assert!(!token.user.is_empty());
             assert!(token.expires_ms > now);
             // What the server issues for that caller verifies to the same caller.
-            if let Some(again) =
-                signer.issue_at(&token.user, &token.principal, &token.scheme, now)
+            if let Some(again) = signer.issue_at(&token.user, &token.principal, &token.scheme, now)
             {
-                let back = signer.verify_at(&again, "kerberos", now).expect("own cookie");
+                let back = signer
+                    .verify_at(&again, "kerberos", now)
+                    .expect("own cookie");
                 assert_eq!((back.user, back.principal), (token.user, token.principal));
             }
         }

@@ -121,7 +121,12 @@ impl CookieSigner {
         self.verify_at(value, scheme, now_ms())
     }
 
-    pub(crate) fn verify_at(&self, value: &str, scheme: &str, now: u128) -> Result<AuthToken, CookieError> {
+    pub(crate) fn verify_at(
+        &self,
+        value: &str,
+        scheme: &str,
+        now: u128,
+    ) -> Result<AuthToken, CookieError> {
         let value = value.trim();
         let value = value
             .strip_prefix('"')

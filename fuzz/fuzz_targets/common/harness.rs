@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each target uses part of it
 //! The REST router built in-process (as tests/api_batches.rs does) over a Spark home whose
 //! `bin/spark-submit` is not executable: every create that passes the checks gets as far as
 //! starting the process, which fails at once, so a fuzz run starts no process and the batch or
