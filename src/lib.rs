@@ -12,6 +12,8 @@ pub mod batches;
 pub mod conf;
 pub mod driver;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod launch;
 pub mod logs;
 pub mod recovery;

@@ -78,16 +78,31 @@ impl CookieSigner {
         self.issue_at(user, principal, scheme, now_ms())
     }
 
-    fn issue_at(&self, user: &str, principal: &str, scheme: &str, now: u128) -> Option<String> {
+    pub(crate) fn issue_at(
+        &self,
+        user: &str,
+        principal: &str,
+        scheme: &str,
+        now: u128,
+    ) -> Option<String> {
         if [user, principal, scheme].iter().any(|f| f.contains('&')) {
             return None;
         }
         let expires = now + self.validity.as_millis();
-        let body = format!("u={user}&p={principal}&t={scheme}&e={expires}");
+        Some(self.sign(&format!("u={user}&p={principal}&t={scheme}&e={expires}")))
+    }
+
+    /// `body` with its signature appended (`&s=...`), as a cookie value.
+    pub(crate) fn sign(&self, body: &str) -> String {
         let mut mac = self.mac();
         mac.update(body.as_bytes());
         let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        Some(format!("{body}&s={sig}"))
+        format!("{body}&s={sig}")
+    }
+
+    /// A signer with a known key (the fuzz targets sign the cookies they present).
+    pub(crate) fn with_secret(secret: [u8; 32], validity: Duration) -> Self {
+        CookieSigner { secret, validity }
     }
 
     /// The `Set-Cookie` header value carrying `value` (quoted, as Hadoop writes it).
@@ -113,7 +128,12 @@ impl CookieSigner {
         self.verify_at(value, scheme, now_ms())
     }
 
-    fn verify_at(&self, value: &str, scheme: &str, now: u128) -> Result<AuthToken, CookieError> {
+    pub(crate) fn verify_at(
+        &self,
+        value: &str,
+        scheme: &str,
+        now: u128,
+    ) -> Result<AuthToken, CookieError> {
         let value = value.trim();
         let value = value
             .strip_prefix('"')

@@ -171,7 +171,7 @@ async fn ldap_basic(ldap: &LdapAuth, headers: &HeaderMap) -> Outcome {
 
 /// The `Negotiate` token of the request, base64-decoded. `Err(())` when a Negotiate header is
 /// there but is not base64.
-fn negotiate_token(headers: &HeaderMap) -> Option<Result<Vec<u8>, ()>> {
+pub(crate) fn negotiate_token(headers: &HeaderMap) -> Option<Result<Vec<u8>, ()>> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     if !scheme.eq_ignore_ascii_case("Negotiate") {

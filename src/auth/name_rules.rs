@@ -122,12 +122,14 @@ impl NameRules {
         if components.len() > 2 || components.iter().any(|c| c.is_empty()) {
             return Err(NameError::BadPrincipal(principal.into()));
         }
-        // Hadoop: a principal without a realm is already a short name.
-        let Some(realm) = realm else {
+        // Hadoop: a principal without a realm and with one component is already a short name;
+        // `service/host` without a realm still goes through the rules (no realm: `$0` is empty
+        // and DEFAULT does not apply), so the result is never a name with a `/`.
+        if realm.is_none() && components.len() == 1 {
             return Ok(name.to_string());
-        };
+        }
         // params[0] is the realm, then the components ($0, $1, $2).
-        let mut params = vec![realm];
+        let mut params = vec![realm.unwrap_or("")];
         params.extend(components.iter().copied());
         for rule in &self.rules {
             if let Some(result) = rule.apply(&params, default_realm)? {
@@ -148,7 +150,7 @@ impl Rule {
     fn apply(&self, params: &[&str], default_realm: &str) -> Result<Option<String>, NameError> {
         let (result, lower) = match self {
             Rule::Default { lower } => {
-                if params[0] != default_realm {
+                if params[0].is_empty() || params[0] != default_realm {
                     return Ok(None);
                 }
                 (params[1].to_string(), *lower)
@@ -300,5 +302,24 @@ mod tests {
             map("DEFAULT", "a/b/c@LIVY.TEST"),
             Err(NameError::BadPrincipal(_))
         ));
+    }
+
+    /// Found by the name_rules fuzz target: `service/host` without a realm was returned as the
+    /// short name, `/` and all. It goes through the rules, as in Hadoop.
+    #[test]
+    fn a_two_part_principal_without_a_realm_is_not_a_short_name() {
+        assert!(matches!(
+            map("DEFAULT", "alice/admin"),
+            Err(NameError::NoMatchingRule(_))
+        ));
+        assert_eq!(map("RULE:[2:$1]", "alice/admin").unwrap(), "alice");
+        assert!(matches!(
+            map("RULE:[2:$1/$2]", "alice/admin"),
+            Err(NameError::NonSimple { .. })
+        ));
+        // With an empty default realm, DEFAULT still needs a realm to match.
+        let rules = NameRules::parse("DEFAULT").unwrap();
+        assert!(rules.short_name("alice/admin", "").is_err());
+        assert_eq!(rules.short_name("bob", "").unwrap(), "bob");
     }
 }

@@ -109,7 +109,7 @@ impl HadoopConf {
 }
 
 /// Parses `<configuration><property><name>k</name><value>v</value></property>...`.
-fn parse_xml(text: &str) -> Result<HashMap<String, String>, String> {
+pub(crate) fn parse_xml(text: &str) -> Result<HashMap<String, String>, String> {
     let mut reader = Reader::from_str(text);
     let mut props = HashMap::new();
     let mut path: Vec<String> = Vec::new();

@@ -141,11 +141,13 @@ fn smallest_room(
     Some(smallest)
 }
 
+/// The numbers come from the RM's JSON, so any i64 may appear: the sums saturate rather than
+/// overflow (a panic in a debug build, a wrapped and so wrong headroom in a release one).
 fn room(total: Resources, absolute_max_pct: f64, used: Resources) -> Resources {
     let limit = |t: i64| (t as f64 * absolute_max_pct / 100.0).floor() as i64;
     Resources {
-        memory_mb: (limit(total.memory_mb) - used.memory_mb).max(0),
-        vcores: (limit(total.vcores) - used.vcores).max(0),
+        memory_mb: limit(total.memory_mb).saturating_sub(used.memory_mb).max(0),
+        vcores: limit(total.vcores).saturating_sub(used.vcores).max(0),
     }
 }
 
@@ -154,8 +156,8 @@ fn sum_used(queues: &[QueueInfo]) -> Resources {
         .iter()
         .map(QueueInfo::used)
         .fold(Resources::default(), |a, b| Resources {
-            memory_mb: a.memory_mb + b.memory_mb,
-            vcores: a.vcores + b.vcores,
+            memory_mb: a.memory_mb.saturating_add(b.memory_mb),
+            vcores: a.vcores.saturating_add(b.vcores),
         })
 }
 
@@ -313,6 +315,26 @@ mod tests {
             .unwrap()
             .scheduler
             .scheduler_info
+    }
+
+    /// Found by the rm_json fuzz target: queue usages near i64::MAX in the RM's answer
+    /// overflowed the sums (a panic with overflow checks; without them the root's usage wrapped
+    /// round to -1 and a full cluster showed room).
+    #[test]
+    fn extreme_queue_usage_from_the_rm_does_not_overflow() {
+        let info: SchedulerInfo = serde_json::from_str(
+            r#"{"type": "capacityScheduler", "queues": {"queue": [
+                {"queueName": "a", "absoluteMaxCapacity": 50.0,
+                 "resourcesUsed": {"memory": 9223372036854775807, "vCores": 1}},
+                {"queueName": "c", "absoluteMaxCapacity": 50.0,
+                 "resourcesUsed": {"memory": 9223372036854775807, "vCores": 1}},
+                {"queueName": "b", "absoluteMaxCapacity": 50.0,
+                 "resourcesUsed": {"memory": 1, "vCores": -9223372036854775808}}]}}"#,
+        )
+        .unwrap();
+        let room = queue_headroom(&info, "b", TOTAL).unwrap();
+        assert_eq!(room.memory_mb, 0, "the cluster is full");
+        assert!(queue_limit(&info, "b", TOTAL).is_some());
     }
 
     #[test]
