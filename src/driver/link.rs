@@ -6,9 +6,9 @@
 use super::channel::{ChannelServer, DriverConnection};
 use super::protocol::{read_value, write_frame, FrameError, FromDriver, ToDriver};
 use crate::launch::ChildExit;
-use crate::sessions::interactive::{JobState, LinkCommand, Resource};
+use crate::sessions::interactive::{Commands, JobState, LinkCommand, Resource};
 use crate::sessions::{Session, SessionState};
-use crate::statements::now_ms;
+use crate::statements::{capped_output, now_ms};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 pub struct Settings {
     pub connect_timeout: Duration,
     pub max_message: usize,
+    /// `livy.server.statement.output-max-size` (0: no cap).
+    pub output_max: usize,
     /// `livy.rsc.job-cancel.timeout`: a cancelled statement is `cancelled` after this at the latest.
     pub cancel_timeout: Duration,
     pub channel: Arc<ChannelServer>,
@@ -30,7 +32,7 @@ type Writer = WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
 /// Runs until the session's driver is gone.
 pub async fn run(
     session: Arc<Session>,
-    mut commands: mpsc::UnboundedReceiver<LinkCommand>,
+    mut commands: Commands,
     connection: oneshot::Receiver<DriverConnection>,
     settings: Settings,
 ) {
@@ -68,6 +70,8 @@ pub async fn run(
         next_req: 0,
         in_flight: None,
         cancel_timeout: settings.cancel_timeout,
+        output_max: settings.output_max,
+        broken: false,
     };
     for cmd in early {
         link.on_command(cmd).await;
@@ -93,6 +97,9 @@ pub async fn run(
                 None => break,
             },
         }
+        if link.broken {
+            break;
+        }
     }
     reader_task.abort();
     // Wait for the process to end so its exit is recorded (and nothing is left behind).
@@ -116,7 +123,7 @@ pub const MAX_EARLY_REQUESTS: usize = 256;
 /// when the session ends first they are dropped, which ends their waiting callers.
 async fn wait_for_driver(
     session: &Arc<Session>,
-    commands: &mut mpsc::UnboundedReceiver<LinkCommand>,
+    commands: &mut Commands,
     mut connection: oneshot::Receiver<DriverConnection>,
     settings: &Settings,
     early: &mut Vec<LinkCommand>,
@@ -213,6 +220,9 @@ struct Link {
     /// occupies the interpreter until its result comes.
     in_flight: Option<u32>,
     cancel_timeout: Duration,
+    output_max: usize,
+    /// A write failed: the connection is unusable and the session has ended.
+    broken: bool,
 }
 
 impl Link {
@@ -220,14 +230,18 @@ impl Link {
     /// statement or job fails); a broken socket ends the session, so nothing waits forever for
     /// a driver that can no longer be reached.
     async fn send(&mut self, msg: &ToDriver) -> Result<(), String> {
+        if self.broken {
+            return Err("the connection to the driver is broken".into());
+        }
         match write_frame(&mut self.writer, msg, self.max).await {
             Ok(()) => Ok(()),
-            Err(e @ FrameError::TooLarge { .. }) => {
+            Err(e @ (FrameError::TooLarge { .. } | FrameError::Malformed(_))) => {
                 tracing::warn!(session_id = self.session.id, error = %e, "message too big for the driver channel");
                 Err(e.to_string())
             }
             Err(e) => {
                 tracing::warn!(session_id = self.session.id, error = %e, "cannot send to the driver");
+                self.broken = true;
                 if !self.shutting_down {
                     self.driver_lost(&format!("the connection to the driver was lost ({e})"));
                 }
@@ -288,6 +302,7 @@ impl Link {
                 completed,
                 output,
             } => {
+                let output = capped_output(id, output, self.output_max);
                 {
                     // The REPL going idle counts as activity (Livy's replLastActivity), so a
                     // long statement does not make its session look idle the moment it ends.
@@ -387,38 +402,47 @@ impl Link {
         }
     }
 
-    /// Sends the oldest waiting statement if the driver is ready and free.
+    /// Sends the oldest waiting statement if the driver is ready and free. A statement that
+    /// cannot be sent ends at once with an error output, and the next one is tried.
     async fn dispatch(&mut self) {
-        // The session may be stopping before our `Shutdown` command arrives.
-        if !self.ready || self.shutting_down || self.session.state() == SessionState::ShuttingDown {
-            return;
-        }
-        if self.in_flight.is_some() {
-            return;
-        }
-        let next = {
-            let rt = self.session.runtime.lock();
-            if rt.statements.running().is_some() {
+        loop {
+            // The session may be stopping before our `Shutdown` command arrives.
+            if !self.ready
+                || self.shutting_down
+                || self.broken
+                || self.in_flight.is_some()
+                || self.session.state() == SessionState::ShuttingDown
+            {
                 return;
             }
-            rt.statements.next_waiting().cloned()
-        };
-        let Some(statement) = next else { return };
-        {
-            let mut rt = self.session.runtime.lock();
-            rt.statements.started(statement.id, now_ms());
-        }
-        self.in_flight = Some(statement.id);
-        self.session.set_state(SessionState::Busy);
-        self.session.notify();
-        let sent = self
-            .send(&ToDriver::Execute {
-                id: statement.id,
-                kind: statement.kind.clone(),
-                code: statement.code.clone(),
-            })
-            .await;
-        if let Err(why) = sent {
+            let next = {
+                let rt = self.session.runtime.lock();
+                if rt.statements.running().is_some() {
+                    return;
+                }
+                rt.statements.next_waiting().cloned()
+            };
+            let Some(statement) = next else { return };
+            self.session
+                .runtime
+                .lock()
+                .statements
+                .started(statement.id, now_ms());
+            self.in_flight = Some(statement.id);
+            self.session.set_state(SessionState::Busy);
+            self.session.notify();
+            let sent = self
+                .send(&ToDriver::Execute {
+                    id: statement.id,
+                    kind: statement.kind.clone(),
+                    code: statement.code.clone(),
+                })
+                .await;
+            let Err(why) = sent else { return };
+            if self.broken {
+                // The session has ended (dead, with the reason); nothing more is sent.
+                return;
+            }
             // The statement never reached the driver: it ends with the reason, and the session
             // goes on with the next one.
             self.in_flight = None;
@@ -437,7 +461,6 @@ impl Link {
                 self.session.set_state(SessionState::Idle);
             }
             self.session.notify();
-            Box::pin(self.dispatch()).await;
         }
     }
 

@@ -7,6 +7,10 @@ pub mod protocol;
 pub mod tls;
 
 #[cfg(test)]
+mod client;
+#[cfg(test)]
+mod link_tests;
+#[cfg(test)]
 mod tests;
 
 /// The driver program, embedded so the package needs nothing but the binary; it is written to

@@ -1,4 +1,6 @@
 //! The channel's handshake against a client written with Python's ssl module, as the driver is.
+//! (That the real driver refuses a server whose certificate is not the pinned one is tested
+//! against the driver itself, in tests/driver/test_channel.py.)
 
 use super::channel::*;
 use std::process::Stdio;
@@ -104,14 +106,6 @@ async fn a_driver_with_the_secret_connects_and_a_wrong_one_is_dropped() {
     assert_eq!(code, 4);
 }
 
-#[tokio::test]
-async fn the_driver_can_pin_the_certificate() {
-    let server = start().await;
-    let _rx = server.expect(1, "s".into());
-    let (code, out) = run_client(&server, 1, "s", &"0".repeat(64)).await;
-    assert_eq!((code, out.as_str()), (3, "fingerprint mismatch"));
-}
-
 #[test]
 fn hmac_and_ranges() {
     let mac = sign("k", "m");
@@ -123,62 +117,6 @@ fn hmac_and_ranges() {
     assert!(parse_port_range("10000").is_err());
 }
 
-/// A TLS client that trusts anything (the tests play a hostile peer, not a driver).
-async fn raw_tls(server: &ChannelServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    #[derive(Debug)]
-    struct AnyCert;
-    impl rustls::client::danger::ServerCertVerifier for AnyCert {
-        fn verify_server_cert(
-            &self,
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &[rustls::pki_types::CertificateDer<'_>],
-            _: &rustls::pki_types::ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            _: &[u8],
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-        }
-        fn verify_tls13_signature(
-            &self,
-            _: &[u8],
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            rustls::crypto::ring::default_provider()
-                .signature_verification_algorithms
-                .supported_schemes()
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCert))
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(&server.advertised)
-        .await
-        .unwrap();
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(
-            rustls::pki_types::ServerName::try_from("livy-rs-driver-channel").unwrap(),
-            tcp,
-        )
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn before_authentication_frames_are_small_and_handshakes_are_bounded() {
     use tokio::io::AsyncReadExt;
@@ -186,15 +124,13 @@ async fn before_authentication_frames_are_small_and_handshakes_are_bounded() {
     let secret = random_hex(32);
     let mut rx = server.expect(3, secret.clone());
     // A 40 MiB length prefix before any proof: the server closes at once, allocating nothing.
-    let mut tls = raw_tls(&server).await;
+    let mut tls = super::client::connect_tls(&server).await;
     tls.write_u32(40 << 20).await.unwrap();
     tls.write_all(b"{\"type\":").await.unwrap();
     tls.flush().await.unwrap();
-    let mut buf = [0u8; 16];
-    let read = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await;
     assert!(
-        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-        "the connection must be closed, got {read:?}"
+        super::client::raw_closed_within(&mut tls, Duration::from_secs(5)).await,
+        "the connection must be closed"
     );
     // Many idle connections that never speak: extra ones are closed, and a real driver still
     // gets in (its own connection is accepted once the idle ones time out or while slots last).

@@ -2,7 +2,10 @@
 //! The session's driver link task (driver::link) is the only writer of driver-reported state;
 //! REST handlers read views and queue commands to it.
 
-pub use super::jobs::{JobState, JobStatus, Resource};
+use super::commands::Inbox;
+pub use super::commands::{Commands, LinkCommand, Resource, MAX_QUEUED_REQUESTS};
+use super::jobs::evict_finished_jobs;
+pub use super::jobs::{JobState, JobStatus};
 use super::request::{CreateSessionRequest, Kind};
 use super::{AppInfo, Entry, SessionState};
 use crate::error::ApiError;
@@ -20,37 +23,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Lines of log shown in a session's view (Livy shows the last 10).
 const VIEW_LOG_LINES: usize = 10;
-
-/// What REST handlers ask of a session's driver link.
-#[derive(Debug)]
-pub enum LinkCommand {
-    /// A statement was queued: send it if the driver is free.
-    Dispatch,
-    /// Cancel a running statement.
-    Cancel(u32),
-    Complete {
-        kind: String,
-        code: String,
-        cursor: i64,
-        reply: oneshot::Sender<Vec<String>>,
-    },
-    /// Stop the driver (DELETE, timeouts, server shutdown).
-    Shutdown,
-    /// The driver's process ended (sent by its supervisor).
-    Exited(crate::launch::ChildExit),
-    /// Run a Job API job (base64 cloudpickle), known to the session as `id`.
-    Job {
-        id: u64,
-        job: String,
-    },
-    CancelJob(u64),
-    /// `add-file`, `add-pyfile`, `add-jar` (and the uploads, after saving the file).
-    AddResource {
-        what: Resource,
-        uri: String,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-}
 
 pub(crate) struct Runtime {
     pub state: SessionState,
@@ -85,7 +57,11 @@ pub struct Session {
     /// Runs on YARN in cluster mode: spark-submit exits once the app is submitted.
     pub on_yarn: bool,
     pub(crate) runtime: Mutex<Runtime>,
+    /// Finished Job API jobs kept for polling (`livy.rsc.retained-statements`, as statements);
+    /// the oldest go first. 0 keeps all.
+    pub(super) retained_jobs: usize,
     link: mpsc::UnboundedSender<LinkCommand>,
+    inbox: Arc<Inbox>,
     changed: watch::Sender<u64>,
     /// With recovery on: where each change of this session is recorded.
     pub(crate) persist: Option<crate::recovery::Persist>,
@@ -212,8 +188,13 @@ impl Entry for Session {
 }
 
 impl Session {
-    pub(crate) fn new(n: NewSession) -> (Arc<Session>, mpsc::UnboundedReceiver<LinkCommand>) {
-        let (link, commands) = mpsc::unbounded_channel();
+    pub(crate) fn new(n: NewSession) -> (Arc<Session>, Commands) {
+        let (link, rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox::default());
+        let commands = Commands {
+            rx,
+            inbox: inbox.clone(),
+        };
         let now = Instant::now();
         let heartbeat = n
             .request
@@ -259,7 +240,9 @@ impl Session {
                 next_job_id: 1,
                 yarn_final: false,
             }),
+            retained_jobs: n.retained_statements,
             link,
+            inbox,
             changed: watch::channel(0).0,
             gc_claimed: AtomicBool::new(false),
         });
@@ -368,6 +351,7 @@ impl Session {
                     job.error = Some(format!("The session ended: {reason}"));
                 }
             }
+            evict_finished_jobs(&mut rt.jobs, self.retained_jobs);
         }
         self.set_state(state);
     }
@@ -383,6 +367,34 @@ impl Session {
 
     pub(crate) fn command(&self, cmd: LinkCommand) {
         let _ = self.link.send(cmd);
+    }
+
+    /// Asks the link to send waiting statements; one pending request covers them all.
+    pub(super) fn dispatch(&self) {
+        if !self.inbox.dispatch_pending.swap(true, Ordering::SeqCst) {
+            self.command(LinkCommand::Dispatch);
+        }
+    }
+
+    /// Queues a request (a job, completion or addition) unless [`MAX_QUEUED_REQUESTS`] already
+    /// wait; then it is handed back, so the caller can answer it.
+    pub(super) fn request(&self, cmd: LinkCommand) -> Result<(), LinkCommand> {
+        let queued = self.inbox.requests.fetch_add(1, Ordering::SeqCst);
+        if queued >= MAX_QUEUED_REQUESTS {
+            self.inbox.requests.fetch_sub(1, Ordering::SeqCst);
+            return Err(cmd);
+        }
+        self.link.send(cmd).map_err(|e| {
+            self.inbox.requests.fetch_sub(1, Ordering::SeqCst);
+            e.0
+        })
+    }
+
+    pub(super) fn too_many_requests(&self) -> String {
+        format!(
+            "More than {MAX_QUEUED_REQUESTS} jobs, completions and additions wait for session {}'s driver; try again later.",
+            self.id
+        )
     }
 
     pub(crate) fn set_child(&self, child: ChildHandle) {
@@ -420,7 +432,7 @@ impl Session {
             rt.statements.add(code, kind.as_str().to_string())
         };
         self.notify();
-        self.command(LinkCommand::Dispatch);
+        self.dispatch();
         Ok(statement)
     }
 
@@ -448,12 +460,15 @@ impl Session {
         }
         self.record_activity();
         let (reply, rx) = oneshot::channel();
-        self.command(LinkCommand::Complete {
+        let asked = self.request(LinkCommand::Complete {
             kind,
             code,
             cursor,
             reply,
         });
+        if asked.is_err() {
+            return Vec::new();
+        }
         tokio::time::timeout(Duration::from_secs(10), rx)
             .await
             .ok()

@@ -2,20 +2,14 @@
 //! files and jars added to its Spark context. Split from `interactive` so each file stays small;
 //! the state lives in the session's runtime like everything else of the session.
 
-use super::interactive::{LinkCommand, Session};
+use super::commands::{LinkCommand, Resource};
+use super::interactive::Session;
 use super::SessionState;
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-
-/// What an add/upload call adds to the Spark context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resource {
-    File,
-    PyFile,
-    Jar,
-}
 
 /// A Job API job as Livy's `JobStatus` shows it (`result` is what the Python client decodes).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -38,6 +32,32 @@ pub enum JobState {
     Succeeded,
 }
 
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobState::Cancelled | JobState::Failed | JobState::Succeeded
+        )
+    }
+}
+
+/// Drops the oldest finished jobs beyond `retain` (0 keeps all); unfinished jobs always stay.
+pub(super) fn evict_finished_jobs(jobs: &mut BTreeMap<u64, JobStatus>, retain: usize) {
+    if retain == 0 {
+        return;
+    }
+    let finished = jobs.values().filter(|j| j.state.is_finished()).count();
+    let evict: Vec<u64> = jobs
+        .values()
+        .filter(|j| j.state.is_finished())
+        .take(finished.saturating_sub(retain))
+        .map(|j| j.id)
+        .collect();
+    for id in evict {
+        jobs.remove(&id);
+    }
+}
+
 impl Session {
     /// Queues a Job API job; it runs once the driver is ready.
     pub fn submit_job(&self, job: String) -> Result<JobStatus, ApiError> {
@@ -58,7 +78,13 @@ impl Session {
             rt.jobs.insert(id, status.clone());
             status
         };
-        self.command(LinkCommand::Job { id: status.id, job });
+        if self
+            .request(LinkCommand::Job { id: status.id, job })
+            .is_err()
+        {
+            self.runtime.lock().jobs.remove(&status.id);
+            return Err(ApiError::ServiceUnavailable(self.too_many_requests()));
+        }
         Ok(JobStatus {
             state: JobState::Sent,
             ..status
@@ -69,24 +95,35 @@ impl Session {
         self.runtime.lock().jobs.get(&id).cloned()
     }
 
-    pub(crate) fn update_job(&self, id: u64, f: impl FnOnce(&mut JobStatus)) {
-        if let Some(job) = self.runtime.lock().jobs.get_mut(&id) {
-            if !matches!(
-                job.state,
-                JobState::Cancelled | JobState::Failed | JobState::Succeeded
-            ) {
-                f(job);
+    /// Changes an unfinished job; returns whether it was. A job that ends here may push the
+    /// oldest finished ones out (see `retained_jobs`).
+    pub(crate) fn update_job(&self, id: u64, f: impl FnOnce(&mut JobStatus)) -> bool {
+        let changed = {
+            let mut rt = self.runtime.lock();
+            let changed = match rt.jobs.get_mut(&id) {
+                Some(job) if !job.state.is_finished() => {
+                    f(job);
+                    true
+                }
+                _ => false,
+            };
+            if changed {
+                evict_finished_jobs(&mut rt.jobs, self.retained_jobs);
             }
-        }
+            changed
+        };
         self.notify();
+        changed
     }
 
     pub fn cancel_job(&self, id: u64) -> Result<(), ApiError> {
         if self.job(id).is_none() {
             return Err(ApiError::NotFound(format!("Job {id} not found.")));
         }
-        self.update_job(id, |j| j.state = JobState::Cancelled);
-        self.command(LinkCommand::CancelJob(id));
+        // Only the first cancel of a running job reaches the driver.
+        if self.update_job(id, |j| j.state = JobState::Cancelled) {
+            self.command(LinkCommand::CancelJob(id));
+        }
         Ok(())
     }
 
@@ -101,7 +138,12 @@ impl Session {
         };
         self.record_activity();
         let (reply, rx) = oneshot::channel();
-        self.command(LinkCommand::AddResource { what, uri, reply });
+        if self
+            .request(LinkCommand::AddResource { what, uri, reply })
+            .is_err()
+        {
+            return Err(ApiError::ServiceUnavailable(self.too_many_requests()));
+        }
         // While starting, the link ends (and drops `reply`) by the connect timeout at the latest.
         let answer = if starting {
             Ok(rx.await)

@@ -285,6 +285,7 @@ impl InteractiveSessions {
             link::Settings {
                 connect_timeout: rsc.connect_timeout,
                 max_message: rsc.max_message,
+                output_max: rsc.output_max,
                 cancel_timeout: rsc.job_cancel_timeout,
                 channel: channel.clone(),
                 resume: false,
@@ -493,6 +494,7 @@ impl InteractiveSessions {
             link::Settings {
                 connect_timeout: recovery.conf.driver_redial + REDIAL_MARGIN,
                 max_message: rsc.max_message,
+                output_max: rsc.output_max,
                 cancel_timeout: rsc.job_cancel_timeout,
                 channel: channel.clone(),
                 resume: true,

@@ -1,6 +1,7 @@
 //! Sessions: interactive sessions (a live Spark driver running statements) and what they share
 //! with batches (states, the registry that owns them, application info).
 
+pub mod commands;
 pub mod interactive;
 pub mod jobs;
 pub mod manager;
@@ -9,7 +10,7 @@ pub mod registry;
 pub mod request;
 pub mod state;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use interactive::{Session, SessionView};
 pub use manager::InteractiveSessions;

@@ -99,10 +99,7 @@ pub(crate) fn restore(
     log_lines: usize,
     retained_statements: usize,
     recovery: Arc<crate::recovery::Recovery>,
-) -> (
-    Arc<Session>,
-    tokio::sync::mpsc::UnboundedReceiver<super::interactive::LinkCommand>,
-) {
+) -> (Arc<Session>, super::interactive::Commands) {
     let (session, commands) = Session::new(NewSession {
         id: record.id,
         app_tag: record.app_tag.clone(),

@@ -1,31 +1,132 @@
-//! Session life-cycle rules that need no driver: how the garbage collector deletes, and which
-//! state changes a stopping session accepts.
+//! Session rules that need no driver: the garbage collector deletes once, a stopping session
+//! accepts only a finished state, the command queue is bounded, and finished jobs are evicted.
 
-use super::interactive::{LinkCommand, NewSession};
-use super::{CreateSessionRequest, Session, SessionState};
+use super::interactive::{
+    Commands, JobState, LinkCommand, NewSession, Session, MAX_QUEUED_REQUESTS,
+};
+use super::{CreateSessionRequest, Kind, SessionState};
 use crate::api::AppState;
+use crate::error::ApiError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::UnboundedReceiver;
 
-fn session(id: u32, run_dir: std::path::PathBuf) -> (Arc<Session>, UnboundedReceiver<LinkCommand>) {
+/// A session as the manager makes it, without a process or link.
+fn session_with(id: u32, retained: usize, run_dir: std::path::PathBuf) -> (Arc<Session>, Commands) {
     Session::new(NewSession {
         id,
         app_tag: format!("livy-session-{id}-test"),
         on_yarn: false,
         owner: None,
         proxy_user: None,
-        request: CreateSessionRequest::default(),
+        request: CreateSessionRequest {
+            kind: Kind::Pyspark,
+            ..Default::default()
+        },
         ttl: None,
         idle_timeout: Some(Duration::from_secs(1)),
         run_dir,
-        log_lines: 10,
-        retained_statements: 10,
+        log_lines: 100,
+        retained_statements: retained,
         secret: "test-secret".into(),
         recovery: None,
         created_ms: crate::statements::now_ms(),
         redaction: Default::default(),
     })
+}
+
+/// Session 1 (`run_dir` is not touched), for tests of the link.
+pub(crate) fn new_session(retained: usize) -> (Arc<Session>, Commands) {
+    session_with(
+        1,
+        retained,
+        std::env::temp_dir().join("livy-rs-test-session-unused"),
+    )
+}
+
+/// Takes what is queued now, without waiting.
+async fn drain(commands: &mut Commands) -> Vec<LinkCommand> {
+    let mut out = Vec::new();
+    while let Ok(Some(cmd)) =
+        tokio::time::timeout(std::time::Duration::from_millis(20), commands.recv()).await
+    {
+        out.push(cmd);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_flood_of_requests_does_not_grow_the_command_queue() {
+    let (session, mut commands) = new_session(100);
+    // The link is stuck (say, writing to a slow driver): nothing takes commands meanwhile.
+    for i in 0..10_000 {
+        session.submit(format!("{i}"), None).unwrap();
+    }
+    let queued = drain(&mut commands).await;
+    assert_eq!(
+        queued.len(),
+        1,
+        "10,000 statements must not queue 10,000 commands"
+    );
+    assert!(matches!(queued[0], LinkCommand::Dispatch));
+    // Taken: the next statement asks again.
+    session.submit("again".into(), None).unwrap();
+    assert_eq!(drain(&mut commands).await.len(), 1);
+
+    for _ in 0..MAX_QUEUED_REQUESTS {
+        session.submit_job("payload".repeat(100)).unwrap();
+    }
+    let refused = session.submit_job("one too many".into()).unwrap_err();
+    assert!(
+        matches!(refused, ApiError::ServiceUnavailable(_)),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("try again later"));
+    assert_eq!(
+        session.job(MAX_QUEUED_REQUESTS as u64 + 1),
+        None,
+        "a refused job is not listed"
+    );
+    // Once the link has taken them, jobs are accepted again.
+    assert_eq!(drain(&mut commands).await.len(), MAX_QUEUED_REQUESTS);
+    session.submit_job("later".into()).unwrap();
+
+    // Repeated cancels of one job reach the driver once.
+    let id = session.submit_job("to cancel".into()).unwrap().id;
+    drain(&mut commands).await;
+    for _ in 0..1000 {
+        session.cancel_job(id).unwrap();
+    }
+    assert_eq!(drain(&mut commands).await.len(), 1);
+}
+
+#[tokio::test]
+async fn finished_jobs_beyond_the_retained_count_are_evicted_oldest_first() {
+    let (session, mut commands) = new_session(3);
+    let ids: Vec<u64> = (0..10)
+        .map(|i| session.submit_job(format!("job {i}")).unwrap().id)
+        .collect();
+    drain(&mut commands).await;
+    // The first job stays unfinished; the others finish in order.
+    for &id in &ids[1..] {
+        session.update_job(id, |j| {
+            j.state = JobState::Succeeded;
+            j.result = Some("x".repeat(1000));
+        });
+    }
+    let kept: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|&id| session.job(id).is_some())
+        .collect();
+    assert_eq!(kept, vec![ids[0], ids[7], ids[8], ids[9]]);
+    // When the session ends, the unfinished job fails and the count still holds.
+    session.end(SessionState::Dead, vec!["gone".into()]);
+    let kept: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|&id| session.job(id).is_some())
+        .collect();
+    assert_eq!(kept, vec![ids[7], ids[8], ids[9]]);
 }
 
 /// Ticks that come while a delete is still under way (it waits for the driver to stop, then
@@ -36,7 +137,7 @@ async fn the_gc_deletes_an_expired_session_once_however_many_ticks_pass() {
     let sessions = &state.sessions;
     let reservation = sessions.registry().reserve(None).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (s, mut commands) = session(reservation.id, dir.path().join("run"));
+    let (s, mut commands) = session_with(reservation.id, 10, dir.path().join("run"));
     s.set_state(SessionState::Idle);
     sessions.registry().insert(reservation, s.clone());
 
@@ -50,17 +151,18 @@ async fn the_gc_deletes_an_expired_session_once_however_many_ticks_pass() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(s.state(), SessionState::Killed);
-    let mut shutdowns = 0;
-    while let Ok(cmd) = commands.try_recv() {
-        shutdowns += usize::from(matches!(cmd, LinkCommand::Shutdown));
-    }
+    let shutdowns = drain(&mut commands)
+        .await
+        .iter()
+        .filter(|cmd| matches!(cmd, LinkCommand::Shutdown))
+        .count();
     assert_eq!(shutdowns, 1, "one delete, one shutdown");
 }
 
 #[test]
 fn a_session_shutting_down_only_moves_on_to_a_finished_state() {
     let dir = tempfile::tempdir().unwrap();
-    let (s, _commands) = session(1, dir.path().join("run"));
+    let (s, _commands) = session_with(1, 10, dir.path().join("run"));
     s.set_state(SessionState::Busy);
     s.set_state(SessionState::ShuttingDown);
     for late in [

@@ -254,6 +254,50 @@ impl Statements {
     }
 }
 
+/// Room the server leaves above `livy.server.statement.output-max-size` before it refuses an
+/// output: the driver cuts each text part (the text, and an error's message and its traceback)
+/// at the cap and adds a marker line, and JSON escaping adds a little. What is larger is not
+/// text the driver cut (a huge `%json` value, an image) or comes from a driver that does not cut.
+fn output_limit(cap: usize) -> usize {
+    cap.saturating_mul(2).saturating_add(64 * 1024)
+}
+
+/// The output of statement `id` as it is kept: one larger than the cap allows (see
+/// [`output_limit`]; 0 = no cap) becomes an `error` output saying so, so the statement ends
+/// clearly and the session stays usable, and memory per retained statement stays bounded.
+pub fn capped_output(id: u32, output: Value, cap: usize) -> Value {
+    if cap == 0 {
+        return output;
+    }
+    let mut size = ByteCount(0);
+    if serde_json::to_writer(&mut size, &output).is_ok() && size.0 <= output_limit(cap) {
+        return output;
+    }
+    serde_json::json!({
+        "status": "error",
+        "execution_count": id,
+        "ename": "OutputTooLarge",
+        "evalue": format!(
+            "The statement's output is {} bytes of JSON, more than livy-rs keeps (livy.server.statement.output-max-size is {cap} bytes); it was dropped.",
+            size.0
+        ),
+        "traceback": [],
+    })
+}
+
+/// Counts what would be written, to size a value without building its text.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Milliseconds since the epoch, as Livy's `started`/`completed`.
 impl Statements {
     /// After a server restart, aligns the stored statements with a driver that dialed back
@@ -394,6 +438,29 @@ mod tests {
         assert_eq!(s.get(0).unwrap().state, StatementState::Cancelled);
         assert!(!s.cancel(0, 10));
         assert!(s.next_waiting().is_none());
+    }
+
+    #[test]
+    fn outputs_past_the_cap_become_an_error_output() {
+        let cap = 1024;
+        let text = json!({"status": "ok", "execution_count": 4,
+                          "data": {"text/plain": "x".repeat(cap + 80)}});
+        assert_eq!(
+            capped_output(4, text.clone(), cap),
+            text,
+            "driver-cut text is kept"
+        );
+        assert_eq!(capped_output(4, text.clone(), 0), text, "0 means no cap");
+        let huge = json!({"status": "ok", "execution_count": 4,
+                          "data": {"application/json": vec![1; 100_000]}});
+        let out = capped_output(4, huge, cap);
+        assert_eq!(out["status"], "error");
+        assert_eq!(out["ename"], "OutputTooLarge");
+        assert_eq!(out["execution_count"], 4);
+        assert!(out["evalue"]
+            .as_str()
+            .unwrap()
+            .contains("output-max-size is 1024 bytes"));
     }
 
     #[test]
