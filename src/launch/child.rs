@@ -1,7 +1,9 @@
 //! One supervisor task per child process (spark-submit and everything it starts). The task owns
 //! the child: it streams stdout and stderr into the session's log rings, reaps the process, and on
 //! request kills the whole tree (SIGTERM, then SIGKILL after the kill timeout). Nothing else
-//! touches the process, so there is no race between a kill and a natural exit.
+//! touches the process, so there is no race between a kill and a natural exit. Either way, what
+//! the process left in its group is ended before the process is reaped (see `proc_tree` for
+//! why the order matters).
 
 use super::proc_tree;
 use super::spark_submit::SparkSubmit;
@@ -167,35 +169,30 @@ pub fn spawn(
     let (done_tx, done_rx) = watch::channel(None);
     let stop_rx = stop.clone();
     tracker.spawn(async move {
-        let mut killed = false;
-        let mut tree = Vec::new();
-        let status = tokio::select! {
-            status = child.wait() => status,
-            _ = stop_rx.cancelled() => {
-                killed = true;
-                tree = proc_tree::descendants(pid);
-                proc_tree::signal_tree(pid, &tree, Signal::SIGTERM);
-                match tokio::time::timeout(kill_timeout, child.wait()).await {
-                    Ok(status) => status,
-                    Err(_) => {
-                        tracing::warn!(pid, "process tree ignored SIGTERM; sending SIGKILL");
-                        tree.extend(proc_tree::descendants(pid));
-                        proc_tree::signal_tree(pid, &tree, Signal::SIGKILL);
-                        child.wait().await
-                    }
-                }
-            }
+        let killed = tokio::select! {
+            _ = leader_exit(pid) => false,
+            _ = stop_rx.cancelled() => true,
         };
         if killed {
-            // Stragglers that left the group or were re-parented when the leader died.
-            let left: Vec<u32> = tree
-                .into_iter()
-                .filter(|&p| proc_tree::is_alive(p))
-                .collect();
-            if !left.is_empty() {
-                proc_tree::signal_tree(pid, &left, Signal::SIGKILL);
+            let mut tree = off_runtime(move || proc_tree::descendants(pid)).await;
+            proc_tree::signal_tree(pid, &tree, Signal::SIGTERM);
+            if tokio::time::timeout(kill_timeout, leader_exit(pid))
+                .await
+                .is_err()
+            {
+                tracing::warn!(pid, "process tree ignored SIGTERM; sending SIGKILL");
+                tree.extend(off_runtime(move || proc_tree::descendants(pid)).await);
+                proc_tree::signal_tree(pid, &tree, Signal::SIGKILL);
+                leader_exit(pid).await;
             }
+            // Stragglers that left the group or were re-parented when the leader died.
+            end_leftovers(pid, tree, Duration::ZERO).await;
+        } else {
+            // spark-submit ended on its own, but what it started in its group may live on.
+            end_leftovers(pid, Vec::new(), kill_timeout).await;
         }
+        // Only now is the leader reaped: until here its pid and group id could not be reused.
+        let status = child.wait().await;
         // Output may still be buffered in the pipes; a grandchild that kept them open must not
         // hold the exit up forever.
         tail_done.cancel();
@@ -218,6 +215,72 @@ pub fn spawn(
         done: done_rx,
         detached,
     })
+}
+
+/// Resolves once the child `pid` has exited, without reaping it (see `proc_tree`): woken by
+/// SIGCHLD, with a slow poll as a safety net for a missed signal. Also resolves when `pid` is
+/// not our child any more (nothing to wait for).
+async fn leader_exit(pid: u32) {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Subscribe before the first look, so an exit in between still wakes us.
+    let mut sigchld = signal(SignalKind::child()).ok();
+    loop {
+        if proc_tree::leader_state(pid) != proc_tree::Leader::Running {
+            return;
+        }
+        let woken = async {
+            match sigchld.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = woken => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Ends what is left of an exited leader's tree while the leader is still unreaped: SIGTERM
+/// and up to `grace` to go (none: SIGKILL at once), then SIGKILL, waiting a moment for them
+/// to die. Nothing is signalled if the leader was reaped elsewhere.
+async fn end_leftovers(pid: u32, known: Vec<u32>, grace: Duration) {
+    if proc_tree::leader_state(pid) != proc_tree::Leader::Exited {
+        return;
+    }
+    let look = || {
+        let known = known.clone();
+        off_runtime(move || proc_tree::leftovers(pid, &known))
+    };
+    let mut left = look().await;
+    if left.is_empty() {
+        return;
+    }
+    tracing::info!(pid, count = left.len(), "ending processes left behind by spark-submit");
+    if !grace.is_zero() {
+        proc_tree::signal_tree(pid, &left, Signal::SIGTERM);
+        let deadline = tokio::time::Instant::now() + grace;
+        while !left.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            left = look().await;
+        }
+        if left.is_empty() {
+            return;
+        }
+    }
+    proc_tree::signal_tree(pid, &left, Signal::SIGKILL);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !left.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = look().await;
+    }
+}
+
+/// Runs a `/proc` scan on the blocking pool: it reads a file per process.
+async fn off_runtime<T: Send + 'static>(scan: impl FnOnce() -> Vec<T> + Send + 'static) -> Vec<T> {
+    tokio::task::spawn_blocking(scan).await.unwrap_or_default()
 }
 
 /// Supervises a launch that is a task rather than a process (the YARN REST submission) exactly
