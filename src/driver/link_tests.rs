@@ -171,7 +171,10 @@ async fn a_connection_that_cannot_be_written_ends_the_session() {
     session.wait_until(WAIT, |s| s.state().is_finished()).await;
     assert_eq!(session.state(), SessionState::Dead, "not left busy");
     let log = session.logs.lines().join("\n");
-    assert!(log.contains("the connection to the driver was lost"), "{log}");
+    assert!(
+        log.contains("the connection to the driver was lost"),
+        "{log}"
+    );
     let st = session.statement(st.id).unwrap();
     assert!(st.state.is_done());
     assert_eq!(st.output.unwrap()["status"], "error");

@@ -258,7 +258,11 @@ async fn end_leftovers(pid: u32, known: Vec<u32>, grace: Duration) {
     if left.is_empty() {
         return;
     }
-    tracing::info!(pid, count = left.len(), "ending processes left behind by spark-submit");
+    tracing::info!(
+        pid,
+        count = left.len(),
+        "ending processes left behind by spark-submit"
+    );
     if !grace.is_zero() {
         proc_tree::signal_tree(pid, &left, Signal::SIGTERM);
         let deadline = tokio::time::Instant::now() + grace;
