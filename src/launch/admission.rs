@@ -21,8 +21,16 @@ pub struct ResourceAsk {
 impl ResourceAsk {
     pub fn total(&self) -> Resources {
         Resources {
-            memory_mb: self.am.memory_mb + self.executors * self.executor.memory_mb,
-            vcores: self.am.vcores + self.executors * self.executor.vcores,
+            // Saturating: an absurd ask (huge sizes times many executors) must stay absurd, not
+            // wrap round to a number that fits the queue.
+            memory_mb: self
+                .am
+                .memory_mb
+                .saturating_add(self.executors.saturating_mul(self.executor.memory_mb)),
+            vcores: self
+                .am
+                .vcores
+                .saturating_add(self.executors.saturating_mul(self.executor.vcores)),
         }
     }
 }
@@ -30,7 +38,7 @@ impl ResourceAsk {
 fn size_mb(conf: &BTreeMap<String, String>, key: &str, default: &str) -> Result<i64, String> {
     let value = conf.get(key).map_or(default, String::as_str);
     super::yarn_rest::sparkconf::bytes_as_mib(value)
-        .map(|m| m as i64)
+        .map(|m| i64::try_from(m).unwrap_or(i64::MAX))
         .map_err(|_| format!("{key}={value:?} is not a valid size (e.g. 512m, 2g)"))
 }
 
@@ -67,7 +75,7 @@ fn with_overhead(
         };
         ((factor * memory as f64) as i64).max(min_overhead_mb)
     };
-    Ok(memory + overhead)
+    Ok(memory.saturating_add(overhead))
 }
 
 /// The resources a yarn application with this Spark conf asks for. Cluster mode: the AM is the
@@ -87,7 +95,8 @@ pub fn resource_ask(
     let am = if cluster {
         let am = am_resources(conf, version).map_err(|e| e.to_string())?;
         Resources {
-            memory_mb: (am.memory_mb + am.overhead_mb) as i64,
+            memory_mb: i64::try_from(am.memory_mb.saturating_add(am.overhead_mb))
+                .unwrap_or(i64::MAX),
             vcores: i64::from(am.vcores),
         }
     } else {
@@ -103,7 +112,8 @@ pub fn resource_ask(
     let mut executor_mb =
         with_overhead(conf, "spark.executor.memory", "1g", min_executor_overhead)?;
     if conf.contains_key("spark.executor.pyspark.memory") {
-        executor_mb += size_mb(conf, "spark.executor.pyspark.memory", "0")?;
+        executor_mb =
+            executor_mb.saturating_add(size_mb(conf, "spark.executor.pyspark.memory", "0")?);
     }
     let dynamic = conf
         .get("spark.dynamicAllocation.enabled")
@@ -185,6 +195,22 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn absurd_asks_saturate_instead_of_wrapping_round() {
+        let ask = resource_ask(
+            &conf(&[
+                ("spark.executor.memory", "9999999999999999p"),
+                ("spark.executor.instances", "2147483647"),
+                ("spark.executor.cores", "9223372036854775807"),
+            ]),
+            SparkVersion::V4,
+        )
+        .unwrap();
+        let total = ask.total();
+        assert_eq!(total.memory_mb, i64::MAX);
+        assert_eq!(total.vcores, i64::MAX);
     }
 
     #[test]

@@ -263,7 +263,7 @@ pub fn build_submission(input: &SubmissionInput) -> Value {
     }
     ctx.insert(
         "resource".into(),
-        json!({ "memory": am.memory_mb + am.overhead_mb, "vCores": am.vcores }),
+        json!({ "memory": am.memory_mb.saturating_add(am.overhead_mb), "vCores": am.vcores }),
     );
     ctx.insert(
         "application-type".into(),
