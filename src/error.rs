@@ -27,13 +27,17 @@ pub enum ApiError {
     /// 406: an `Accept: application/vnd.livy.vX+json` version this server does not speak.
     #[error("{0}")]
     NotAcceptable(String),
+    /// 408: a request body that did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 413: a body larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
     /// 415: a body type a route does not take (a form or text body on a JSON route).
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// 503: a service the request depends on (the LDAP server) cannot be reached.
+    /// 503: a service the request depends on (the LDAP server) cannot be reached, or the server
+    /// is at one of its bounds (bodies in memory, requests queued for a driver).
     #[error("{0}")]
     ServiceUnavailable(String),
     /// 500: a fault of ours; the detail is logged, never sent.
@@ -50,6 +54,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -10,6 +10,12 @@
 //! here with a 413 naming the key, never accepted and then lost between server and driver. Upload
 //! bodies are limited by `livy.file.upload.max.size` (plus the multipart framing), and the file
 //! itself is counted again as it is streamed to disk.
+//!
+//! Every JSON body is held in memory while it is read and parsed, so all of them together draw
+//! on one [`BodyBudget`]: twice the JSON limit. A body reserves its declared length (the whole
+//! limit when it has none, chunked or HTTP/2) before its first byte is read, once, so requests
+//! never hold part of the budget while waiting for more; one that cannot get its share within
+//! [`BUDGET_WAIT`] is answered 503. Without it, N concurrent bodies cost N times the limit.
 
 use super::jobs;
 use crate::conf::keys::RPC_MAX_SIZE;
@@ -20,6 +26,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What a driver-channel message adds around the statement code or job it carries (type, ids,
 /// kind; a few dozen bytes), with room to spare. The code itself is never longer in the message
@@ -33,8 +42,54 @@ pub const MULTIPART_FRAMING: usize = 64 * 1024;
 /// The key naming the upload limit.
 pub const UPLOAD_MAX_SIZE: &str = "livy.file.upload.max.size";
 
+/// How long a body waits for its share of the [`BodyBudget`] before it is refused.
+pub const BUDGET_WAIT: Duration = Duration::from_secs(30);
+
+/// How long reading one JSON body may take, all of it: a client that trickles its body holds
+/// part of the budget, so it cannot hold it forever.
+pub const BODY_READ_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The bytes all JSON bodies being read at once may take, counted in KiB (a semaphore's
+/// permits are `u32`).
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    kib: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+impl BodyBudget {
+    pub fn new(bytes: usize) -> Self {
+        let total_kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        BodyBudget {
+            kib: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// Reserves room for a body of `bytes` (never more than the whole budget), waiting up to
+    /// [`BUDGET_WAIT`] in turn with the others.
+    pub async fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib.max(1));
+        match tokio::time::timeout(BUDGET_WAIT, self.kib.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::ServiceUnavailable(
+                "The server is reading too many large request bodies at once; try again shortly."
+                    .into(),
+            )),
+        }
+    }
+
+    /// KiB not reserved right now (for tests).
+    #[cfg(test)]
+    pub fn available_kib(&self) -> usize {
+        self.kib.available_permits()
+    }
+}
+
 /// The limits of the server's routes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BodyLimits {
     /// Every JSON route.
     pub json: usize,
@@ -42,6 +97,8 @@ pub struct BodyLimits {
     pub rpc_max: usize,
     /// `livy.file.upload.max.size`: one uploaded file.
     pub upload_file: usize,
+    /// Shared by every JSON body of the server.
+    pub budget: BodyBudget,
 }
 
 impl BodyLimits {
@@ -50,10 +107,12 @@ impl BodyLimits {
     }
 
     pub fn new(rpc_max: usize, upload_file: usize) -> Self {
+        let json = rpc_max.saturating_sub(FRAME_ENVELOPE);
         BodyLimits {
-            json: rpc_max.saturating_sub(FRAME_ENVELOPE),
+            json,
             rpc_max,
             upload_file,
+            budget: BodyBudget::new(json.saturating_mul(2)),
         }
     }
 
@@ -88,6 +147,10 @@ pub struct BodyLimit {
     pub bytes: usize,
     why: Why,
 }
+
+/// The budget a request's JSON body draws on, put in its extensions by the layer.
+#[derive(Debug, Clone)]
+pub struct BudgetFor(pub BodyBudget);
 
 #[derive(Debug, Clone, Copy)]
 enum Why {
@@ -150,6 +213,7 @@ pub async fn limit_body(State(limits): State<BodyLimits>, req: Request, next: Ne
     }
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(limit);
+    parts.extensions.insert(BudgetFor(limits.budget.clone()));
     let body = Body::new(http_body_util::Limited::new(body, limit.bytes));
     next.run(Request::from_parts(parts, body)).await
 }
@@ -157,6 +221,33 @@ pub async fn limit_body(State(limits): State<BodyLimits>, req: Request, next: Ne
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bodies take their share once and in turn; one that cannot get it in time is a 503, and
+    /// a body larger than the whole budget still gets in alone (it is cut at its limit anyway).
+    #[tokio::test(start_paused = true)]
+    async fn bodies_share_one_budget_and_wait_in_turn() {
+        let budget = BodyBudget::new(64 * 1024);
+        let first = budget.reserve(40 * 1024).await.unwrap();
+        assert_eq!(budget.available_kib(), 24);
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.reserve(40 * 1024).await.map(|_| ()) }
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!waiting.is_finished(), "there is no room for it yet");
+        drop(first);
+        waiting.await.unwrap().unwrap();
+
+        let all = budget.reserve(10 << 30).await.unwrap();
+        assert_eq!(budget.available_kib(), 0);
+        let refused = budget.reserve(1).await.unwrap_err();
+        assert!(
+            matches!(refused, ApiError::ServiceUnavailable(_)),
+            "{refused:?}"
+        );
+        drop(all);
+        budget.reserve(1).await.unwrap();
+    }
     use crate::api::json::parse_body;
     use crate::driver::protocol::ToDriver;
     use crate::sessions::request::ExecuteRequest;

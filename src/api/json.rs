@@ -2,7 +2,7 @@
 //! 400s in Livy's `{"msg": ...}` shape, and scalars are coerced as Jackson coerces them (clients
 //! such as Airflow send `"numExecutors": "2"`).
 
-use super::body_limit::{is_over_limit, BodyLimit, BodyLimits};
+use super::body_limit::{is_over_limit, BodyLimit, BodyLimits, BudgetFor, BODY_READ_DEADLINE};
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -23,16 +23,42 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LivyJson<T> {
             .get::<BodyLimit>()
             .copied()
             .unwrap_or_else(|| BodyLimits::new(DEFAULT_RPC_MAX, 0).json_limit());
-        let body = axum::body::to_bytes(req.into_body(), limit.bytes)
-            .await
-            .map_err(|e| {
-                if is_over_limit(&e) {
-                    limit.too_large()
-                } else {
-                    ApiError::BadRequest("Cannot read the request body.".into())
+        // Room in the server-wide budget for what this body may hold: its declared length, or
+        // the whole limit when it declares none. A body known to be empty needs none.
+        let permit = match req.extensions().get::<BudgetFor>().cloned() {
+            Some(BudgetFor(budget)) => {
+                use axum::body::HttpBody as _;
+                let hint = req.body().size_hint();
+                match hint.exact() {
+                    Some(0) => None,
+                    Some(n) => Some(budget.reserve(n.min(limit.bytes as u64) as usize).await?),
+                    None => Some(budget.reserve(limit.bytes).await?),
                 }
-            })?;
-        parse_body(&body).map(LivyJson)
+            }
+            None => None,
+        };
+        let read = tokio::time::timeout(
+            BODY_READ_DEADLINE,
+            axum::body::to_bytes(req.into_body(), limit.bytes),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::RequestTimeout(format!(
+                "The request body did not arrive within {} seconds.",
+                BODY_READ_DEADLINE.as_secs()
+            ))
+        })?;
+        let body = read.map_err(|e| {
+            if is_over_limit(&e) {
+                limit.too_large()
+            } else {
+                ApiError::BadRequest("Cannot read the request body.".into())
+            }
+        })?;
+        let parsed = parse_body(&body).map(LivyJson);
+        drop(body);
+        drop(permit);
+        parsed
     }
 }
 
