@@ -246,7 +246,7 @@ mod tests {
             "{refused:?}"
         );
         drop(all);
-        budget.reserve(1).await.unwrap();
+        let _again = budget.reserve(1).await.unwrap();
     }
     use crate::api::json::parse_body;
     use crate::driver::protocol::ToDriver;
