@@ -134,6 +134,11 @@ pub fn auth_headers(authorization: &str, cookies: &str) {
         .and_then(|v| v.strip_suffix('"'))
         .unwrap_or(trimmed);
     let body = body.rsplit_once("&s=").map_or(body, |(b, _)| b);
+    // The server reads a cookie value trimmed and unquoted: a body with white space (VT, CR...)
+    // at its ends or a quote inside is not one it would issue, so signing it proves nothing.
+    if body.trim() != body || body.contains('"') {
+        return;
+    }
     let signed = signer.sign(body);
     match signer.verify_at(&signed, "kerberos", now) {
         Ok(token) => {
