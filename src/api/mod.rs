@@ -149,10 +149,11 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
     let security = state.conf.security.clone();
     let cross_site = Arc::new(cross_site::CrossSite::from_conf(&security));
     let body_limits = body_limit::BodyLimits::from_conf(&state.conf);
+    let send_server_version = state.conf.server.send_server_version;
     let auth = state.auth.clone();
     let app = Router::new()
         .merge(version::routes())
-        .merge(ui::routes())
+        .merge(ui::routes(&state.conf.server))
         .merge(batches::routes())
         .merge(sessions::routes())
         .merge(statements::routes())
@@ -190,13 +191,18 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         None => app,
     };
     let app = app.layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic));
-    if security.headers.is_empty() {
+    let app = if security.headers.is_empty() {
         app
     } else {
         app.layer(middleware::from_fn_with_state(
             Arc::new(security.headers),
             security::add_headers,
         ))
+    };
+    if send_server_version {
+        app.layer(middleware::from_fn(version::server_header))
+    } else {
+        app
     }
 }
 

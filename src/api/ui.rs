@@ -1,13 +1,20 @@
-//! `GET /` and `/ui`: a small page listing sessions and batches, until the full web UI exists.
+//! `GET /` and `/ui`: a small page listing the sessions and batches the caller may view, until
+//! the full web UI exists. `livy.ui.enabled = false` removes these routes (404), and
+//! `livy.ui.basePath` prefixes the page's links, for a reverse proxy that serves livy-rs under a
+//! path and strips it before forwarding (Livy's UI uses it the same way).
 
 use super::{AppState, Caller};
+use crate::conf::ServerConf;
 use crate::error::ApiError;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(conf: &ServerConf) -> Router<AppState> {
+    if !conf.ui_enabled {
+        return Router::new();
+    }
     Router::new()
         .route("/", get(index))
         .route("/ui", get(index))
@@ -28,10 +35,11 @@ async fn stylesheet() -> ([(axum::http::HeaderName, &'static str); 1], &'static 
 async fn index(State(app): State<AppState>, caller: Caller) -> Result<Html<String>, ApiError> {
     let user = caller.effective_user(&app.access)?;
     let user = user.as_deref();
-    let mut page = String::from(
+    let base = escape(app.conf.server.base_path.trim_end_matches('/'));
+    let mut page = format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>livy-rs</title>\
-         <link rel=\"stylesheet\" href=\"ui/livy-rs.css\"></head><body>\
-         <h1>livy-rs</h1>",
+         <link rel=\"stylesheet\" href=\"{base}/ui/livy-rs.css\"></head><body>\
+         <h1>livy-rs</h1>"
     );
     let sessions: Vec<Vec<String>> = app
         .sessions
@@ -52,7 +60,7 @@ async fn index(State(app): State<AppState>, caller: Caller) -> Result<Html<Strin
                 escape(v.app_id.as_deref().unwrap_or("")),
                 escape(v.owner.as_deref().unwrap_or("")),
                 format!(
-                    "<a href=\"/sessions/{0}\">json</a> <a href=\"/sessions/{0}/statements\">statements</a>",
+                    "<a href=\"{base}/sessions/{0}\">json</a> <a href=\"{base}/sessions/{0}/statements\">statements</a>",
                     v.id
                 ),
             ]
@@ -82,7 +90,7 @@ async fn index(State(app): State<AppState>, caller: Caller) -> Result<Html<Strin
                 escape(v.app_id.as_deref().unwrap_or("")),
                 escape(v.owner.as_deref().unwrap_or("")),
                 format!(
-                    "<a href=\"/batches/{0}\">json</a> <a href=\"/batches/{0}/log\">log</a>",
+                    "<a href=\"{base}/batches/{0}\">json</a> <a href=\"{base}/batches/{0}/log\">log</a>",
                     v.id
                 ),
             ]

@@ -24,3 +24,20 @@ async fn version() -> Json<Value> {
         "server": format!("livy-rs {}", env!("CARGO_PKG_VERSION")),
     }))
 }
+
+/// The `Server` header sent with `livy.server.send-server-version = true` (Jetty's
+/// `sendServerVersion` in Livy); without it no `Server` header is sent, as Livy's default.
+pub const SERVER_HEADER: &str = concat!("livy-rs/", env!("CARGO_PKG_VERSION"));
+
+/// The layer that adds [`SERVER_HEADER`] to every answer, errors included.
+pub async fn server_header(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(
+        axum::http::header::SERVER,
+        axum::http::HeaderValue::from_static(SERVER_HEADER),
+    );
+    response
+}
