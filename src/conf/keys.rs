@@ -1,8 +1,9 @@
 //! Every livy.conf key livy-rs knows, with Livy 0.9's default and the form its value must take.
 //!
 //! The table is the single source of truth: the loader validates every key found in livy.conf
-//! against it, warns once about keys it does not contain, and `LivyConf::from_map` reads typed
-//! values through it, so a default is written down exactly once.
+//! against it, warns once about keys it does not contain and about keys livy-rs does not use
+//! ([`Support`]), and `LivyConf::from_map` reads typed values through it, so a default is
+//! written down exactly once.
 
 /// The form a key's value must take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,21 +17,72 @@ pub enum Kind {
     List,
 }
 
+/// What livy-rs does with a key: every key Livy knows either works, or is named in a warning at
+/// start when livy.conf sets it, so no setting is silently accepted and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// livy-rs reads it and behaves as Livy does (or as the comment on the key says).
+    Works,
+    /// Accepted so Livy configs load, but it has no effect in livy-rs: setting it logs a warning
+    /// naming the key and saying why (never the value: some are passwords).
+    NoEffect(&'static str),
+}
+
 /// One known key.
 #[derive(Debug)]
 pub struct Key {
     pub name: &'static str,
     pub default: Option<&'static str>,
     pub kind: Kind,
+    pub support: Support,
 }
 
+/// A key livy-rs reads.
 const fn k(name: &'static str, default: Option<&'static str>, kind: Kind) -> Key {
     Key {
         name,
         default,
         kind,
+        support: Support::Works,
     }
 }
+
+/// A key livy-rs accepts but does not use, and why.
+const fn n(
+    name: &'static str,
+    default: Option<&'static str>,
+    kind: Kind,
+    why: &'static str,
+) -> Key {
+    Key {
+        name,
+        default,
+        kind,
+        support: Support::NoEffect(why),
+    }
+}
+
+// Why keys have no effect, shared by whole families.
+const THRIFT: &str = "livy-rs has no Thrift (JDBC) server";
+const KUBERNETES: &str = "livy-rs launches on local and YARN masters only, not Kubernetes";
+const MANAGE_POOL: &str =
+    "livy-rs runs session management on its async runtime; there is no thread pool to size";
+const JVM_DRIVER: &str =
+    "the session driver is livy-rs's own Python program, not Livy's RSC/REPL jars";
+const SET_PER_SESSION: &str = "livy-rs sets this for each session itself";
+const CHANNEL: &str =
+    "the driver channel is TLS with a pinned certificate and HMAC authentication, not Netty SASL";
+const KEYSTORE_KEYS: &str = "livy-rs serves TLS from PEM files (livy.server.tls.certificate and livy.server.tls.key), not a Java keystore";
+const SPARKR: &str = "SparkR sessions are not supported";
+const STAGING: &str =
+    "uploaded files are kept in the session's directory on the server and added from there";
+const HIVE: &str = "sessions use the catalog Spark is configured with; for Hive set \
+                    spark.sql.catalogImplementation=hive in spark-defaults.conf";
+const HDFS_STORE: &str =
+    "the filesystem recovery store is a local directory (hdfs:// is refused), so there is no HDFS safe mode to wait for";
+const ZK_SASL: &str = "livy-rs does not use SASL towards ZooKeeper; protect the records with \
+                       livy.server.recovery.zk-state-store.digest (user:password) instead";
+const RESPONSE_HEADERS: &str = "livy-rs's response headers are small and bounded by livy.conf";
 
 use Kind::*;
 
@@ -68,6 +120,7 @@ pub const YARN_APP_LOOKUP_TIMEOUT: &str = "livy.server.yarn.app-lookup-timeout";
 pub const PROCESS_KILL_TIMEOUT: &str = "livy.server.process.kill-timeout";
 pub const LAUNCH_PYSPARK_PYTHON: &str = "livy.server.launch.pyspark-python";
 pub const YARN_SUBMIT: &str = "livy.server.yarn.submit";
+pub const PYSPARK_ARCHIVES: &str = "livy.pyspark.archives";
 pub const YARN_ADMISSION_CHECK: &str = "livy.server.yarn.admission-check";
 pub const AUTH_TYPE: &str = "livy.server.auth.type";
 pub const AUTH_LDAP_URL: &str = "livy.server.auth.ldap.url";
@@ -117,19 +170,19 @@ pub const KEYS: &[Key] = &[
     k(SPARK_HOME, None, Str),
     k(SPARK_MASTER, Some("local"), Str),
     k(SPARK_DEPLOY_MODE, None, Str),
-    k("livy.spark.scala-version", None, Str),
+    n("livy.spark.scala-version", None, Str, JVM_DRIVER),
     k("livy.spark.version", None, Str),
-    k("livy.session.staging-dir", None, Str),
+    n("livy.session.staging-dir", None, Str, STAGING),
     k("livy.file.upload.max.size", Some("104857600"), Size),
     k(LOCAL_FS_WHITELIST, None, List),
-    k("livy.repl.enable-hive-context", Some("false"), Bool),
-    k("livy.environment", Some("production"), Str),
+    n("livy.repl.enable-hive-context", Some("false"), Bool, HIVE),
+    n("livy.environment", Some("production"), Str, "livy-rs has no development mode"),
     k(SERVER_HOST, Some("0.0.0.0"), Str),
     k(SERVER_PORT, Some("8998"), Int),
     k(UI_BASE_PATH, Some(""), Str),
     k(UI_ENABLED, Some("true"), Bool),
     k(REQUEST_HEADER_SIZE, Some("131072"), Int),
-    k("livy.server.response-header.size", Some("131072"), Int),
+    n("livy.server.response-header.size", Some("131072"), Int, RESPONSE_HEADERS),
     k(SEND_SERVER_VERSION, Some("false"), Bool),
     k(CSRF_PROTECTION, Some("false"), Bool),
     k(SECURITY_HEADERS_ENABLED, Some("true"), Bool),
@@ -153,10 +206,10 @@ pub const KEYS: &[Key] = &[
     k(ACCESS_CONTROL_MODIFY_USERS, None, List),
     k(ACCESS_CONTROL_VIEW_USERS, None, List),
     k(KEYSTORE, None, Str),
-    k(KEYSTORE_PASSWORD, None, Str),
-    k(KEY_PASSWORD, None, Str),
-    k(KEYSTORE_TYPE, Some("JKS"), Str),
-    k("livy.hadoop.security.credential.provider.path", None, Str),
+    n(KEYSTORE_PASSWORD, None, Str, KEYSTORE_KEYS),
+    n(KEY_PASSWORD, None, Str, KEYSTORE_KEYS),
+    n(KEYSTORE_TYPE, Some("JKS"), Str, KEYSTORE_KEYS),
+    n("livy.hadoop.security.credential.provider.path", None, Str, KEYSTORE_KEYS),
     k(AUTH_TYPE, None, Str),
     k(AUTH_LDAP_URL, None, Str),
     k(AUTH_LDAP_BASE_DN, None, Str),
@@ -166,15 +219,15 @@ pub const KEYS: &[Key] = &[
     k(AUTH_KERBEROS_PRINCIPAL, None, Str),
     k(AUTH_KERBEROS_KEYTAB, None, Str),
     k(AUTH_KERBEROS_NAME_RULES, Some("DEFAULT"), Str),
-    k(HEARTBEAT_INTERVAL, Some("1m"), Duration),
+    n(HEARTBEAT_INTERVAL, Some("1m"), Duration, "session heartbeats are checked every second"),
     k("livy.server.launch.kerberos.principal", None, Str),
     k("livy.server.launch.kerberos.keytab", None, Str),
     k("livy.server.launch.kerberos.refresh-interval", Some("1h"), Duration),
     k("livy.server.launch.kerberos.kinit-fail-threshold", Some("5"), Int),
-    k("livy.server.session.manage.threads", Some("200"), Int),
-    k("livy.server.session.manage.shutdown.timeout", Some("10s"), Duration),
-    k("livy.server.session.manage.wait.queue.size", Some("100"), Int),
-    k("livy.server.session.manage.keepalive.time", Some("10s"), Duration),
+    n("livy.server.session.manage.threads", Some("200"), Int, MANAGE_POOL),
+    n("livy.server.session.manage.shutdown.timeout", Some("10s"), Duration, MANAGE_POOL),
+    n("livy.server.session.manage.wait.queue.size", Some("100"), Int, MANAGE_POOL),
+    n("livy.server.session.manage.keepalive.time", Some("10s"), Duration, MANAGE_POOL),
     // Recovery and ZooKeeper.
     k(RECOVERY_MODE, Some("off"), Str),
     k("livy.server.zookeeper.url", None, Str),
@@ -183,7 +236,7 @@ pub const KEYS: &[Key] = &[
     k("livy.server.recovery.zk-state-store.retry-policy", Some("5,100"), Str),
     k("livy.server.zk.retry-policy", None, Str),
     k("livy.server.zk.sasl.enabled", Some("false"), Bool),
-    k("livy.server.zk.sasl.login-context", Some("Client"), Str),
+    n("livy.server.zk.sasl.login-context", Some("Client"), Str, ZK_SASL),
     k("livy.server.recovery.zk-state-store.key-prefix", Some("livy"), Str),
     // livy-rs: digest credentials that protect the ZooKeeper records (they hold driver secrets).
     k("livy.server.recovery.zk-state-store.digest", None, Str),
@@ -192,40 +245,40 @@ pub const KEYS: &[Key] = &[
     k(YARN_APP_LOOKUP_TIMEOUT, Some("120s"), Duration),
     k(YARN_POLL_INTERVAL, Some("5s"), Duration),
     k(REQUEST_LOG_RETAIN_DAYS, Some("5"), Int),
-    k("livy.repl.jars", None, List),
-    k("livy.rsc.jars", None, List),
-    k("livy.pyspark.archives", None, List),
-    k("livy.sparkr.package", None, Str),
+    n("livy.repl.jars", None, List, JVM_DRIVER),
+    n("livy.rsc.jars", None, List, JVM_DRIVER),
+    k(PYSPARK_ARCHIVES, None, List),
+    n("livy.sparkr.package", None, Str, SPARKR),
     k("livy.server.yarn.app-leakage.check-timeout", Some("600s"), Duration),
     k("livy.server.yarn.app-leakage.check-interval", Some("60s"), Duration),
-    k("livy.server.hdfs.safe-mode.interval", Some("5"), Int),
-    k("livy.server.hdfs.safe-mode.max.retry.attempts", Some("12"), Int),
-    // Kubernetes (recognised so Livy configs load; livy-rs does not launch on Kubernetes).
-    k("livy.server.kubernetes.oauthTokenFile", Some(""), Str),
-    k("livy.server.kubernetes.oauthTokenValue", Some(""), Str),
-    k("livy.server.kubernetes.caCertFile", Some(""), Str),
-    k("livy.server.kubernetes.clientKeyFile", Some(""), Str),
-    k("livy.server.kubernetes.clientCertFile", Some(""), Str),
-    k("livy.server.kubernetes.app-lookup-timeout", Some("600s"), Duration),
-    k("livy.server.kubernetes.app-lookup.max-failed.times", Some("120"), Int),
-    k("livy.server.kubernetes.app-lookup.thread-pool.size", Some("4"), Int),
-    k("livy.server.kubernetes.poll-interval", Some("15s"), Duration),
-    k("livy.server.kubernetes.app-leakage.check-timeout", Some("600s"), Duration),
-    k("livy.server.kubernetes.app-leakage.check-interval", Some("60s"), Duration),
-    k("livy.server.kubernetes.ingress.create", Some("false"), Bool),
-    k("livy.server.kubernetes.ingress.className", Some(""), Str),
-    k("livy.server.kubernetes.ingress.protocol", Some("http"), Str),
-    k("livy.server.kubernetes.ingress.host", Some("localhost"), Str),
-    k("livy.server.kubernetes.ingress.additionalConfSnippet", Some(""), Str),
-    k("livy.server.kubernetes.ingress.additionalAnnotations", Some(""), Str),
-    k("livy.server.kubernetes.ingress.tls.secretName", Some("spark-cluster-tls"), Str),
-    k("livy.server.kubernetes.grafana.loki.enabled", Some("false"), Bool),
-    k("livy.server.kubernetes.grafana.url", Some("http://localhost:3000"), Str),
-    k("livy.server.kubernetes.grafana.loki.datasource", Some("loki"), Str),
-    k("livy.server.kubernetes.grafana.timeRange", Some("6h"), Str),
-    k("livy.server.kubernetes.spark.sidecar.enabled", Some("true"), Bool),
-    k("livy.server.kubernetes.spark.container.name", Some("spark-container"), Str),
-    k("livy.ui.history-server-url", Some("http://spark-history-server"), Str),
+    n("livy.server.hdfs.safe-mode.interval", Some("5"), Int, HDFS_STORE),
+    n("livy.server.hdfs.safe-mode.max.retry.attempts", Some("12"), Int, HDFS_STORE),
+    // Kubernetes (accepted so Livy configs load; setting one is warned about at start).
+    n("livy.server.kubernetes.oauthTokenFile", Some(""), Str, KUBERNETES),
+    n("livy.server.kubernetes.oauthTokenValue", Some(""), Str, KUBERNETES),
+    n("livy.server.kubernetes.caCertFile", Some(""), Str, KUBERNETES),
+    n("livy.server.kubernetes.clientKeyFile", Some(""), Str, KUBERNETES),
+    n("livy.server.kubernetes.clientCertFile", Some(""), Str, KUBERNETES),
+    n("livy.server.kubernetes.app-lookup-timeout", Some("600s"), Duration, KUBERNETES),
+    n("livy.server.kubernetes.app-lookup.max-failed.times", Some("120"), Int, KUBERNETES),
+    n("livy.server.kubernetes.app-lookup.thread-pool.size", Some("4"), Int, KUBERNETES),
+    n("livy.server.kubernetes.poll-interval", Some("15s"), Duration, KUBERNETES),
+    n("livy.server.kubernetes.app-leakage.check-timeout", Some("600s"), Duration, KUBERNETES),
+    n("livy.server.kubernetes.app-leakage.check-interval", Some("60s"), Duration, KUBERNETES),
+    n("livy.server.kubernetes.ingress.create", Some("false"), Bool, KUBERNETES),
+    n("livy.server.kubernetes.ingress.className", Some(""), Str, KUBERNETES),
+    n("livy.server.kubernetes.ingress.protocol", Some("http"), Str, KUBERNETES),
+    n("livy.server.kubernetes.ingress.host", Some("localhost"), Str, KUBERNETES),
+    n("livy.server.kubernetes.ingress.additionalConfSnippet", Some(""), Str, KUBERNETES),
+    n("livy.server.kubernetes.ingress.additionalAnnotations", Some(""), Str, KUBERNETES),
+    n("livy.server.kubernetes.ingress.tls.secretName", Some("spark-cluster-tls"), Str, KUBERNETES),
+    n("livy.server.kubernetes.grafana.loki.enabled", Some("false"), Bool, KUBERNETES),
+    n("livy.server.kubernetes.grafana.url", Some("http://localhost:3000"), Str, KUBERNETES),
+    n("livy.server.kubernetes.grafana.loki.datasource", Some("loki"), Str, KUBERNETES),
+    n("livy.server.kubernetes.grafana.timeRange", Some("6h"), Str, KUBERNETES),
+    n("livy.server.kubernetes.spark.sidecar.enabled", Some("true"), Bool, KUBERNETES),
+    n("livy.server.kubernetes.spark.container.name", Some("spark-container"), Str, KUBERNETES),
+    n("livy.ui.history-server-url", Some("http://spark-history-server"), Str, KUBERNETES),
     // Session lifecycle.
     k(SESSION_TIMEOUT_CHECK, Some("true"), Bool),
     k(SESSION_TIMEOUT_CHECK_SKIP_BUSY, Some("false"), Bool),
@@ -236,86 +289,85 @@ pub const KEYS: &[Key] = &[
     k(SESSION_TTL, Some("8h"), Duration),
     k(SESSION_ALLOW_CUSTOM_CLASSPATH, Some("false"), Bool),
     k(SPARK_FILE_LISTS, None, List),
-    // Thrift server (recognised; livy-rs has no Thrift endpoint).
-    k("livy.server.thrift.enabled", Some("false"), Bool),
-    k("livy.server.thrift.incrementalCollect", Some("false"), Bool),
-    k("livy.server.thrift.session.creationTimeout", Some("10m"), Duration),
-    k("livy.server.thrift.resultset.default.fetch.size", Some("1000"), Int),
-    k("livy.server.thrift.transport.mode", Some("binary"), Str),
-    k("livy.server.thrift.port", Some("10090"), Int),
-    k("livy.server.thrift.long.polling.timeout", Some("5000ms"), Duration),
-    k("livy.server.thrift.limit.connections.per.user", Some("0"), Int),
-    k("livy.server.thrift.limit.connections.per.ipaddress", Some("0"), Int),
-    k("livy.server.thrift.limit.connections.per.user.ipaddress", Some("0"), Int),
-    k("livy.server.thrift.session.check.interval", Some("6h"), Duration),
-    k("livy.server.thrift.close.session.on.disconnect", Some("true"), Bool),
-    k("livy.server.thrift.idle.session.timeout", Some("7d"), Duration),
-    k("livy.server.thrift.idle.operation.timeout", Some("5d"), Duration),
-    k("livy.server.thrift.idle.session.check.operation", Some("true"), Bool),
-    k("livy.server.thrift.logging.operation.enabled", Some("true"), Bool),
-    k("livy.server.thrift.async.exec.threads", Some("100"), Int),
-    k("livy.server.thrift.async.exec.shutdown.timeout", Some("10s"), Duration),
-    k("livy.server.thrift.async.exec.wait.queue.size", Some("100"), Int),
-    k("livy.server.thrift.async.exec.keepalive.time", Some("10s"), Duration),
-    k("livy.server.thrift.bind.host", None, Str),
-    k("livy.server.thrift.worker.keepalive.time", Some("60s"), Duration),
-    k("livy.server.thrift.min.worker.threads", Some("5"), Int),
-    k("livy.server.thrift.max.worker.threads", Some("500"), Int),
-    k("livy.server.thrift.resultset.max.fetch.size", Some("10000"), Int),
-    k("livy.server.thrift.allow.user.substitution", Some("true"), Bool),
-    k("livy.server.thrift.authentication", Some("NONE"), Str),
-    k("livy.server.thrift.enable.doAs", Some("true"), Bool),
-    k("livy.server.thrift.ssl.protocol.blacklist", Some("SSLv2,SSLv3"), List),
-    k("livy.server.thrift.use.SSL", Some("false"), Bool),
-    k("livy.server.thrift.max.message.size", Some("104857600"), Int),
-    k("livy.server.thrift.login.timeout", Some("20s"), Duration),
-    k("livy.server.thrift.exponential.backoff.slot.length", Some("100ms"), Duration),
-    k("livy.server.thrift.http.request.header.size", Some("6144"), Int),
-    k("livy.server.thrift.http.response.header.size", Some("6144"), Int),
-    k("livy.server.thrift.http.max.idle.time", Some("1800s"), Duration),
-    k("livy.server.thrift.xsrf.filter.enabled", Some("false"), Bool),
-    k("livy.server.thrift.http.path", Some("cliservice"), Str),
-    k("livy.server.thrift.http.compression.enabled", Some("true"), Bool),
-    k("livy.server.thrift.http.cookie.auth.enabled", Some("true"), Bool),
-    k("livy.server.thrift.http.cookie.max.age", Some("86400s"), Duration),
-    k("livy.server.thrift.http.cookie.domain", None, Str),
-    k("livy.server.thrift.http.cookie.path", None, Str),
-    k("livy.server.thrift.http.cookie.is.httponly", Some("true"), Bool),
-    k("livy.server.thrift.custom.authentication.class", None, Str),
-    k("livy.server.thrift.sasl.qop", Some("auth"), Str),
-    k("livy.server.thrift.delegation.key.update-interval", Some("1d"), Duration),
-    k("livy.server.thrift.delegation.token.gc-interval", Some("1h"), Duration),
-    k("livy.server.thrift.delegation.token.max-lifetime", Some("7d"), Duration),
-    k("livy.server.thrift.delegation.token.renew-interval", Some("1d"), Duration),
-    k("livy.server.thrift.ldap.authentication.userfilter", None, Str),
+    // Thrift server (accepted so Livy configs load; setting one is warned about at start).
+    n("livy.server.thrift.enabled", Some("false"), Bool, THRIFT),
+    n("livy.server.thrift.incrementalCollect", Some("false"), Bool, THRIFT),
+    n("livy.server.thrift.session.creationTimeout", Some("10m"), Duration, THRIFT),
+    n("livy.server.thrift.resultset.default.fetch.size", Some("1000"), Int, THRIFT),
+    n("livy.server.thrift.transport.mode", Some("binary"), Str, THRIFT),
+    n("livy.server.thrift.port", Some("10090"), Int, THRIFT),
+    n("livy.server.thrift.long.polling.timeout", Some("5000ms"), Duration, THRIFT),
+    n("livy.server.thrift.limit.connections.per.user", Some("0"), Int, THRIFT),
+    n("livy.server.thrift.limit.connections.per.ipaddress", Some("0"), Int, THRIFT),
+    n("livy.server.thrift.limit.connections.per.user.ipaddress", Some("0"), Int, THRIFT),
+    n("livy.server.thrift.session.check.interval", Some("6h"), Duration, THRIFT),
+    n("livy.server.thrift.close.session.on.disconnect", Some("true"), Bool, THRIFT),
+    n("livy.server.thrift.idle.session.timeout", Some("7d"), Duration, THRIFT),
+    n("livy.server.thrift.idle.operation.timeout", Some("5d"), Duration, THRIFT),
+    n("livy.server.thrift.idle.session.check.operation", Some("true"), Bool, THRIFT),
+    n("livy.server.thrift.logging.operation.enabled", Some("true"), Bool, THRIFT),
+    n("livy.server.thrift.async.exec.threads", Some("100"), Int, THRIFT),
+    n("livy.server.thrift.async.exec.shutdown.timeout", Some("10s"), Duration, THRIFT),
+    n("livy.server.thrift.async.exec.wait.queue.size", Some("100"), Int, THRIFT),
+    n("livy.server.thrift.async.exec.keepalive.time", Some("10s"), Duration, THRIFT),
+    n("livy.server.thrift.bind.host", None, Str, THRIFT),
+    n("livy.server.thrift.worker.keepalive.time", Some("60s"), Duration, THRIFT),
+    n("livy.server.thrift.min.worker.threads", Some("5"), Int, THRIFT),
+    n("livy.server.thrift.max.worker.threads", Some("500"), Int, THRIFT),
+    n("livy.server.thrift.resultset.max.fetch.size", Some("10000"), Int, THRIFT),
+    n("livy.server.thrift.allow.user.substitution", Some("true"), Bool, THRIFT),
+    n("livy.server.thrift.authentication", Some("NONE"), Str, THRIFT),
+    n("livy.server.thrift.enable.doAs", Some("true"), Bool, THRIFT),
+    n("livy.server.thrift.ssl.protocol.blacklist", Some("SSLv2,SSLv3"), List, THRIFT),
+    n("livy.server.thrift.use.SSL", Some("false"), Bool, THRIFT),
+    n("livy.server.thrift.max.message.size", Some("104857600"), Int, THRIFT),
+    n("livy.server.thrift.login.timeout", Some("20s"), Duration, THRIFT),
+    n("livy.server.thrift.exponential.backoff.slot.length", Some("100ms"), Duration, THRIFT),
+    n("livy.server.thrift.http.request.header.size", Some("6144"), Int, THRIFT),
+    n("livy.server.thrift.http.response.header.size", Some("6144"), Int, THRIFT),
+    n("livy.server.thrift.http.max.idle.time", Some("1800s"), Duration, THRIFT),
+    n("livy.server.thrift.xsrf.filter.enabled", Some("false"), Bool, THRIFT),
+    n("livy.server.thrift.http.path", Some("cliservice"), Str, THRIFT),
+    n("livy.server.thrift.http.compression.enabled", Some("true"), Bool, THRIFT),
+    n("livy.server.thrift.http.cookie.auth.enabled", Some("true"), Bool, THRIFT),
+    n("livy.server.thrift.http.cookie.max.age", Some("86400s"), Duration, THRIFT),
+    n("livy.server.thrift.http.cookie.domain", None, Str, THRIFT),
+    n("livy.server.thrift.http.cookie.path", None, Str, THRIFT),
+    n("livy.server.thrift.http.cookie.is.httponly", Some("true"), Bool, THRIFT),
+    n("livy.server.thrift.custom.authentication.class", None, Str, THRIFT),
+    n("livy.server.thrift.sasl.qop", Some("auth"), Str, THRIFT),
+    n("livy.server.thrift.delegation.key.update-interval", Some("1d"), Duration, THRIFT),
+    n("livy.server.thrift.delegation.token.gc-interval", Some("1h"), Duration, THRIFT),
+    n("livy.server.thrift.delegation.token.max-lifetime", Some("7d"), Duration, THRIFT),
+    n("livy.server.thrift.delegation.token.renew-interval", Some("1d"), Duration, THRIFT),
+    n("livy.server.thrift.ldap.authentication.userfilter", None, Str, THRIFT),
     // The remote Spark context (Livy's RSCConf, read from livy.conf with the `livy.rsc.` prefix).
-    k("livy.rsc.client.auth.id", None, Str),
-    k("livy.rsc.client.auth.secret", None, Str),
-    k("livy.rsc.client.do-not-use.run-driver-in-process", Some("false"), Bool),
-    k("livy.rsc.client.shutdown-timeout", Some("10s"), Duration),
-    k("livy.rsc.driver-class", None, Str),
-    k("livy.rsc.session.kind", None, Str),
-    k("livy.rsc.jars", None, List),
-    k("livy.rsc.sparkr.package", None, Str),
-    k("livy.rsc.pyspark.archives", None, List),
+    n("livy.rsc.client.auth.id", None, Str, SET_PER_SESSION),
+    n("livy.rsc.client.auth.secret", None, Str, SET_PER_SESSION),
+    n("livy.rsc.client.do-not-use.run-driver-in-process", Some("false"), Bool, "drivers always run in their own process"),
+    n("livy.rsc.client.shutdown-timeout", Some("10s"), Duration, "a stopping driver gets livy.server.process.kill-timeout"),
+    n("livy.rsc.driver-class", None, Str, JVM_DRIVER),
+    n("livy.rsc.session.kind", None, Str, SET_PER_SESSION),
+    n("livy.rsc.sparkr.package", None, Str, SPARKR),
+    n("livy.rsc.pyspark.archives", None, List, "livy-rs reads livy.pyspark.archives (with livy.server.yarn.submit = rest)"),
     k(LAUNCHER_ADDRESS, None, Str),
     k(LAUNCHER_PORT_RANGE, Some("10000~10010"), Str),
-    k("livy.rsc.launcher.port", Some("-1"), Int),
+    n("livy.rsc.launcher.port", Some("-1"), Int, "drivers connect to a port of livy.rsc.launcher.port.range"),
     k("livy.rsc.server.idle-timeout", Some("10m"), Duration),
-    k("livy.rsc.proxy-user", None, Str),
+    n("livy.rsc.proxy-user", None, Str, SET_PER_SESSION),
     k(RPC_SERVER_ADDRESS, None, Str),
     k(CONNECT_TIMEOUT, Some("90s"), Duration),
-    k("livy.rsc.client.connect.timeout", Some("10s"), Duration),
-    k("livy.rsc.channel.log.level", None, Str),
+    n("livy.rsc.client.connect.timeout", Some("10s"), Duration, JVM_DRIVER),
+    n("livy.rsc.channel.log.level", None, Str, CHANNEL),
     k(RPC_MAX_SIZE, Some("52428800"), Size),
-    k("livy.rsc.rpc.threads", Some("8"), Int),
-    k("livy.rsc.secret.bits", Some("256"), Int),
-    k("livy.rsc.rpc.sasl.mechanisms", Some("DIGEST-MD5"), Str),
-    k("livy.rsc.rpc.sasl.qop", None, Str),
+    n("livy.rsc.rpc.threads", Some("8"), Int, CHANNEL),
+    n("livy.rsc.secret.bits", Some("256"), Int, "session secrets are always 256 random bits"),
+    n("livy.rsc.rpc.sasl.mechanisms", Some("DIGEST-MD5"), Str, CHANNEL),
+    n("livy.rsc.rpc.sasl.qop", None, Str, CHANNEL),
     k(JOB_CANCEL_TRIGGER, Some("100ms"), Duration),
     k(JOB_CANCEL_TIMEOUT, Some("30s"), Duration),
     k(RETAINED_STATEMENTS, Some("100"), Int),
-    k("livy.rsc.retained.share-variables", Some("100"), Int),
+    n("livy.rsc.retained.share-variables", Some("100"), Int, JVM_DRIVER),
     k(SQL_NUM_ROWS, Some("1000"), Int),
     // livy-rs's own keys.
     k(PROCESS_KILL_TIMEOUT, Some("10s"), Duration),
@@ -396,4 +448,20 @@ pub fn find(name: &str) -> Option<&'static Key> {
 /// Key prefixes whose members are open-ended (Livy's custom auth filter parameters).
 pub fn is_open_ended(name: &str) -> bool {
     name.starts_with("livy.server.auth.") && (name.ends_with(".class") || name.contains(".param."))
+}
+
+/// The start-up warning for a key livy.conf sets, when livy-rs does not use it. Names the key,
+/// never the value (some are passwords).
+pub fn unsupported_warning(name: &str) -> Option<String> {
+    let why = match find(name).map(|key| key.support) {
+        Some(Support::NoEffect(why)) => why,
+        Some(_) => return None,
+        None if is_open_ended(name) => {
+            "custom authentication filters are not supported (livy.server.auth.type is kerberos or ldap)"
+        }
+        None => return None,
+    };
+    Some(format!(
+        "livy.conf: '{name}' is not supported by livy-rs and has no effect: {why}"
+    ))
 }

@@ -115,8 +115,6 @@ pub struct SparkConf {
     pub deploy_mode: Option<String>,
     /// From the jars in `$SPARK_HOME/jars` (or `livy.spark.version`), e.g. "4.3.0".
     pub version: Option<String>,
-    /// e.g. "2.13".
-    pub scala_version: Option<String>,
     pub conf_dir: Option<PathBuf>,
     /// spark-defaults.conf, as spark-submit will read it.
     pub defaults: BTreeMap<String, String>,
@@ -179,7 +177,6 @@ pub struct RscConf {
     /// How long a cancelled statement may stay `cancelling` before it is `cancelled` anyway.
     pub job_cancel_timeout: Duration,
     pub output_max: usize,
-    pub heartbeat_interval: Duration,
 }
 
 /// YARN settings, present when `livy.spark.master` is `yarn`.
@@ -286,6 +283,7 @@ impl LivyConf {
                 }
                 None => name,
             };
+            warnings.extend(keys::unsupported_warning(&canonical));
             match keys::find(&canonical) {
                 Some(key) => match check(key.kind, &value) {
                     Ok(()) => {
@@ -316,7 +314,11 @@ impl LivyConf {
                 values.insert(key.name, v);
             }
         }
-        let get = |name: &str| values.get(name).map(String::as_str);
+        let get = |name: &str| {
+            #[cfg(test)]
+            tests::record_read(name);
+            values.get(name).map(String::as_str)
+        };
         let string = |name: &str| get(name).filter(|v| !v.is_empty()).map(String::from);
         let boolean = |name: &str| get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let int = |name: &str| get(name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
@@ -480,6 +482,16 @@ impl LivyConf {
             None
         };
 
+        if explicit.contains_key(keys::PYSPARK_ARCHIVES)
+            && !yarn.as_ref().is_some_and(|y| y.submit_with_rest)
+        {
+            warnings.push(format!(
+                "livy.conf: '{}' has no effect unless {} is yarn and {} is rest (spark-submit ships pyspark itself)",
+                keys::PYSPARK_ARCHIVES,
+                keys::SPARK_MASTER,
+                keys::YARN_SUBMIT
+            ));
+        }
         if !boolean(keys::SESSION_ALLOW_CUSTOM_CLASSPATH) {
             blacklist.extend(CUSTOM_CLASSPATH_KEYS.iter().map(|s| s.to_string()));
         }
@@ -522,8 +534,7 @@ impl LivyConf {
                 home: spark_home.unwrap_or_default(),
                 master,
                 deploy_mode,
-                version: string("livy.spark.version").or(detected.0),
-                scala_version: string("livy.spark.scala-version").or(detected.1),
+                version: string("livy.spark.version").or(detected),
                 conf_dir: spark_conf_dir,
                 defaults: spark_defaults.clone(),
                 file_list_keys,
@@ -566,7 +577,6 @@ impl LivyConf {
                 job_cancel_trigger: duration(keys::JOB_CANCEL_TRIGGER),
                 job_cancel_timeout: duration(keys::JOB_CANCEL_TIMEOUT),
                 output_max: size(keys::STATEMENT_OUTPUT_MAX),
-                heartbeat_interval: duration(keys::HEARTBEAT_INTERVAL),
             },
             files_upload_max: size("livy.file.upload.max.size"),
             local_dir_whitelist: list(keys::LOCAL_FS_WHITELIST)
@@ -678,10 +688,10 @@ pub fn read_properties(path: &Path) -> Result<Option<BTreeMap<String, String>>, 
         .map_err(|e| format!("cannot parse {}: {e}", path.display()))
 }
 
-/// Spark and Scala versions from the names of `jars/spark-core_<scala>-<spark>.jar`.
-fn detect_spark_version(home: &Path) -> (Option<String>, Option<String>) {
+/// The Spark version from the name of `jars/spark-core_<scala>-<spark>.jar`.
+fn detect_spark_version(home: &Path) -> Option<String> {
     let Ok(entries) = std::fs::read_dir(home.join("jars")) else {
-        return (None, None);
+        return None;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -689,12 +699,12 @@ fn detect_spark_version(home: &Path) -> (Option<String>, Option<String>) {
             .strip_prefix("spark-core_")
             .and_then(|r| r.strip_suffix(".jar"))
         {
-            if let Some((scala, spark)) = rest.split_once('-') {
-                return (Some(spark.to_string()), Some(scala.to_string()));
+            if let Some((_scala, spark)) = rest.split_once('-') {
+                return Some(spark.to_string());
             }
         }
     }
-    (None, None)
+    None
 }
 
 #[cfg(test)]

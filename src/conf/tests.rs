@@ -28,7 +28,6 @@ fn defaults_are_livys() {
     assert_eq!(c.spark.master, "local");
     assert_eq!(c.spark.deploy_mode, None);
     assert_eq!(c.spark.version.as_deref(), Some("4.3.0"));
-    assert_eq!(c.spark.scala_version.as_deref(), Some("2.13"));
     assert_eq!(c.sessions.timeout, Duration::from_secs(3600));
     assert_eq!(c.sessions.state_retain, Duration::from_secs(600));
     assert_eq!(c.sessions.max_creation, 100);
@@ -112,10 +111,151 @@ fn unknown_and_deprecated_keys_warn() {
     let loaded = LivyConf::load(&env_with(conf_dir.path(), spark.path())).unwrap();
     assert_eq!(loaded.conf.spark.deploy_mode.as_deref(), Some("cluster"));
     let w = loaded.warnings.join("\n");
-    assert_eq!(loaded.warnings.len(), 3, "{w}");
+    assert_eq!(loaded.warnings.len(), 4, "{w}");
     assert!(w.contains("unknown key 'livy.server.bogus'"));
     assert!(w.contains("'spark.driver.memory' is ignored"));
     assert!(w.contains("'livy.spark.deployMode' is deprecated"));
+    assert!(w.contains("'livy.server.auth.custom.class' is not supported by livy-rs"));
+}
+
+thread_local! {
+    /// The livy.conf keys `from_map` looked up on this thread, while recording.
+    static READS: std::cell::RefCell<Option<BTreeSet<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Called by `from_map` for every key it reads (test builds only).
+pub(super) fn record_read(name: &str) {
+    READS.with(|r| {
+        if let Some(set) = r.borrow_mut().as_mut() {
+            set.insert(name.to_string());
+        }
+    });
+}
+
+/// The keys `from_map` reads when loading `livy_conf` with the Hadoop files `hadoop_files`.
+fn keys_read(livy_conf: &str, hadoop_files: &[(&str, &str)]) -> BTreeSet<String> {
+    let spark = fake_spark_home();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let hadoop = tempfile::tempdir().unwrap();
+    std::fs::write(conf_dir.path().join("livy.conf"), livy_conf).unwrap();
+    for (name, text) in hadoop_files {
+        std::fs::write(hadoop.path().join(name), text).unwrap();
+    }
+    let env = Env {
+        hadoop_conf_dir: Some(hadoop.path().to_path_buf()),
+        ..env_with(conf_dir.path(), spark.path())
+    };
+    READS.with(|r| *r.borrow_mut() = Some(BTreeSet::new()));
+    // Problems (a keytab that does not exist, ...) do not matter: only what is read does.
+    let _ = LivyConf::load(&env);
+    READS.with(|r| r.borrow_mut().take().unwrap())
+}
+
+/// Keys `LivyConf::from_map` leaves to the subsystem that uses them (through `LivyConf::value`).
+const READ_LATER: &[(&str, &str)] = &[(keys::PYSPARK_ARCHIVES, "launch::rest_submit")];
+
+#[test]
+fn every_key_either_works_or_is_not_read_at_all() {
+    // Between them these configurations take every branch of the loader: local and YARN
+    // masters, both submitters, each authentication scheme, a Kerberized Hadoop.
+    let kerberized = "<configuration><property><name>hadoop.security.authentication</name>\
+                      <value>kerberos</value></property></configuration>";
+    let mut read = keys_read("", &[]);
+    read.extend(keys_read(
+        "livy.spark.master = yarn\nlivy.server.yarn.submit = rest\n\
+         livy.server.auth.type = ldap\nlivy.server.auth.ldap.url = ldap://x.test\n",
+        &[("core-site.xml", kerberized)],
+    ));
+    read.extend(keys_read(
+        "livy.spark.master = yarn\nlivy.server.auth.type = kerberos\n\
+         livy.server.launch.kerberos.principal = livy/_HOST@X.TEST\n\
+         livy.server.launch.kerberos.keytab = /nonexistent/livy.keytab\n",
+        &[("core-site.xml", kerberized)],
+    ));
+    // Recovery in ZooKeeper, with every key of its store.
+    read.extend(keys_read(
+        "livy.server.recovery.mode = recovery\n\
+         livy.server.recovery.state-store = zookeeper\n\
+         livy.server.recovery.state-store.url = zk1:2181\n\
+         livy.server.zookeeper.url = zk1:2181\n\
+         livy.server.recovery.zk-state-store.digest = livy:pw\n",
+        &[],
+    ));
+    read.extend(READ_LATER.iter().map(|(k, _)| k.to_string()));
+
+    let mut wrong = Vec::new();
+    for key in keys::KEYS {
+        match key.support {
+            keys::Support::Works if !read.contains(key.name) => wrong.push(format!(
+                "{} is marked as working but is never read",
+                key.name
+            )),
+            keys::Support::NoEffect(_) if read.contains(key.name) => wrong.push(format!(
+                "{} is read but marked as having no effect",
+                key.name
+            )),
+            _ => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let names: BTreeSet<&str> = keys::KEYS.iter().map(|k| k.name).collect();
+    assert_eq!(names.len(), keys::KEYS.len(), "a key is listed twice");
+}
+
+#[test]
+fn every_key_without_effect_is_named_in_a_warning_without_its_value() {
+    let value = |kind: Kind| match kind {
+        Kind::Bool => "true",
+        Kind::Int => "7",
+        Kind::Duration => "7s",
+        Kind::Size => "7k",
+        Kind::Str | Kind::List => "value-that-may-be-a-password",
+    };
+    let unused: Vec<&keys::Key> = keys::KEYS
+        .iter()
+        .filter(|k| matches!(k.support, keys::Support::NoEffect(_)))
+        .collect();
+    assert!(unused.len() > 100, "{}", unused.len());
+    let text: String = unused
+        .iter()
+        .map(|k| format!("{} = {}\n", k.name, value(k.kind)))
+        .collect();
+    let loaded = load_with(&text).unwrap();
+    for key in unused {
+        let keys::Support::NoEffect(why) = key.support else {
+            unreachable!()
+        };
+        let named = format!(
+            "livy.conf: '{}' is not supported by livy-rs and has no effect: {why}",
+            key.name
+        );
+        assert!(
+            loaded.warnings.contains(&named),
+            "no warning for {}",
+            key.name
+        );
+    }
+    let all = loaded.warnings.join("\n");
+    assert!(!all.contains("value-that-may-be-a-password"), "{all}");
+    // Set to Livy's defaults, the keys that work give no warning at all.
+    assert!(
+        load_with("livy.ui.enabled = true\nlivy.server.port = 8998\n")
+            .unwrap()
+            .warnings
+            .is_empty()
+    );
+}
+
+#[test]
+fn pyspark_archives_work_only_with_the_rest_submitter() {
+    let w = load_with("livy.pyspark.archives = hdfs:///a.zip\n")
+        .unwrap()
+        .warnings
+        .join("\n");
+    assert!(
+        w.contains("'livy.pyspark.archives' has no effect unless"),
+        "{w}"
+    );
 }
 
 #[test]

@@ -158,7 +158,7 @@ impl InteractiveSessions {
         let ttl = parse_time(&request.ttl)?;
         let idle_timeout = parse_time(&request.idle_timeout)?;
         if request.kind == Kind::Sparkr {
-            check_sparkr(&self.conf.spark.home).map_err(ApiError::rejected)?;
+            return Err(ApiError::rejected(SPARKR_UNSUPPORTED));
         }
         let mut conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
         self.launcher
@@ -515,28 +515,10 @@ fn channel_bind(rsc: &crate::conf::RscConf, local: bool) -> String {
         .unwrap_or_else(|| if local { "127.0.0.1" } else { "0.0.0.0" }.into())
 }
 
-/// SparkR sessions need R and the SparkR package; refuse clearly instead of a session that hangs.
-fn check_sparkr(spark_home: &Path) -> Result<(), String> {
-    let r = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("Rscript").is_file()))
-        .unwrap_or(false);
-    let package = spark_home.join("R/lib/SparkR");
-    let mut missing = Vec::new();
-    if !r {
-        missing.push("R (Rscript is not on the server's PATH)".to_string());
-    }
-    if !package.is_dir() {
-        missing.push(format!(
-            "the SparkR package ({} does not exist; the pyspark wheel does not ship SparkR, use a full Spark distribution)",
-            package.display()
-        ));
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("sparkr sessions need {}", missing.join(" and ")))
-    }
-}
+/// Why a `sparkr` session is refused. Livy ran SparkR through R's `SparkR` package; Apache
+/// Spark 4 deprecates it and pip-installed Spark (our embedded default) does not ship it, so
+/// livy-rs has no SparkR interpreter: refusing up front beats a session that can never start.
+const SPARKR_UNSUPPORTED: &str = "SparkR sessions are not supported by livy-rs: Apache Spark 4 deprecates SparkR and pip-installed Spark does not ship it; use kind pyspark, spark or sql";
 
 /// Writes a file only the server's user can read, in a directory only it can enter.
 fn write_private(dir: &Path, file: &Path, text: &str) -> anyhow::Result<()> {

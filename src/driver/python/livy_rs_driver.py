@@ -1318,9 +1318,7 @@ class Driver(object):
 
     def check_prerequisites(self):
         if self.kind == "sparkr":
-            missing = sparkr_missing()
-            if missing:
-                raise RuntimeError(missing)
+            raise RuntimeError(SPARKR_UNSUPPORTED)
 
     def build_spark(self):
         from pyspark.sql import SparkSession, SQLContext
@@ -1515,7 +1513,7 @@ class Driver(object):
                     res = self.sql.execute(code)
                 elif kind == "sparkr":
                     res = Err("InterpreterError", "Fail to start interpreter",
-                              [sparkr_missing() or "SparkR statements are not supported by livy-rs"])
+                              [SPARKR_UNSUPPORTED])
                 elif kind is None:
                     res = Err("Error", "Code type should be specified if session kind is shared", [])
                 else:
@@ -1789,20 +1787,10 @@ class Driver(object):
                 shutil.rmtree(d, ignore_errors=True)
 
 
-def sparkr_missing():
-    """Why SparkR statements cannot run here, or None when R and the SparkR package exist."""
-    problems = []
-    r = shutil.which("Rscript") or shutil.which("R")
-    if r is None:
-        problems.append("R (Rscript) is not installed on the driver's PATH")
-    spark_home = os.environ.get("SPARK_HOME", "")
-    if not os.path.isdir(os.path.join(spark_home, "R", "lib", "SparkR")):
-        problems.append("the SparkR package is not in $SPARK_HOME/R/lib (the pyspark wheel does "
-                        "not ship SparkR; use a full Spark distribution)")
-    if not problems:
-        return ("SparkR statements are not supported by the livy-rs driver yet "
-                "(R and SparkR were found)")
-    return "kind sparkr is unavailable: " + "; ".join(problems)
+# livy-rs has no SparkR interpreter (Spark 4 deprecates SparkR; the pyspark wheel does not ship
+# it): the server refuses sparkr sessions, and this is what a driver says if asked anyway.
+SPARKR_UNSUPPORTED = ("SparkR is not supported by livy-rs: Apache Spark 4 deprecates SparkR and "
+                      "pip-installed Spark does not ship it")
 
 
 def read_config(path):
