@@ -29,10 +29,11 @@ pub fn livy_conf(livy_conf: &[u8], blacklist: &[u8], env: &Env) {
     let raw: BTreeMap<String, String> = raw.into_iter().collect();
     if let Ok(loaded) = LivyConf::from_map(raw.clone(), blacklist, env) {
         let conf = loaded.conf;
-        // Every known key that was accepted reads back as a value of its kind.
-        for key in crate::conf::keys::KEYS {
-            let _ = conf.value(key.name);
-            let _ = conf.duration(key.name);
+        // Every key the input set reads back (only those: walking all ~300 known keys made each
+        // run 3x slower under the fuzzer's comparison tracing, for values that are defaults).
+        for key in raw.keys() {
+            let _ = conf.value(key);
+            let _ = conf.duration(key);
         }
         let _ = crate::auth::AccessManager::new(&conf.access);
     }

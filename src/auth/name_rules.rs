@@ -50,18 +50,18 @@ pub enum NameError {
 }
 
 /// One Hadoop rule at the start of the text: `DEFAULT` or `RULE:[n:fmt](match)s/from/to/g`,
-/// either optionally followed by `/L`.
-fn rule_syntax() -> Regex {
+/// either optionally followed by `/L`. Compiled once: building it cost more than parsing rules.
+static RULE_SYNTAX: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
     Regex::new(
         r"^\s*(?:(DEFAULT)|RULE:\[(\d*):([^\]]*)\](?:\(([^)]*)\))?(?:s/([^/]*)/([^/]*)/(g)?)?)/?(L)?",
     )
     .expect("the rule grammar is a valid regex")
-}
+});
 
 impl NameRules {
     /// Parses rules; the error names the first text that is not a rule.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let syntax = rule_syntax();
+        let syntax = &*RULE_SYNTAX;
         let mut rules = Vec::new();
         let mut rest = text.trim();
         while !rest.is_empty() {
