@@ -602,17 +602,25 @@ def main():
     b_tot = [ms(r["seen"] - r["t0"]) / 1000 for r in bares]
     ratios = [s / b for s, b in zip(s_tot, b_tot)]
     if sessions and bares:
-        ratio = median(s_tot) / median(b_tot)
+        # The headline is the median of the per-pair ratios (each pair ran side by side, so the
+        # load moves both halves alike), with the spread. A session start contains a bare start,
+        # so a ratio below 1 is noise, never a gain; the bench says so instead of reporting it.
+        pair_ratio = median(ratios)
+        q = sorted(ratios)
+        lo, hi = pct(q, 25), pct(q, 75)
         s_cpu = [r["cpu"] for r in sessions]
         b_cpu = [r["cpu"] for r in bares]
         rows += [
             (f"session start -> idle seen, median of {len(s_tot)}", f"{median(s_tot):.2f} s", "", ""),
             (f"bare spark-submit -> SparkSession built, median of {len(b_tot)}", f"{median(b_tot):.2f} s", "", ""),
-            ("**session start / bare spark-submit, ratio of the medians**", f"{ratio:.3f}",
-             f"<= {START_RATIO_TARGET:g}", yes(ratio <= START_RATIO_TARGET)),
-            ("  per-pair ratios: median (min .. max)",
-             f"{median(ratios):.3f} ({min(ratios):.3f} .. {max(ratios):.3f})", "", ""),
+            (f"**session start / bare spark-submit, median of {len(ratios)} per-pair ratios**",
+             f"{pair_ratio:.3f}", f"<= {START_RATIO_TARGET:g}", yes(pair_ratio <= START_RATIO_TARGET)),
+            ("  spread of the per-pair ratios: p25 .. p75; min .. max",
+             f"{lo:.3f} .. {hi:.3f}; {min(ratios):.3f} .. {max(ratios):.3f}", "", ""),
+            ("  ratio of the medians (for comparison)", f"{median(s_tot) / median(b_tot):.3f}", "", ""),
         ]
+        if pair_ratio < 1:
+            rows.append(("  (below 1: noise; a session start contains a bare start)", "", "", ""))
         rows += [
             ("CPU time of the Spark processes until ready, session / bare, medians",
              f"{median(s_cpu):.2f} / {median(b_cpu):.2f} s", "", ""),
