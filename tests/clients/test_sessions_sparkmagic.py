@@ -25,10 +25,8 @@ from typing import Dict, List
 
 import nbformat
 import pytest
-from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
-import sparkmagic
 from session_helpers import (
     SESSION_SPARK_CONF,
     SESSION_START_TIMEOUT,
@@ -38,8 +36,9 @@ from session_helpers import (
     session_server_conf,
     wait_driver_gone,
 )
+from sparkmagic_kernel import KERNEL_NAME, KERNELSPEC, cell_text, kernel_env, prepare
+from sparkmagic_kernel import sparkmagic_config as kernel_config
 
-KERNEL_NAME = "pysparkkernel"
 HEARTBEAT_TIMEOUT = 60
 #: The cells, by name; the notebook runs them in this order.
 CELLS: Dict[str, str] = {
@@ -66,38 +65,10 @@ def livy_conf(work_dir):
 
 
 def sparkmagic_config(url: str) -> dict:
-    """config.json for sparkmagic: the test server, no auth, short heartbeats, deadlines that
-    fit a loaded 2-core machine, light Spark settings, no widgets (plain table output)."""
-    credentials = {"username": "", "password": "", "url": url, "auth": "None"}
-    return {
-        "kernel_python_credentials": credentials,
-        "kernel_scala_credentials": credentials,
-        "kernel_r_credentials": credentials,
-        "session_configs": {"conf": dict(SESSION_SPARK_CONF), "name": f"sparkmagic-{os.getpid()}"},
-        "livy_session_startup_timeout_seconds": int(SESSION_START_TIMEOUT),
-        "wait_for_idle_timeout_seconds": int(STATEMENT_TIMEOUT),
-        "heartbeat_refresh_seconds": 2,
-        "heartbeat_retry_seconds": 1,
-        "livy_server_heartbeat_timeout_seconds": HEARTBEAT_TIMEOUT,
-        "retry_policy": "configurable",
-        "retry_seconds_to_sleep_list": [0.2, 0.5, 1],
-        "configurable_retry_policy_max_retries": 3,
-        "use_auto_viz": False,
-        "coerce_dataframe": True,
-        "cleanup_all_sessions_on_exit": False,
-        "shutdown_session_on_spark_statement_errors": False,
-        "all_errors_are_fatal": False,
-    }
-
-
-def install_kernel_spec(prefix: Path) -> None:
-    """Installs sparkmagic's own pysparkkernel spec under `prefix` (= `jupyter kernelspec install
-    <sparkmagic>/kernels/pysparkkernel --prefix <prefix>`). Its argv starts with `python`, which
-    jupyter_client runs as sys.executable: this venv's Python."""
-    source = Path(sparkmagic.__file__).parent / "kernels" / KERNEL_NAME
-    dest = KernelSpecManager().install_kernel_spec(str(source), kernel_name=KERNEL_NAME, prefix=str(prefix))
-    spec = json.loads((Path(dest) / "kernel.json").read_text())
-    assert spec["argv"][:3] == ["python", "-m", "sparkmagic.kernels.pysparkkernel.pysparkkernel"], spec
+    """This suite's sparkmagic config.json (the Kerberos suite starts from it too)."""
+    return kernel_config(url, session_conf=SESSION_SPARK_CONF, name=f"sparkmagic-{os.getpid()}",
+                         start_timeout=SESSION_START_TIMEOUT, statement_timeout=STATEMENT_TIMEOUT,
+                         heartbeat_timeout=HEARTBEAT_TIMEOUT)
 
 
 class Ran:
@@ -113,16 +84,7 @@ class Ran:
 
     def text(self, name: str) -> str:
         """Everything a person would see in a cell's output, as text."""
-        parts = []
-        for out in self.outputs(name):
-            if out.get("output_type") == "stream":
-                parts.append(out.get("text", ""))
-            elif out.get("output_type") in ("execute_result", "display_data"):
-                data = out.get("data", {})
-                parts.append(data.get("text/plain", "") + "\n" + data.get("text/html", ""))
-            elif out.get("output_type") == "error":
-                parts.append(f"{out.get('ename')}: {out.get('evalue')}\n" + "\n".join(out.get("traceback", [])))
-        return "\n".join(parts)
+        return cell_text(self.by_name[name])
 
     def describe(self, name: str) -> str:
         return f"cell {name!r} outputs:\n{json.dumps(self.outputs(name), indent=1)[:4000]}"
@@ -131,28 +93,13 @@ class Ran:
 @pytest.fixture(scope="module")
 def ran(livy, tmp_path_factory) -> Ran:
     root = tmp_path_factory.mktemp("sparkmagic")
-    conf_dir = root / "sparkmagic"
-    conf_dir.mkdir()
-    (conf_dir / "config.json").write_text(json.dumps(sparkmagic_config(livy.url), indent=1))
-    prefix = root / "prefix"
-    home = root / "home"
-    home.mkdir()
     # Jupyter, IPython and sparkmagic find everything through these, in this process (the kernel
     # spec, connection files) and in the kernel, which also gets a HOME of its own: nothing lands
     # in the real home directory.
-    env = {
-        "SPARKMAGIC_CONF_DIR": str(conf_dir),  # read by sparkmagic at import, in the kernel
-        "JUPYTER_PATH": str(prefix / "share" / "jupyter"),  # where the kernel spec is found
-        "JUPYTER_DATA_DIR": str(root / "data"),
-        "JUPYTER_CONFIG_DIR": str(root / "config"),
-        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),  # connection files
-        "IPYTHONDIR": str(root / "ipython"),
-        "MPLCONFIGDIR": str(root / "mpl"),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
+    env = prepare(root, sparkmagic_config(livy.url))
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(code.replace("{url}", livy.url)) for code in CELLS.values()]
-    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "PySpark", "language": "python"}
+    nb.metadata["kernelspec"] = KERNELSPEC
 
     sessions_during: List[dict] = []
 
@@ -163,7 +110,6 @@ def ran(livy, tmp_path_factory) -> Ran:
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        install_kernel_spec(prefix)
         client = NotebookClient(
             nb,
             kernel_name=KERNEL_NAME,
@@ -173,7 +119,7 @@ def ran(livy, tmp_path_factory) -> Ran:
             shutdown_kernel="graceful",  # the kernel's do_shutdown deletes the Livy session
         )
         client.on_cell_executed = snapshot
-        client.execute(env=dict(os.environ, HOME=str(home)))
+        client.execute(env=kernel_env(root))
     return Ran(nb, sessions_during)
 
 

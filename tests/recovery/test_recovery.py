@@ -363,3 +363,66 @@ def test_a_pylivy_session_opened_before_a_restart_keeps_working(tmp_path, real_h
             assert session.download("spark.range(5).toDF('n')").shape == (5, 1)
     finally:
         livy.cleanup()
+
+
+def test_a_sparkmagic_notebook_keeps_its_session_across_a_restart(tmp_path, real_home):
+    """sparkmagic's PySpark kernel (run by nbclient, as Jupyter runs it) holds a Livy session; the
+    server is killed (-9) and started again between two cells. The next cells run in the same
+    session with its variables, sparkmagic notices nothing, and closing the kernel deletes the
+    session as it does without a restart."""
+    import re
+    import sys
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    # Appended, not prepended: tests/clients has a session_helpers.py of its own.
+    sys.path.append(str(Path(__file__).resolve().parents[1] / "clients"))
+    from sparkmagic_kernel import (KERNEL_NAME, KERNELSPEC, cell_text, kernel_env, prepare,
+                                   sparkmagic_config)
+
+    statement_timeout = 120
+    livy = Livy(tmp_path, real_home, fs_store(tmp_path)).start()
+    try:
+        jupyter = tmp_path / "jupyter"
+        env = prepare(jupyter, sparkmagic_config(
+            livy.server.url, session_conf={}, name="notebook-across-restart",
+            start_timeout=SPARK_START_TIMEOUT, statement_timeout=statement_timeout,
+            heartbeat_timeout=60))
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(code) for code in (
+            "counter = 40\nprint('counter set')",
+            "counter += 2\nprint('counter=%d' % counter)",
+            "%%sql\nSELECT 6 * 7 AS answer",
+        )]
+        nb.metadata["kernelspec"] = KERNELSPEC
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            client = NotebookClient(nb, kernel_name=KERNEL_NAME,
+                                    timeout=int(SPARK_START_TIMEOUT + statement_timeout),
+                                    startup_timeout=90, allow_errors=True,
+                                    shutdown_kernel="graceful")
+            with client.setup_kernel(env=kernel_env(jupyter)):
+                client.execute_cell(nb.cells[0], 0)
+                assert "counter set" in cell_text(nb.cells[0]), cell_text(nb.cells[0])
+                (before,) = livy.req("GET", "/sessions")[1]["sessions"]
+                livy.crash()
+                livy.start()
+                client.execute_cell(nb.cells[1], 1)
+                client.execute_cell(nb.cells[2], 2)
+                (after,) = livy.req("GET", "/sessions")[1]["sessions"]
+                history = livy.req("GET", f"/sessions/{after['id']}/statements")[1]["statements"]
+        assert "counter=42" in cell_text(nb.cells[1]), cell_text(nb.cells[1])
+        assert re.search(r"answer\s*\n\s*0\s+42\b", cell_text(nb.cells[2])), cell_text(nb.cells[2])
+        assert (after["id"], after["name"]) == (before["id"], "notebook-across-restart"), (before, after)
+        # The cell after the restart ran in that same session: its statement is in its history,
+        # after the one from before the restart.
+        codes = [st["code"].strip() for st in history]  # sparkmagic ends each cell with "\n"
+        assert codes.index("counter = 40\nprint('counter set')") < codes.index(
+            "counter += 2\nprint('counter=%d' % counter)"), codes
+        # Closing the kernel deleted the session (sparkmagic's do_shutdown), as without a restart.
+        wait_until(lambda: livy.req("GET", "/sessions")[1]["sessions"] == [], timeout=60,
+                   what="the kernel's shutdown to delete the session")
+    finally:
+        livy.cleanup()

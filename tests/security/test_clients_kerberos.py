@@ -103,35 +103,22 @@ def spark_livy(kdc, keytab, job_dir, tmp_path_factory):
 def test_sparkmagic_kernel_with_kerberos(spark_livy, ccaches, tmp_path_factory):
     import nbformat
     from nbclient import NotebookClient
-    from test_sessions_sparkmagic import KERNEL_NAME, install_kernel_spec, sparkmagic_config
+    from sparkmagic_kernel import KERNEL_NAME, KERNELSPEC, kernel_env, prepare
+    from test_sessions_sparkmagic import sparkmagic_config
 
     url = url_of(spark_livy)
     config = sparkmagic_config(url)
     for key in ("kernel_python_credentials", "kernel_scala_credentials", "kernel_r_credentials"):
         config[key] = {"username": "", "password": "", "url": url, "auth": "Kerberos"}
     root = tmp_path_factory.mktemp("sparkmagic-krb")
-    conf_dir = root / "sparkmagic"
-    conf_dir.mkdir()
-    (conf_dir / "config.json").write_text(json.dumps(config, indent=1))
-    prefix, home = root / "prefix", root / "home"
-    home.mkdir()
-    env = {
-        "SPARKMAGIC_CONF_DIR": str(conf_dir),
-        "JUPYTER_PATH": str(prefix / "share" / "jupyter"),
-        "JUPYTER_DATA_DIR": str(root / "data"),
-        "JUPYTER_CONFIG_DIR": str(root / "config"),
-        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
-        "IPYTHONDIR": str(root / "ipython"),
-        "MPLCONFIGDIR": str(root / "mpl"),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
+    env = prepare(root, config)
     cells = {
         "count": "spark.range(7).count()",
         "info": "%%info",
     }
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells.values()]
-    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "PySpark", "language": "python"}
+    nb.metadata["kernelspec"] = KERNELSPEC
     sessions_seen = []
     admin = gss_session(ccaches["admin"])
 
@@ -142,14 +129,13 @@ def test_sparkmagic_kernel_with_kerberos(spark_livy, ccaches, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
-        install_kernel_spec(prefix)
         client = NotebookClient(
             nb, kernel_name=KERNEL_NAME, timeout=400, startup_timeout=90,
             allow_errors=True, shutdown_kernel="graceful",
         )
         client.on_cell_executed = snapshot
         # The kernel (requests-kerberos) uses alice's ticket cache.
-        client.execute(env=dict(os.environ, HOME=str(home), KRB5CCNAME=f"FILE:{ccaches['alice']}"))
+        client.execute(env=kernel_env(root, {"KRB5CCNAME": f"FILE:{ccaches['alice']}"}))
 
     def text(i):
         out = []
