@@ -3,6 +3,7 @@
     with ZooKeeper() as zk:
         zk.address      # "127.0.0.1:PORT"
         zk.stop(); zk.start()   # an outage and its end
+        zk.cli("get /x")        # a second client, in ZooKeeper's own shell
 """
 
 from __future__ import annotations
@@ -85,6 +86,18 @@ class ZooKeeper:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.proc = None
+
+    def cli(self, *commands: str) -> str:
+        """Runs `commands` in ZooKeeper's own shell (ZooKeeperMain, what zkCli.sh runs) as a
+        second, separate client with a session of its own; returns what it printed."""
+        java = shutil.which("java") or "java"
+        done = subprocess.run(
+            [java, "-Xmx128m", "-cp", self._classpath(), "org.apache.zookeeper.ZooKeeperMain",
+             "-server", self.address],
+            input="\n".join([*commands, "quit"]) + "\n", capture_output=True, text=True,
+            timeout=60,
+        )
+        return done.stdout + done.stderr
 
     def __enter__(self) -> "ZooKeeper":
         return self.start()

@@ -328,6 +328,14 @@ def test_zookeeper_store_survives_a_crash_and_an_outage(tmp_path, real_home):
             s = create_session(livy.server, {"kind": "pyspark", "name": "zk-notebook"})
             wait_session_state(livy.server, s["id"], {"idle"}, SPARK_START_TIMEOUT)
             assert ok_text(run(livy.server, s["id"], "z = 7\nprint(z)")) == "7"
+            # The session's record holds its driver's secret: only the server's digest identity
+            # reads it; another ZooKeeper client, anonymous or with another identity, is refused.
+            record = f"/livy/v1/interactive/{s['id']}"
+            holder = zk.cli("addauth digest livy:s3cret", f"get {record}")
+            assert '"secret":' in holder and "zk-notebook" in holder, holder[-2000:]
+            for intruder in ([f"get {record}"], ["addauth digest mallory:guess", f"get {record}"]):
+                seen = zk.cli(*intruder)
+                assert "Insufficient permission" in seen and '"secret":' not in seen, seen[-2000:]
             first = livy.batch("zk-before", 0, 0)
             livy.wait_batch(first["id"], {"success"})
             # ZooKeeper goes away: the server keeps serving and catches up when it is back.
