@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod batches;
+pub mod coerce;
 pub mod conf;
 pub mod driver;
 pub mod error;

@@ -3,9 +3,10 @@
 //! Jobs are cloudpickled Python functions run in the driver with a JobContext.
 
 use super::body_limit::upload_too_large;
-use super::json::{opt_string, LivyJson};
+use super::json::LivyJson;
 use super::sessions::{find, Need};
 use super::{AppState, Caller};
+use crate::coerce::opt_string;
 use crate::error::ApiError;
 use crate::launch::prepare::resolve_uri;
 use crate::sessions::interactive::{JobStatus, Resource};

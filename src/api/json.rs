@@ -1,14 +1,12 @@
 //! JSON in and out the way Livy's Jackson setup behaves: unknown fields and type mismatches are
-//! 400s in Livy's `{"msg": ...}` shape, and scalars are coerced as Jackson coerces them (clients
-//! such as Airflow send `"numExecutors": "2"`).
+//! 400s in Livy's `{"msg": ...}` shape (the fields' own coercion is in `crate::coerce`, next to
+//! no HTTP, so the request types of sessions and batches need nothing from this layer).
 
 use super::body_limit::{is_over_limit, BodyLimit, BodyLimits, BudgetFor, BODY_READ_DEADLINE};
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use serde::de::{self, DeserializeOwned, Deserializer};
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use serde::de::DeserializeOwned;
 
 /// A JSON request body, rejected in Livy's shape when malformed. Its size limit is the one the
 /// body-limit layer set (Livy's default `livy.rsc.rpc.max.size` where no layer did).
@@ -82,72 +80,6 @@ pub fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))
 }
 
-/// A JSON scalar read as text (Jackson turns numbers and booleans into strings).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-}
-
-impl Scalar {
-    fn into_string(self) -> String {
-        match self {
-            Scalar::Str(s) => s,
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Float(f) => f.to_string(),
-            Scalar::Bool(b) => b.to_string(),
-        }
-    }
-}
-
-/// An optional string that also accepts a number or boolean.
-pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let v: Option<Scalar> =
-        Option::deserialize(d).map_err(|_: D::Error| de::Error::custom("expected a string"))?;
-    Ok(v.map(Scalar::into_string))
-}
-
-/// An optional integer that also accepts a numeric string ("2").
-pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
-    let v: Option<Scalar> =
-        Option::deserialize(d).map_err(|_: D::Error| de::Error::custom("expected an integer"))?;
-    match v {
-        None => Ok(None),
-        Some(Scalar::Int(i)) => i32::try_from(i)
-            .map(Some)
-            .map_err(|_| de::Error::custom(format!("integer {i} is out of range"))),
-        Some(Scalar::Str(s)) => s
-            .trim()
-            .parse::<i32>()
-            .map(Some)
-            .map_err(|_| de::Error::custom(format!("expected an integer, got \"{s}\""))),
-        Some(_) => Err(de::Error::custom("expected an integer")),
-    }
-}
-
-/// A list of strings; `null` is an empty list and number elements become strings.
-pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let v: Option<Vec<Scalar>> = Option::deserialize(d)
-        .map_err(|_: D::Error| de::Error::custom("expected a list of strings"))?;
-    Ok(v.unwrap_or_default()
-        .into_iter()
-        .map(Scalar::into_string)
-        .collect())
-}
-
-/// A string-to-string map; `null` is empty and scalar values become strings.
-pub fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let v: Option<BTreeMap<String, Scalar>> = Option::deserialize(d)
-        .map_err(|_: D::Error| de::Error::custom("expected an object of string values"))?;
-    Ok(v.unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.into_string()))
-        .collect())
-}
-
 /// Query parameters, parsed once per request.
 #[derive(Debug, Default)]
 pub struct Params(Vec<(String, String)>);
@@ -185,6 +117,9 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coerce::{opt_int, opt_string, string_list, string_map};
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

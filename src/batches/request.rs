@@ -1,6 +1,6 @@
 //! The body of `POST /batches` (Livy's `CreateBatchRequest`).
 
-use crate::api::json::{opt_int, opt_string, string_list, string_map};
+use crate::coerce::{opt_int, opt_string, string_list, string_map};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -4,6 +4,7 @@
 //! Hadoop's AuthenticationFilter) or `ldap` (Basic credentials checked by an LDAP bind);
 //! anything else stops the server ("Invalid auth type").
 
+use super::hadoop::HadoopConf;
 use super::keys;
 use crate::auth::name_rules::NameRules;
 use std::path::{Path, PathBuf};
@@ -198,6 +199,45 @@ fn default_realm_in(path: &Path) -> Option<String> {
         }
     }
     None
+}
+
+/// Livy's rule (`LivyServer.start`): with Hadoop security on, the launch principal and keytab
+/// are required; the principal's `_HOST` becomes this server's host. Without security they are
+/// not used (Livy ignores them too).
+pub(super) fn launch_identity(
+    hadoop: &HadoopConf,
+    string: &dyn Fn(&str) -> Option<String>,
+    int: &dyn Fn(&str) -> i64,
+    duration: &dyn Fn(&str) -> Duration,
+    problems: &mut Vec<String>,
+) -> Option<crate::auth::hadoop::IdentitySettings> {
+    let kerberos = hadoop
+        .get_trimmed(crate::yarn::conf::HADOOP_SECURITY_AUTHENTICATION)
+        .is_some_and(|v| v.eq_ignore_ascii_case("kerberos"));
+    if !kerberos {
+        return None;
+    }
+    const PRINCIPAL: &str = "livy.server.launch.kerberos.principal";
+    const KEYTAB: &str = "livy.server.launch.kerberos.keytab";
+    let keytab = string(KEYTAB);
+    let principal = string(PRINCIPAL);
+    if keytab.is_none() {
+        problems.push(format!("Kerberos requires {KEYTAB} to be provided."));
+    }
+    if principal.is_none() {
+        problems.push(format!("Kerberos requires {PRINCIPAL} to be provided."));
+    }
+    let server_host = string(keys::SERVER_HOST).unwrap_or_default();
+    Some(crate::auth::hadoop::IdentitySettings {
+        principal: crate::auth::hadoop::resolve_host(&principal?, &server_host),
+        keytab: PathBuf::from(keytab?),
+        // Zero would renew in a busy loop.
+        refresh_interval: duration("livy.server.launch.kerberos.refresh-interval")
+            .max(Duration::from_secs(1)),
+        fail_threshold: u32::try_from(int("livy.server.launch.kerberos.kinit-fail-threshold"))
+            .unwrap_or(1)
+            .max(1),
+    })
 }
 
 #[cfg(test)]

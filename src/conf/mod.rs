@@ -3,6 +3,7 @@
 //! conf dir in one pass (`livy-server validate` runs exactly this and nothing else).
 
 pub mod auth;
+mod env;
 pub mod hadoop;
 pub mod keys;
 pub mod ldap;
@@ -10,10 +11,12 @@ pub mod recovery;
 pub mod security;
 pub mod units;
 
+use env::detect_spark_version;
+pub use env::{read_properties, Env};
 use hadoop::HadoopConf;
 use keys::Kind;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Keys users may never set themselves unless `livy.server.session.allow-custom-classpath` is on
@@ -38,55 +41,6 @@ pub const SPARK_FILE_LIST_KEYS: &[&str] = &[
     "spark.yarn.jar",
     "spark.yarn.jars",
 ];
-
-/// The process environment the configuration depends on, captured once (and injectable in tests).
-#[derive(Debug, Clone, Default)]
-pub struct Env {
-    pub livy_home: Option<PathBuf>,
-    pub livy_conf_dir: Option<PathBuf>,
-    pub livy_log_dir: Option<PathBuf>,
-    pub livy_pid_dir: Option<PathBuf>,
-    pub spark_home: Option<PathBuf>,
-    pub spark_conf_dir: Option<PathBuf>,
-    pub hadoop_conf_dir: Option<PathBuf>,
-    pub yarn_conf_dir: Option<PathBuf>,
-    pub pyspark_python: Option<String>,
-    /// `KRB5_CONFIG`: where the Kerberos library reads krb5.conf (for the default realm).
-    pub krb5_config: Option<String>,
-}
-
-impl Env {
-    /// Reads the variables Livy's launcher script and Spark honour.
-    pub fn from_process() -> Self {
-        let path = |name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        Env {
-            livy_home: path("LIVY_HOME"),
-            livy_conf_dir: path("LIVY_CONF_DIR"),
-            livy_log_dir: path("LIVY_LOG_DIR"),
-            livy_pid_dir: path("LIVY_PID_DIR"),
-            spark_home: path("SPARK_HOME"),
-            spark_conf_dir: path("SPARK_CONF_DIR"),
-            hadoop_conf_dir: path("HADOOP_CONF_DIR"),
-            yarn_conf_dir: path("YARN_CONF_DIR"),
-            pyspark_python: std::env::var("PYSPARK_PYTHON")
-                .ok()
-                .filter(|v| !v.is_empty()),
-            krb5_config: std::env::var("KRB5_CONFIG").ok().filter(|v| !v.is_empty()),
-        }
-    }
-
-    /// `LIVY_CONF_DIR`, else `$LIVY_HOME/conf`, else `./conf`.
-    pub fn conf_dir(&self) -> PathBuf {
-        self.livy_conf_dir
-            .clone()
-            .or_else(|| self.livy_home.as_ref().map(|h| h.join("conf")))
-            .unwrap_or_else(|| PathBuf::from("conf"))
-    }
-}
 
 /// All configuration problems found, reported together.
 #[derive(Debug, thiserror::Error)]
@@ -436,7 +390,8 @@ impl LivyConf {
             }
         };
 
-        let launch_kerberos = launch_identity(&hadoop, &string, &int, &duration, &mut problems);
+        let launch_kerberos =
+            auth::launch_identity(&hadoop, &string, &int, &duration, &mut problems);
 
         let yarn = if master.starts_with("yarn") {
             let submit = string(keys::YARN_SUBMIT).unwrap_or_default();
@@ -616,45 +571,6 @@ impl LivyConf {
     }
 }
 
-/// Livy's rule (`LivyServer.start`): with Hadoop security on, the launch principal and keytab
-/// are required; the principal's `_HOST` becomes this server's host. Without security they are
-/// not used (Livy ignores them too).
-fn launch_identity(
-    hadoop: &HadoopConf,
-    string: &dyn Fn(&str) -> Option<String>,
-    int: &dyn Fn(&str) -> i64,
-    duration: &dyn Fn(&str) -> Duration,
-    problems: &mut Vec<String>,
-) -> Option<crate::auth::hadoop::IdentitySettings> {
-    let kerberos = hadoop
-        .get_trimmed(crate::yarn::conf::HADOOP_SECURITY_AUTHENTICATION)
-        .is_some_and(|v| v.eq_ignore_ascii_case("kerberos"));
-    if !kerberos {
-        return None;
-    }
-    const PRINCIPAL: &str = "livy.server.launch.kerberos.principal";
-    const KEYTAB: &str = "livy.server.launch.kerberos.keytab";
-    let keytab = string(KEYTAB);
-    let principal = string(PRINCIPAL);
-    if keytab.is_none() {
-        problems.push(format!("Kerberos requires {KEYTAB} to be provided."));
-    }
-    if principal.is_none() {
-        problems.push(format!("Kerberos requires {PRINCIPAL} to be provided."));
-    }
-    let server_host = string(keys::SERVER_HOST).unwrap_or_default();
-    Some(crate::auth::hadoop::IdentitySettings {
-        principal: crate::auth::hadoop::resolve_host(&principal?, &server_host),
-        keytab: PathBuf::from(keytab?),
-        // Zero would renew in a busy loop.
-        refresh_interval: duration("livy.server.launch.kerberos.refresh-interval")
-            .max(Duration::from_secs(1)),
-        fail_threshold: u32::try_from(int("livy.server.launch.kerberos.kinit-fail-threshold"))
-            .unwrap_or(1)
-            .max(1),
-    })
-}
-
 /// Checks a value against the form its key requires; the error names the expected form.
 fn check(kind: Kind, value: &str) -> Result<(), String> {
     let v = value.trim();
@@ -674,37 +590,6 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
         Kind::Duration => units::parse_duration(v).map(|_| ()),
         Kind::Size => units::parse_size(v).map(|_| ()),
     }
-}
-
-/// Reads a Java properties file; `Ok(None)` when it does not exist.
-pub fn read_properties(path: &Path) -> Result<Option<BTreeMap<String, String>>, String> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    java_properties::read(std::io::BufReader::new(file))
-        .map(|m| Some(m.into_iter().collect()))
-        .map_err(|e| format!("cannot parse {}: {e}", path.display()))
-}
-
-/// The Spark version from the name of `jars/spark-core_<scala>-<spark>.jar`.
-fn detect_spark_version(home: &Path) -> Option<String> {
-    let Ok(entries) = std::fs::read_dir(home.join("jars")) else {
-        return None;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(rest) = name
-            .strip_prefix("spark-core_")
-            .and_then(|r| r.strip_suffix(".jar"))
-        {
-            if let Some((_scala, spark)) = rest.split_once('-') {
-                return Some(spark.to_string());
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]

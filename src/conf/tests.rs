@@ -1,4 +1,5 @@
 use super::*;
+use std::path::Path;
 
 fn fake_spark_home() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

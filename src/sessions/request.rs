@@ -1,7 +1,7 @@
 //! The body of `POST /sessions` (Livy 0.9's `CreateInteractiveRequest`) and the statement and
 //! completion requests.
 
-use crate::api::json::{opt_int, opt_string, string_list, string_map};
+use crate::coerce::{opt_int, opt_string, string_list, string_map};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
