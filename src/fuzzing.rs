@@ -14,19 +14,18 @@ use crate::yarn::types::{
 };
 use crate::yarn::{ClusterInfo, ClusterMetrics, DelegationToken, NewApplication};
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// `livy.conf` and `spark-blacklist.conf` as the server reads them at start (Java properties,
 /// then [`LivyConf::from_map`]); `env` names a Spark home with a `bin/spark-submit`.
 pub fn livy_conf(livy_conf: &[u8], blacklist: &[u8], env: &Env) {
-    let Ok(raw) = java_properties::read(livy_conf) else {
+    let Ok(raw) = crate::conf::parse_properties(livy_conf) else {
         return;
     };
-    let blacklist: BTreeSet<String> = java_properties::read(blacklist)
+    let blacklist: BTreeSet<String> = crate::conf::parse_properties(blacklist)
         .map(|m| m.into_keys().collect())
         .unwrap_or_default();
-    let raw: BTreeMap<String, String> = raw.into_iter().collect();
     if let Ok(loaded) = LivyConf::from_map(raw.clone(), blacklist, env) {
         let conf = loaded.conf;
         // Every key the input set reads back (only those: walking all ~300 known keys made each

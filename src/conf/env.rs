@@ -55,14 +55,32 @@ impl Env {
 
 /// Reads a Java properties file; `Ok(None)` when it does not exist.
 pub fn read_properties(path: &Path) -> Result<Option<BTreeMap<String, String>>, String> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    java_properties::read(std::io::BufReader::new(file))
-        .map(|m| Some(m.into_iter().collect()))
+    parse_properties(&bytes)
+        .map(Some)
         .map_err(|e| format!("cannot parse {}: {e}", path.display()))
+}
+
+/// Parses the text of a Java properties file.
+///
+/// Why the newline: `java_properties` 2.0 panics ("Must not use a decoder that has finished")
+/// on a file that is nothing but the start of a byte-order mark (`EF`, `EF BB`, `FE`, `FF`; found
+/// by the livy_conf fuzz target): its decoder holds those bytes back until the end of input,
+/// emits them on the final call and is then called once more. A line terminator at the end means
+/// nothing is held back at the end. It changes no property, except that a backslash ending the
+/// file is now dropped as Java's `Properties.load` drops it (without the newline the crate read
+/// `a = b\` at the very end as something else).
+pub fn parse_properties(text: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let mut terminated = Vec::with_capacity(text.len() + 1);
+    terminated.extend_from_slice(text);
+    terminated.push(b'\n');
+    java_properties::read(terminated.as_slice())
+        .map(|m| m.into_iter().collect())
+        .map_err(|e| e.to_string())
 }
 
 /// The Spark version from the name of `jars/spark-core_<scala>-<spark>.jar`.
@@ -82,4 +100,32 @@ pub(super) fn detect_spark_version(home: &Path) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file that is only the start of a byte-order mark used to panic inside the properties
+    /// reader (livy_conf fuzz finding); it is now read like any other one-line file.
+    #[test]
+    fn a_file_that_is_a_byte_order_mark_prefix_is_read_not_a_panic() {
+        for text in [&b"\xef"[..], b"\xef\xbb", b"\xfe", b"\xff"] {
+            let props = parse_properties(text).unwrap();
+            assert_eq!(props.len(), 1, "{text:?}: {props:?}");
+        }
+        assert_eq!(parse_properties(b"\xef\xbb\xbfa=b").unwrap()["a"], "b");
+    }
+
+    /// The added line end changes nothing: the last line, an already terminated file and an
+    /// empty one read as before; a backslash ending the file is dropped, as Java drops it.
+    #[test]
+    fn the_added_line_end_changes_no_property() {
+        let read = |t: &[u8]| parse_properties(t).unwrap();
+        assert_eq!(read(b"a = b"), read(b"a = b\n"));
+        assert_eq!(read(b"a = b\\"), BTreeMap::from([("a".into(), "b".into())]));
+        assert_eq!(read(b"a=1\nb=2\r\n"), read(b"a=1\nb=2"));
+        assert!(read(b"").is_empty());
+        assert_eq!(read(b"# only a comment"), BTreeMap::new());
+    }
 }

@@ -12,7 +12,7 @@ pub mod security;
 pub mod units;
 
 use env::detect_spark_version;
-pub use env::{read_properties, Env};
+pub use env::{parse_properties, read_properties, Env};
 use hadoop::HadoopConf;
 use keys::Kind;
 use std::collections::{BTreeMap, BTreeSet};
