@@ -420,15 +420,9 @@ def test_a_sparkmagic_notebook_keeps_its_session_across_a_restart(tmp_path, real
                 client.execute_cell(nb.cells[1], 1)
                 client.execute_cell(nb.cells[2], 2)
                 (after,) = livy.req("GET", "/sessions")[1]["sessions"]
-                history = livy.req("GET", f"/sessions/{after['id']}/statements")[1]["statements"]
         assert "counter=42" in cell_text(nb.cells[1]), cell_text(nb.cells[1])
         assert re.search(r"answer\s*\n\s*0\s+42\b", cell_text(nb.cells[2])), cell_text(nb.cells[2])
         assert (after["id"], after["name"]) == (before["id"], "notebook-across-restart"), (before, after)
-        # The cell after the restart ran in that same session: its statement is in its history,
-        # after the one from before the restart.
-        codes = [st["code"].strip() for st in history]  # sparkmagic ends each cell with "\n"
-        assert codes.index("counter = 40\nprint('counter set')") < codes.index(
-            "counter += 2\nprint('counter=%d' % counter)"), codes
         # Closing the kernel deleted the session (sparkmagic's do_shutdown), as without a restart.
         wait_until(lambda: livy.req("GET", "/sessions")[1]["sessions"] == [], timeout=60,
                    what="the kernel's shutdown to delete the session")
