@@ -606,8 +606,7 @@ def main():
         # load moves both halves alike), with the spread. A session start contains a bare start,
         # so a ratio below 1 is noise, never a gain; the bench says so instead of reporting it.
         pair_ratio = median(ratios)
-        q = sorted(ratios)
-        lo, hi = pct(q, 25), pct(q, 75)
+        lo, hi = pct(ratios, 25), pct(ratios, 75)
         s_cpu = [r["cpu"] for r in sessions]
         b_cpu = [r["cpu"] for r in bares]
         rows += [

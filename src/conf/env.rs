@@ -75,10 +75,7 @@ pub fn read_properties(path: &Path) -> Result<Option<BTreeMap<String, String>>, 
 /// file is now dropped as Java's `Properties.load` drops it (without the newline the crate read
 /// `a = b\` at the very end as something else).
 pub fn parse_properties(text: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    let mut terminated = Vec::with_capacity(text.len() + 1);
-    terminated.extend_from_slice(text);
-    terminated.push(b'\n');
-    java_properties::read(terminated.as_slice())
+    java_properties::read(std::io::Read::chain(text, &b"\n"[..]))
         .map(|m| m.into_iter().collect())
         .map_err(|e| e.to_string())
 }
