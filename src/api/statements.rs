@@ -64,6 +64,8 @@ async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let session = find(&app, &caller, &id, Need::Modify)?;
     let statement = session.submit(request.code, request.kind.as_deref())?;
+    // A statement id the client has seen survives a crash and is never given out again.
+    session.persisted().await;
     Ok((
         StatusCode::CREATED,
         [(

@@ -2,8 +2,9 @@
 //! session or batch marks its record dirty here (the one place a state change meets the store);
 //! one writer task turns dirty marks into store writes, newest state first and coalesced, so a
 //! burst of changes costs one write and the request path never waits for the disk or ZooKeeper.
-//! Creation is the exception: it waits for its record ([`Recovery::flush`]) before it answers,
-//! so an id a client has seen is never lost or reused.
+//! What hands the client a new id is the exception: creating a session or batch and submitting
+//! a statement wait for their records ([`Recovery::flush`]) before they answer, so an id a
+//! client has seen is never lost or reused, and the code behind it is never forgotten.
 
 pub mod store;
 pub mod zk;
@@ -256,7 +257,12 @@ pub fn decode_records<T: serde::de::DeserializeOwned>(
 /// The writer: drains dirty marks into the store. A failed write stays queued (unless a newer
 /// mark replaced it) and is retried with back-off; the first failure and then one line per
 /// minute are logged, so a ZooKeeper outage does not flood the log.
+/// Records of one batch written at the same time (file syncs on the blocking pool, or
+/// pipelined ZooKeeper requests).
+const PARALLEL_WRITES: usize = 16;
+
 async fn writer(r: Arc<Recovery>) {
+    use futures::stream::StreamExt;
     let mut backoff = Duration::from_millis(100);
     let mut last_log: Option<tokio::time::Instant> = None;
     loop {
@@ -281,18 +287,33 @@ async fn writer(r: Arc<Recovery>) {
                 Source::Removed => writes.push((key, None)),
             }
         }
+        // The records of one batch are independent (one key each, and loading tolerates any
+        // subset of them), so they go out together: a statement's `POST` waits for its record
+        // and its session's, and two syncs side by side cost about one.
+        let results: Vec<_> = futures::stream::iter(writes)
+            .map(|(key, bytes)| {
+                let r = &r;
+                async move {
+                    let result = match &bytes {
+                        None => r.store.remove(&key).await,
+                        Some(bytes) => {
+                            r.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            r.bytes.fetch_add(
+                                bytes.len() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            r.store.set(&key, bytes).await
+                        }
+                    };
+                    (key, bytes, result)
+                }
+            })
+            .buffer_unordered(PARALLEL_WRITES)
+            .collect()
+            .await;
         let mut failed = Vec::new();
         let mut first_error = None;
-        for (key, bytes) in writes {
-            let result = match &bytes {
-                None => r.store.remove(&key).await,
-                Some(bytes) => {
-                    r.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    r.bytes
-                        .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    r.store.set(&key, bytes).await
-                }
-            };
+        for (key, bytes, result) in results {
             if let Err(e) = result {
                 first_error.get_or_insert(e.to_string());
                 let source = match bytes {

@@ -436,6 +436,19 @@ impl Session {
         Ok(statement)
     }
 
+    /// Waits until the session's record and its statements' are in the recovery store (at most
+    /// [`crate::batches::CREATE_FLUSH_WAIT`]; a slow store is logged, and the writes still go
+    /// out when it is back). Without recovery there is nothing to wait for.
+    pub async fn persisted(&self) {
+        let Some(p) = &self.persist else { return };
+        if !p.recovery().flush(crate::batches::CREATE_FLUSH_WAIT).await {
+            tracing::warn!(
+                session_id = self.id,
+                "the recovery store is slow or down; the session's records are written when it is back"
+            );
+        }
+    }
+
     /// Livy's cancel: waiting → cancelled now; running → cancelling, and the driver is told.
     pub fn cancel(&self, statement_id: u32) -> Result<(), ApiError> {
         let tell_driver = {

@@ -294,9 +294,7 @@ impl InteractiveSessions {
         if let Some(recovery) = &self.recovery {
             recovery.set_next_id(crate::recovery::INTERACTIVE, self.registry.next_id());
             session.notify();
-            if !recovery.flush(crate::batches::CREATE_FLUSH_WAIT).await {
-                tracing::warn!(session_id = id, "the recovery store is slow or down; the session's record is written when it is back");
-            }
+            session.persisted().await;
         }
         Ok(session)
     }

@@ -298,12 +298,15 @@ impl std::io::Write for ByteCount {
     }
 }
 
-/// Milliseconds since the epoch, as Livy's `started`/`completed`.
 impl Statements {
     /// After a server restart, aligns the stored statements with a driver that dialed back
-    /// (its results were re-sent just before): the one it runs stays running; ones it never
-    /// received wait to be sent again; ones it received but has no result for any more get an
-    /// error output saying so. Returns the ids of those lost.
+    /// (its results were re-sent just before). The store may lag the driver by the last few
+    /// changes, so a statement the driver received can still be stored as `waiting`:
+    /// - the one the driver runs now is `running` (never sent again: code runs once);
+    /// - ones it never received wait to be sent (again);
+    /// - ones it received but has no result for any more get an error output saying so.
+    ///
+    /// Returns the ids of those lost.
     pub fn reconcile(
         &mut self,
         running: Option<u32>,
@@ -312,19 +315,35 @@ impl Statements {
     ) -> Vec<u32> {
         let mut lost = Vec::new();
         for s in self.items.values_mut() {
-            if !matches!(
+            let unfinished = matches!(
                 s.state,
-                StatementState::Running | StatementState::Cancelling
-            ) || Some(s.id) == running
-            {
+                StatementState::Waiting | StatementState::Running | StatementState::Cancelling
+            );
+            if !unfinished {
+                continue;
+            }
+            if Some(s.id) == running {
+                if s.state == StatementState::Waiting {
+                    s.state = StatementState::Running;
+                    s.started = now;
+                    self.dirty.insert(s.id);
+                }
+                continue;
+            }
+            if last_received.is_none_or(|last| s.id > last) {
+                if s.state == StatementState::Cancelling {
+                    // Its cancel was asked for before the driver got it: it never runs.
+                    s.state = StatementState::Cancelled;
+                    s.completed = now;
+                    self.dirty.insert(s.id);
+                } else if s.state != StatementState::Waiting {
+                    s.state = StatementState::Waiting;
+                    s.started = 0;
+                    self.dirty.insert(s.id);
+                }
                 continue;
             }
             self.dirty.insert(s.id);
-            if last_received.is_none_or(|last| s.id > last) {
-                s.state = StatementState::Waiting;
-                s.started = 0;
-                continue;
-            }
             s.state = StatementState::Available;
             s.completed = now;
             s.progress = 1.0;
@@ -391,6 +410,7 @@ pub struct StatementRecord {
     pub kind: String,
 }
 
+/// Milliseconds since the epoch, as Livy's `started`/`completed`.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -476,5 +496,46 @@ mod tests {
         assert!(s.get(0).is_none());
         s.abandon("gone", 3);
         assert!(s.all().all(|st| st.state == StatementState::Cancelled));
+    }
+
+    /// The store lags the driver by its last changes: whatever it says, code the driver
+    /// received runs once, and what it never received is (re)sent.
+    #[test]
+    fn reconcile_trusts_the_driver_over_a_lagging_store() {
+        let mut s = Statements::new(100);
+        for code in [
+            "ran",
+            "runs now",
+            "sent, stored waiting",
+            "never sent",
+            "cancel asked",
+        ] {
+            s.add(code.into(), "pyspark".into());
+        }
+        s.started(0, 1); // stored running, its result lost beyond the driver's buffer
+        s.started(4, 2);
+        s.cancel(4, 3); // cancelling, but the driver never got it (last_received = 2)
+                        // 1 is still stored `waiting` though the driver runs it; 2 and 3 are `waiting` too.
+        let lost = s.reconcile(Some(1), Some(2), 50);
+        let state = |id| s.get(id).unwrap().state;
+        assert_eq!(lost, vec![0, 2]);
+        assert_eq!(state(0), StatementState::Available);
+        assert_eq!(
+            s.get(0).unwrap().output.as_ref().unwrap()["ename"],
+            "StatementLost"
+        );
+        assert_eq!(
+            state(1),
+            StatementState::Running,
+            "runs in the driver, never sent again"
+        );
+        assert_eq!(
+            state(2),
+            StatementState::Available,
+            "received, no result: lost, not re-run"
+        );
+        assert_eq!(state(3), StatementState::Waiting);
+        assert_eq!(state(4), StatementState::Cancelled);
+        assert_eq!(s.next_waiting().unwrap().id, 3);
     }
 }

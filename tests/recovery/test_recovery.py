@@ -265,6 +265,34 @@ def test_sigterm_with_recovery_leaves_the_driver_running_and_it_resumes(tmp_path
         livy.cleanup()
 
 
+def test_statements_answered_just_before_a_crash_are_kept_and_run_once(tmp_path, real_home):
+    """A burst of statements, kill -9 the moment the last POST is answered: every id a client
+    was given is still there with its code, none is given out again, and each statement ran
+    exactly once (the driver may have received some that the store still had as waiting)."""
+    livy = Livy(tmp_path, real_home, fs_store(tmp_path)).start()
+    try:
+        s = create_session(livy.server, {"kind": "pyspark"})
+        wait_session_state(livy.server, s["id"], {"idle"}, SPARK_START_TIMEOUT)
+        assert ok_text(run(livy.server, s["id"], "counter = 0\nprint(counter)")) == "0"
+        burst = [post_statement(livy.server, s["id"], f"counter += 1  # {i}") for i in range(10)]
+        livy.crash()
+        livy.start()
+
+        listed = livy.req("GET", f"/sessions/{s['id']}/statements")[1]["statements"]
+        assert [(st["id"], st["code"]) for st in listed[1:]] == \
+            [(st["id"], st["code"]) for st in burst], listed
+        wait_session_state(livy.server, s["id"], {"idle"}, 120)
+        for st in burst:
+            done = wait_statement(livy.server, s["id"], st["id"], timeout=120)
+            out = done["output"]
+            assert out["status"] == "ok" or out["ename"] == "StatementLost", done
+        last = run(livy.server, s["id"], "print(counter)")
+        assert last["id"] == burst[-1]["id"] + 1, last
+        assert ok_text(last) == "10", "each statement ran exactly once"
+    finally:
+        livy.cleanup()
+
+
 def test_a_driver_gone_while_the_server_was_down_ends_dead_with_why(tmp_path, real_home):
     livy = Livy(tmp_path, real_home, fs_store(tmp_path),
                 **{"livy.rsc.server.idle-timeout": "3s"}).start()
