@@ -13,10 +13,10 @@ use crate::error::ApiError;
 use crate::launch::prepare::{launch_conf, resolve_uri};
 use crate::launch::{ChildExit, ChildHandle, LaunchSpec, Launcher};
 use crate::logs::ProcessLogs;
+use crate::sessions::lifecycle::{Lifecycle, Of};
 use crate::sessions::{AppInfo, Entry, Registry, SessionState};
-use crate::yarn::monitor::{diagnostics_lines, map_state, AppListener, AppMonitor, LivyAppState};
+use crate::yarn::monitor::{diagnostics_lines, AppListener, AppMonitor, LivyAppState};
 use crate::yarn::AppReport;
-use parking_lot::Mutex;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -40,19 +40,9 @@ pub struct Batch {
     pub logs: Arc<ProcessLogs>,
     /// Runs on YARN: the app's state comes from the ResourceManager, not spark-submit's exit.
     pub on_yarn: bool,
-    runtime: Mutex<Runtime>,
-    /// With recovery on: where each change of this batch is recorded.
-    persist: Option<crate::recovery::Persist>,
+    /// State, application, process and record (shared with sessions).
+    pub(crate) life: Lifecycle,
     created_ms: i64,
-}
-
-#[derive(Default)]
-struct Runtime {
-    state: Option<SessionState>,
-    finished_at: Option<Instant>,
-    app_id: Option<String>,
-    app_info: AppInfo,
-    child: Option<ChildHandle>,
 }
 
 /// A batch as clients see it (Livy's `BatchSessionView`).
@@ -105,23 +95,18 @@ impl crate::recovery::Recordable for Batch {
 
 impl AppListener for Batch {
     fn app_report(&self, report: &AppReport) {
-        {
-            let mut rt = self.runtime.lock();
-            rt.app_id = Some(report.id.clone());
-            rt.app_info.driver_log_url = report.am_container_logs.clone();
-            rt.app_info.spark_ui_url = report.tracking_url.clone();
-        }
         let diagnostics = diagnostics_lines(report);
         if !diagnostics.is_empty() {
             self.logs.set_diagnostics(diagnostics);
         }
-        match map_state(report) {
-            LivyAppState::Starting => self.changed(),
-            LivyAppState::Running => self.set_state(SessionState::Running),
-            LivyAppState::Finished => self.set_state(SessionState::Success),
-            LivyAppState::Failed => self.set_state(SessionState::Dead),
-            LivyAppState::Killed => self.set_state(SessionState::Killed),
-        }
+        let to = match self.life.app_report(report) {
+            LivyAppState::Starting => return,
+            LivyAppState::Running => SessionState::Running,
+            LivyAppState::Finished => SessionState::Success,
+            LivyAppState::Failed => SessionState::Dead,
+            LivyAppState::Killed => SessionState::Killed,
+        };
+        self.life.transition(to);
     }
 
     fn lookup_timed_out(&self, timeout: Duration) {
@@ -129,7 +114,7 @@ impl AppListener for Batch {
             "\n{}",
             lookup_timeout_message(&self.app_tag, timeout)
         )]);
-        self.set_state(SessionState::Dead);
+        self.life.transition(SessionState::Dead);
     }
 }
 
@@ -152,27 +137,20 @@ impl Entry for Batch {
 
 impl Batch {
     pub fn state(&self) -> SessionState {
-        self.runtime.lock().state.unwrap_or(SessionState::Starting)
+        self.life.state()
     }
 
     /// The view; `show_log` is false for callers without view access.
     pub fn view(&self, show_log: bool) -> BatchView {
-        let (state, app_id, app_info) = {
-            let rt = self.runtime.lock();
-            (
-                rt.state.unwrap_or(SessionState::Starting),
-                rt.app_id.clone(),
-                rt.app_info.clone(),
-            )
-        };
+        let (state, app, _) = self.life.snapshot();
         BatchView {
             id: self.id,
             name: self.name.clone(),
             owner: self.owner.clone(),
             proxy_user: self.proxy_user.clone(),
             state,
-            app_id,
-            app_info,
+            app_id: app.id,
+            app_info: app.info,
             log: if show_log {
                 self.logs.tail(VIEW_LOG_LINES)
             } else {
@@ -182,65 +160,42 @@ impl Batch {
     }
 
     pub fn record(&self) -> BatchRecord {
-        let rt = self.runtime.lock();
+        let (state, app, finished_at) = self.life.snapshot();
         BatchRecord {
             id: self.id,
             name: self.name.clone(),
             owner: self.owner.clone(),
             proxy_user: self.proxy_user.clone(),
             app_tag: self.app_tag.clone(),
-            app_id: rt.app_id.clone(),
-            app_info: rt.app_info.clone(),
-            state: rt.state.unwrap_or(SessionState::Starting),
+            app_id: app.id,
+            app_info: app.info,
+            state,
             request: self.request.clone(),
-            process: rt.child.as_ref().and_then(|c| c.detached.clone()),
+            process: self.life.child().and_then(|c| c.detached.clone()),
             created_ms: self.created_ms,
-            finished_ms: rt.finished_at.map(crate::recovery::ms_of),
+            finished_ms: finished_at.map(crate::recovery::ms_of),
             diagnostics: self.logs.diagnostics(),
         }
-    }
-
-    /// Records the batch's current state when recovery is on.
-    fn changed(&self) {
-        if let Some(p) = &self.persist {
-            p.mark();
-        }
-    }
-
-    fn set_state(&self, state: SessionState) {
-        let mut rt = self.runtime.lock();
-        if rt.state.is_some_and(SessionState::is_finished) {
-            return;
-        }
-        tracing::info!(batch_id = self.id, %state, "batch state changed");
-        rt.state = Some(state);
-        if state.is_finished() {
-            rt.finished_at = Some(Instant::now());
-        }
-        drop(rt);
-        self.changed();
     }
 
     /// Moves `starting` to `running` once spark-submit runs (local mode; on YARN the RM says
     /// when it runs); a fast exit may already have ended it.
     fn mark_running(&self, child: ChildHandle) {
-        let mut rt = self.runtime.lock();
-        rt.child = Some(child);
-        if rt.state.is_none() && !self.on_yarn {
-            rt.state = Some(SessionState::Running);
+        self.life.set_child(child);
+        if !self.on_yarn {
+            self.life
+                .transition_from(SessionState::Starting, SessionState::Running);
         }
-        drop(rt);
-        self.changed();
     }
 
     fn on_exit(&self, exit: &ChildExit) {
         if self.on_yarn {
             // spark-submit only submits; a failure before YARN knew the app is the batch's end.
-            let submitted = self.runtime.lock().app_id.is_some();
+            let submitted = self.life.app_id().is_some();
             if !exit.killed && !exit.success() && !submitted {
                 self.logs
                     .set_diagnostics(vec![format!("\nlivy-rs: {}", exit.summary())]);
-                self.set_state(SessionState::Dead);
+                self.life.transition(SessionState::Dead);
             }
             return;
         }
@@ -253,22 +208,12 @@ impl Batch {
                 .set_diagnostics(vec![format!("\nlivy-rs: {}", exit.summary())]);
             SessionState::Dead
         };
-        self.set_state(state);
-    }
-
-    /// Whether this batch finished longer than `retain` ago.
-    fn expired(&self, retain: Duration, now: Instant) -> bool {
-        let rt = self.runtime.lock();
-        rt.state.is_some_and(SessionState::is_finished)
-            && rt
-                .finished_at
-                .is_some_and(|t| now.duration_since(t) > retain)
+        self.life.transition(state);
     }
 
     /// Kills the process tree (if running) and waits until it is reaped.
     pub async fn stop(&self) {
-        let child = self.runtime.lock().child.clone();
-        if let Some(child) = child {
+        if let Some(child) = self.life.child() {
             if !child.has_exited() {
                 child.kill();
             }
@@ -308,14 +253,16 @@ impl Batches {
         }
     }
 
-    fn persist_for(&self, id: u32, me: Weak<Batch>) -> Option<crate::recovery::Persist> {
-        self.recovery.as_ref().map(|r| {
+    /// A new batch's lifecycle, recorded when recovery is on.
+    fn lifecycle(&self, id: u32, me: Weak<Batch>) -> Lifecycle {
+        let persist = self.recovery.as_ref().map(|r| {
             crate::recovery::Persist::new(
                 r.clone(),
                 crate::recovery::key(crate::recovery::BATCH, id),
                 me as Weak<dyn crate::recovery::Recordable>,
             )
-        })
+        });
+        Lifecycle::new(Of::Batch, id, SessionState::Starting, persist)
     }
 
     pub fn registry(&self) -> &Registry<Batch> {
@@ -389,8 +336,7 @@ impl Batches {
                     .redacting(self.conf.spark.redaction.clone()),
             ),
             on_yarn: self.yarn.is_some(),
-            runtime: Mutex::new(Runtime::default()),
-            persist: self.persist_for(id, me.clone()),
+            life: self.lifecycle(id, me.clone()),
             created_ms: crate::statements::now_ms(),
         });
         tracing::info!(batch_id = id, owner = ?batch.owner, "creating batch");
@@ -420,21 +366,16 @@ impl Batches {
                     "\nlivy-rs: could not start {}: {e}",
                     self.conf.spark.spark_submit().display()
                 )]);
-                batch.set_state(SessionState::Dead);
+                batch.life.transition(SessionState::Dead);
             }
         }
         self.registry.insert(reservation, batch.clone());
         if let Some(recovery) = &self.recovery {
             recovery.set_next_id(crate::recovery::BATCH, self.registry.next_id());
-            batch.changed();
+            batch.life.changed();
             // The id is only answered once its record is stored: a crash after the answer must
             // not lose the batch or give its id out again.
-            if !recovery.flush(CREATE_FLUSH_WAIT).await {
-                tracing::warn!(
-                    batch_id = id,
-                    "the recovery store is slow or down; the batch's record is written when it is back"
-                );
-            }
+            batch.life.persisted().await;
         }
         Ok(batch)
     }
@@ -445,7 +386,7 @@ impl Batches {
         batch.stop().await;
         if let Some(monitor) = &self.yarn {
             if !batch.state().is_finished() {
-                let app_id = batch.runtime.lock().app_id.clone();
+                let app_id = batch.life.app_id();
                 if let Err(e) = monitor
                     .kill(
                         &batch.app_tag,
@@ -458,23 +399,18 @@ impl Batches {
                 }
             }
         }
-        batch.set_state(SessionState::Killed);
+        batch.life.transition(SessionState::Killed);
         self.forget(batch);
     }
 
     /// Removes a batch from the registry and its record from the store.
     fn forget(&self, batch: &Batch) {
         self.registry.remove(batch.id);
-        if let Some(p) = &batch.persist {
-            p.forget();
-        }
+        batch.life.forget_record();
         if let Some(dir) = batch
-            .runtime
-            .lock()
-            .child
-            .as_ref()
-            .and_then(|c| c.detached.as_ref())
-            .map(|d| d.dir.clone())
+            .life
+            .child()
+            .and_then(|c| c.detached.as_ref().map(|d| d.dir.clone()))
         {
             tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
         }
@@ -484,7 +420,7 @@ impl Batches {
     pub fn collect_garbage(&self, now: Instant) {
         let retain = self.conf.sessions.state_retain;
         for batch in self.registry.all() {
-            if batch.expired(retain, now) {
+            if batch.life.finished_longer_than(retain, now) {
                 tracing::info!(
                     batch_id = batch.id,
                     "forgetting finished batch after state-retain time"

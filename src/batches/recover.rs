@@ -3,13 +3,13 @@
 //! id, or by tag when the server died before it knew the id) or the local spark-submit (by pid
 //! and start time) — and a batch whose process ended while the server was down gets its end.
 
-use super::{Batch, BatchRecord, Batches, Runtime};
+use super::{Batch, BatchRecord, Batches};
 use crate::launch::{detached, ChildExit};
 use crate::logs::ProcessLogs;
 use crate::recovery::{instant_of, BATCH};
+use crate::sessions::lifecycle::App;
 use crate::sessions::SessionState;
 use crate::yarn::monitor::AppListener;
-use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
 
 impl Batches {
@@ -44,16 +44,18 @@ impl Batches {
             request: record.request.clone(),
             logs: logs.clone(),
             on_yarn: self.yarn.is_some(),
-            runtime: Mutex::new(Runtime {
-                state: Some(record.state),
-                finished_at: record.finished_ms.map(instant_of),
-                app_id: record.app_id.clone(),
-                app_info: record.app_info.clone(),
-                child: None,
-            }),
-            persist: self.persist_for(record.id, me.clone()),
+            life: self.lifecycle(record.id, me.clone()),
             created_ms: record.created_ms,
         });
+        batch.life.restore(
+            record.state,
+            App {
+                id: record.app_id.clone(),
+                info: record.app_info.clone(),
+                yarn_final: false,
+            },
+            record.finished_ms.map(instant_of),
+        );
         tracing::info!(batch_id = batch.id, state = %record.state, "recovered batch");
         if let Some(process) = &record.process {
             if finished || !process.is_running() {
@@ -65,9 +67,6 @@ impl Batches {
         }
         if !finished {
             self.reattach(&batch, &record);
-        }
-        if finished && batch.runtime.lock().finished_at.is_none() {
-            batch.runtime.lock().finished_at = Some(std::time::Instant::now());
         }
         self.registry.restore(batch);
     }
@@ -86,7 +85,7 @@ impl Batches {
             batch.logs.set_diagnostics(vec![
                 "\nlivy-rs: the server stopped before this batch's spark-submit started".into(),
             ]);
-            batch.set_state(SessionState::Dead);
+            batch.life.transition(SessionState::Dead);
             return;
         };
         if !process.is_running() {
@@ -108,6 +107,6 @@ impl Batches {
         );
         let mut child = child;
         child.detached = Some(process);
-        batch.runtime.lock().child = Some(child);
+        batch.life.set_child(child);
     }
 }

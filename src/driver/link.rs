@@ -268,11 +268,7 @@ impl Link {
                 // On YARN the app id and UI URL come from the ResourceManager (as in Livy): the
                 // driver's own view (its UI's direct URL) would overwrite the RM's.
                 if !session.on_yarn {
-                    let mut rt = session.runtime.lock();
-                    rt.app_id = app_id;
-                    if spark_ui_url.is_some() {
-                        rt.app_info.spark_ui_url = spark_ui_url;
-                    }
+                    session.life.driver_app(app_id, spark_ui_url);
                 }
                 self.ready = true;
                 session.set_state(SessionState::Idle);
@@ -291,11 +287,11 @@ impl Link {
             }
             FromDriver::Started { id, at } => {
                 session.runtime.lock().statements.started(id, at);
-                session.notify();
+                session.notify_statements();
             }
             FromDriver::Progress { id, progress } => {
                 session.runtime.lock().statements.progress(id, progress);
-                session.notify();
+                session.notify_statements();
             }
             FromDriver::Result {
                 id,
@@ -430,7 +426,7 @@ impl Link {
                 .started(statement.id, now_ms());
             self.in_flight = Some(statement.id);
             self.session.set_state(SessionState::Busy);
-            self.session.notify();
+            self.session.notify_statements();
             let sent = self
                 .send(&ToDriver::Execute {
                     id: statement.id,

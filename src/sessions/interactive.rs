@@ -6,6 +6,7 @@ use super::commands::Inbox;
 pub use super::commands::{Commands, LinkCommand, Resource, MAX_QUEUED_REQUESTS};
 use super::jobs::evict_finished_jobs;
 pub use super::jobs::{JobState, JobStatus};
+use super::lifecycle::{Lifecycle, Of};
 use super::request::{CreateSessionRequest, Kind};
 use super::{AppInfo, Entry, SessionState};
 use crate::error::ApiError;
@@ -19,25 +20,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 /// Lines of log shown in a session's view (Livy shows the last 10).
 const VIEW_LOG_LINES: usize = 10;
 
 pub(crate) struct Runtime {
-    pub state: SessionState,
-    pub finished_at: Option<Instant>,
-    pub app_id: Option<String>,
-    pub app_info: AppInfo,
     pub statements: Statements,
     pub last_activity: Instant,
     pub last_heartbeat: Instant,
     pub created_at: Instant,
-    pub child: Option<ChildHandle>,
     pub jobs: BTreeMap<u64, JobStatus>,
     pub next_job_id: u64,
-    /// YARN reported a final state for the app.
-    pub yarn_final: bool,
 }
 
 /// One interactive session.
@@ -56,15 +50,15 @@ pub struct Session {
     pub run_dir: PathBuf,
     /// Runs on YARN in cluster mode: spark-submit exits once the app is submitted.
     pub on_yarn: bool,
+    /// State, application, driver process and record (shared with batches).
+    pub(crate) life: Lifecycle,
+    /// What only interactive sessions have: statements, jobs, activity clocks.
     pub(crate) runtime: Mutex<Runtime>,
     /// Finished Job API jobs kept for polling (`livy.rsc.retained-statements`, as statements);
     /// the oldest go first. 0 keeps all.
     pub(super) retained_jobs: usize,
     link: mpsc::UnboundedSender<LinkCommand>,
     inbox: Arc<Inbox>,
-    changed: watch::Sender<u64>,
-    /// With recovery on: where each change of this session is recorded.
-    pub(crate) persist: Option<crate::recovery::Persist>,
     /// The driver's HMAC secret, kept (only) in the recovery record so a restarted server can
     /// authenticate the driver when it dials back.
     pub(crate) secret: String,
@@ -125,16 +119,8 @@ pub(crate) struct NewSession {
 
 impl crate::yarn::monitor::AppListener for Session {
     fn app_report(&self, report: &crate::yarn::AppReport) {
-        use crate::yarn::monitor::{diagnostics_lines, map_state, LivyAppState};
-        let state = map_state(report);
-        {
-            let mut rt = self.runtime.lock();
-            rt.app_id = Some(report.id.clone());
-            rt.app_info.driver_log_url = report.am_container_logs.clone();
-            rt.app_info.spark_ui_url = report.tracking_url.clone();
-            rt.yarn_final = report.state.is_final();
-        }
-        self.notify();
+        use crate::yarn::monitor::{diagnostics_lines, LivyAppState};
+        let state = self.life.app_report(report);
         let ended = match state {
             LivyAppState::Finished | LivyAppState::Failed => SessionState::Dead,
             LivyAppState::Killed => SessionState::Killed,
@@ -148,9 +134,8 @@ impl crate::yarn::monitor::AppListener for Session {
             // the first reason, add YARN's diagnostics, and say `killed` when YARN killed it
             // (Livy's transition allows dead -> killed).
             self.logs.add_diagnostics(diagnostics_lines(report));
-            if ended == SessionState::Killed && self.state() == SessionState::Dead {
-                self.runtime.lock().state = SessionState::Killed;
-                self.notify();
+            if ended == SessionState::Killed {
+                self.life.killed_after_dead();
             }
             return;
         }
@@ -203,13 +188,18 @@ impl Session {
             .map(|s| Duration::from_secs(s as u64));
         let key = crate::recovery::key(crate::recovery::INTERACTIVE, n.id);
         let session = Arc::new_cyclic(|me: &std::sync::Weak<Session>| Session {
-            persist: n.recovery.map(|r| {
-                crate::recovery::Persist::new(
-                    r,
-                    key,
-                    me.clone() as std::sync::Weak<dyn crate::recovery::Recordable>,
-                )
-            }),
+            life: Lifecycle::new(
+                Of::Session,
+                n.id,
+                SessionState::NotStarted,
+                n.recovery.map(|r| {
+                    crate::recovery::Persist::new(
+                        r,
+                        key,
+                        me.clone() as std::sync::Weak<dyn crate::recovery::Recordable>,
+                    )
+                }),
+            ),
             secret: n.secret,
             created_ms: n.created_ms,
             id: n.id,
@@ -227,37 +217,28 @@ impl Session {
             heartbeat_timeout: heartbeat,
             run_dir: n.run_dir,
             runtime: Mutex::new(Runtime {
-                state: SessionState::NotStarted,
-                finished_at: None,
-                app_id: None,
-                app_info: AppInfo::default(),
                 statements: Statements::new(n.retained_statements),
                 last_activity: now,
                 last_heartbeat: now,
                 created_at: now,
-                child: None,
                 jobs: BTreeMap::new(),
                 next_job_id: 1,
-                yarn_final: false,
             }),
             retained_jobs: n.retained_statements,
             link,
             inbox,
-            changed: watch::channel(0).0,
             gc_claimed: AtomicBool::new(false),
         });
         (session, commands)
     }
 
     pub fn state(&self) -> SessionState {
-        self.runtime.lock().state
+        self.life.state()
     }
 
     pub fn view(&self, show_log: bool) -> SessionView {
-        let (state, app_id, app_info) = {
-            let rt = self.runtime.lock();
-            (rt.state, rt.app_id.clone(), rt.app_info.clone())
-        };
+        let (state, app, _) = self.life.snapshot();
+        let (app_id, app_info) = (app.id, app.info);
         let r = &self.request;
         SessionView {
             id: self.id,
@@ -307,25 +288,9 @@ impl Session {
         !self.gc_claimed.swap(true, Ordering::AcqRel)
     }
 
-    /// Moves to `state` and wakes long-pollers. A finished session stays finished, and a session shutting down only
-    /// moves on to a finished state: a `ready` or `result` the driver sends while it stops must
-    /// not make the session look usable again.
+    /// Moves to `state` by the lifecycle's rules (see [`Lifecycle::transition`]).
     pub(crate) fn set_state(&self, state: SessionState) {
-        {
-            let mut rt = self.runtime.lock();
-            if rt.state == state
-                || rt.state.is_finished()
-                || (rt.state == SessionState::ShuttingDown && !state.is_finished())
-            {
-                return;
-            }
-            tracing::info!(session_id = self.id, from = %rt.state, to = %state, "session state changed");
-            rt.state = state;
-            if state.is_finished() {
-                rt.finished_at = Some(Instant::now());
-            }
-        }
-        self.notify();
+        self.life.transition(state);
     }
 
     /// Ends the session: says why in its log, ends unfinished statements, sets the final state.
@@ -356,13 +321,15 @@ impl Session {
         self.set_state(state);
     }
 
-    /// Wakes everyone waiting for a change of this session or its statements, and records the
-    /// change when recovery is on: every change of a session passes here.
+    /// Wakes everyone waiting for a change of this session, and records the change when
+    /// recovery is on.
     pub(crate) fn notify(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
-        if let Some(p) = &self.persist {
-            p.mark();
-        }
+        self.life.changed();
+    }
+
+    /// Like [`Session::notify`], for a change of statements only (their own records).
+    pub(crate) fn notify_statements(&self) {
+        self.life.changed_below();
     }
 
     pub(crate) fn command(&self, cmd: LinkCommand) {
@@ -398,11 +365,11 @@ impl Session {
     }
 
     pub(crate) fn set_child(&self, child: ChildHandle) {
-        self.runtime.lock().child = Some(child);
+        self.life.set_child(child);
     }
 
     pub(crate) fn child(&self) -> Option<ChildHandle> {
-        self.runtime.lock().child.clone()
+        self.life.child()
     }
 
     /// Queues a statement; it runs when the driver is free (also while starting or busy).
@@ -425,28 +392,24 @@ impl Session {
         };
         let statement = {
             let mut rt = self.runtime.lock();
-            if rt.state.is_finished() || rt.state == SessionState::ShuttingDown {
+            let state = self.life.state();
+            if state.is_finished() || state == SessionState::ShuttingDown {
                 return Err(ApiError::BadRequest("Session isn't active.".into()));
             }
             rt.last_activity = Instant::now();
             rt.statements.add(code, kind.as_str().to_string())
         };
-        self.notify();
+        // Only the statement's record is written for it: it carries the id, and the session's
+        // record catches up with its next change.
+        self.notify_statements();
         self.dispatch();
         Ok(statement)
     }
 
-    /// Waits until the session's record and its statements' are in the recovery store (at most
-    /// [`crate::batches::CREATE_FLUSH_WAIT`]; a slow store is logged, and the writes still go
-    /// out when it is back). Without recovery there is nothing to wait for.
+    /// Waits until the session's records (its own and its statements') are in the recovery
+    /// store; see [`Lifecycle::persisted`].
     pub async fn persisted(&self) {
-        let Some(p) = &self.persist else { return };
-        if !p.recovery().flush(crate::batches::CREATE_FLUSH_WAIT).await {
-            tracing::warn!(
-                session_id = self.id,
-                "the recovery store is slow or down; the session's records are written when it is back"
-            );
-        }
+        self.life.persisted().await;
     }
 
     /// Livy's cancel: waiting → cancelled now; running → cancelling, and the driver is told.
@@ -462,7 +425,7 @@ impl Session {
         if tell_driver {
             self.command(LinkCommand::Cancel(statement_id));
         }
-        self.notify();
+        self.notify_statements();
         Ok(())
     }
 
@@ -519,7 +482,7 @@ impl Session {
 
     /// Waits until `done` holds or `timeout` passes (the long-poll extension).
     pub async fn wait_until(&self, timeout: Duration, done: impl Fn(&Session) -> bool) {
-        let mut rx = self.changed.subscribe();
+        let mut rx = self.life.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         while !done(self) {
             if tokio::time::timeout_at(deadline, rx.changed())
@@ -533,13 +496,13 @@ impl Session {
 
     /// Whether the GC should stop this session now (Livy's SessionManager rules).
     pub(crate) fn expired(&self, conf: &crate::conf::SessionConf, now: Instant) -> Option<String> {
-        let rt = self.runtime.lock();
-        if rt.state.is_finished() {
-            return rt
-                .finished_at
+        let (state, _, finished_at) = self.life.snapshot();
+        if state.is_finished() {
+            return finished_at
                 .filter(|t| now.duration_since(*t) > conf.state_retain)
                 .map(|_| "finished before the state-retain time".to_string());
         }
+        let rt = self.runtime.lock();
         if let Some(hb) = self.heartbeat_timeout {
             if now.duration_since(rt.last_heartbeat) > hb {
                 return Some(format!("no heartbeat for {}s", hb.as_secs()));
@@ -548,7 +511,7 @@ impl Session {
         if !conf.timeout_check {
             return None;
         }
-        if rt.state == SessionState::Busy && conf.timeout_check_skip_busy {
+        if state == SessionState::Busy && conf.timeout_check_skip_busy {
             return None;
         }
         let idle = self.idle_timeout.unwrap_or(conf.timeout);

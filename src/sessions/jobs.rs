@@ -63,7 +63,8 @@ impl Session {
     pub fn submit_job(&self, job: String) -> Result<JobStatus, ApiError> {
         let status = {
             let mut rt = self.runtime.lock();
-            if rt.state.is_finished() || rt.state == SessionState::ShuttingDown {
+            let state = self.life.state();
+            if state.is_finished() || state == SessionState::ShuttingDown {
                 return Err(ApiError::BadRequest("Session isn't active.".into()));
             }
             rt.last_activity = Instant::now();

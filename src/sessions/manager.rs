@@ -304,7 +304,7 @@ impl InteractiveSessions {
         tracing::info!(session_id = session.id, "deleting session");
         self.stop(session).await;
         self.registry.remove(session.id);
-        if let Some(p) = &session.persist {
+        if let Some(p) = session.life.persist() {
             p.forget();
             p.recovery()
                 .remove(crate::recovery::statements_key(session.id));
@@ -333,10 +333,8 @@ impl InteractiveSessions {
             }
         }
         if let Some(monitor) = &self.yarn {
-            let (app_id, final_seen) = {
-                let rt = session.runtime.lock();
-                (rt.app_id.clone(), rt.yarn_final)
-            };
+            let (_, app, _) = session.life.snapshot();
+            let (app_id, final_seen) = (app.id, app.yarn_final);
             if !final_seen {
                 if let Err(e) = monitor
                     .kill(

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod interactive;
 pub mod jobs;
+pub mod lifecycle;
 pub mod manager;
 pub mod record;
 pub mod registry;

@@ -4,6 +4,7 @@
 
 use super::interactive::{NewSession, Session};
 use super::jobs::JobStatus;
+use super::lifecycle::App;
 use super::request::{CreateSessionRequest, Kind};
 use super::{AppInfo, SessionState};
 use crate::launch::detached::ProcessRecord;
@@ -45,10 +46,14 @@ pub struct SessionRecord {
 
 impl Recordable for Session {
     fn records(&self, key: &str) -> Vec<(String, Option<Vec<u8>>)> {
+        // A statement's change writes that statement; the session's own record is written
+        // when the session changed (a submit's id is in its statement's record too).
+        let stale = self.life.take_record_stale();
         let (record, changed, evicted) = {
             let mut rt = self.runtime.lock();
             let (changed, evicted) = rt.statements.take_changes();
-            let record = SessionRecord {
+            let (state, app, finished_at) = self.life.snapshot();
+            let record = stale.then(|| SessionRecord {
                 id: self.id,
                 name: self.name.clone(),
                 owner: self.owner.clone(),
@@ -56,27 +61,27 @@ impl Recordable for Session {
                 kind: self.kind,
                 request: self.request.clone(),
                 app_tag: self.app_tag.clone(),
-                app_id: rt.app_id.clone(),
-                app_info: rt.app_info.clone(),
-                state: rt.state,
+                app_id: app.id,
+                app_info: app.info,
+                state,
                 secret: self.secret.clone(),
                 run_dir: self.run_dir.clone(),
                 ttl_ms: self.ttl.map(|d| d.as_millis() as u64),
                 idle_timeout_ms: self.idle_timeout.map(|d| d.as_millis() as u64),
                 created_ms: self.created_ms,
                 last_activity_ms: ms_of(rt.last_activity),
-                finished_ms: rt.finished_at.map(ms_of),
+                finished_ms: finished_at.map(ms_of),
                 next_statement_id: rt.statements.next_id(),
                 jobs: rt.jobs.values().cloned().collect(),
                 next_job_id: rt.next_job_id,
-                process: rt.child.as_ref().and_then(|c| c.detached.clone()),
+                process: self.life.child().and_then(|c| c.detached.clone()),
                 diagnostics: self.logs.diagnostics(),
-            };
+            });
             (record, changed, evicted)
         };
         let dir = crate::recovery::statements_key(self.id);
         let mut out = Vec::with_capacity(1 + changed.len() + evicted.len());
-        if let Ok(bytes) = serde_json::to_vec(&record) {
+        if let Some(Ok(bytes)) = record.map(|r| serde_json::to_vec(&r)) {
             out.push((key.to_string(), Some(bytes)));
         }
         for s in changed {
@@ -118,15 +123,21 @@ pub(crate) fn restore(
         redaction,
     });
     session.logs.set_diagnostics(record.diagnostics.clone());
-    {
-        let mut rt = session.runtime.lock();
-        rt.state = if record.state.is_finished() {
+    session.life.restore(
+        if record.state.is_finished() {
             record.state
         } else {
             SessionState::Recovering
-        };
-        rt.app_id = record.app_id;
-        rt.app_info = record.app_info;
+        },
+        App {
+            id: record.app_id,
+            info: record.app_info,
+            yarn_final: false,
+        },
+        record.finished_ms.map(instant_of),
+    );
+    {
+        let mut rt = session.runtime.lock();
         rt.statements =
             Statements::from_records(statements, record.next_statement_id, retained_statements);
         rt.jobs = record
@@ -137,10 +148,6 @@ pub(crate) fn restore(
         rt.next_job_id = record.next_job_id.max(1);
         rt.last_activity = instant_of(record.last_activity_ms);
         rt.created_at = instant_of(record.created_ms);
-        rt.finished_at = record.finished_ms.map(instant_of);
-        if record.state.is_finished() && rt.finished_at.is_none() {
-            rt.finished_at = Some(std::time::Instant::now());
-        }
     }
     (session, commands)
 }
