@@ -11,9 +11,9 @@ use crate::auth::AccessManager;
 use crate::conf::LivyConf;
 use crate::error::ApiError;
 use crate::launch::prepare::{launch_conf, resolve_uri};
-use crate::launch::{ChildExit, ChildHandle, LaunchSpec, Launcher};
+use crate::launch::{ChildExit, LaunchSpec, Launcher};
 use crate::logs::ProcessLogs;
-use crate::sessions::lifecycle::{Lifecycle, Of};
+use crate::sessions::lifecycle::{self, Lifecycle, Lived, Of, Opening};
 use crate::sessions::{AppInfo, Entry, Registry, SessionState};
 use crate::yarn::monitor::{diagnostics_lines, AppListener, AppMonitor, LivyAppState};
 use crate::yarn::AppReport;
@@ -135,6 +135,18 @@ impl Entry for Batch {
     }
 }
 
+impl Lived for Batch {
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+    fn logs(&self) -> &ProcessLogs {
+        &self.logs
+    }
+    fn app_tag(&self) -> &str {
+        &self.app_tag
+    }
+}
+
 impl Batch {
     pub fn state(&self) -> SessionState {
         self.life.state()
@@ -175,16 +187,6 @@ impl Batch {
             created_ms: self.created_ms,
             finished_ms: finished_at.map(crate::recovery::ms_of),
             diagnostics: self.logs.diagnostics(),
-        }
-    }
-
-    /// Moves `starting` to `running` once spark-submit runs (local mode; on YARN the RM says
-    /// when it runs); a fast exit may already have ended it.
-    fn mark_running(&self, child: ChildHandle) {
-        self.life.set_child(child);
-        if !self.on_yarn {
-            self.life
-                .transition_from(SessionState::Starting, SessionState::Running);
         }
     }
 
@@ -348,35 +350,26 @@ impl Batches {
                 batch.on_exit(exit);
             }
         });
-        match self
+        let launched = self
             .launcher
-            .launch(slot, spec, batch.logs.clone(), on_exit)
-        {
-            Ok(child) => {
-                batch.mark_running(child);
-                if let Some(monitor) = &self.yarn {
-                    let listener: Weak<dyn AppListener> =
-                        Arc::downgrade(&batch) as Weak<dyn AppListener>;
-                    monitor.track(&batch.app_tag, listener);
-                }
-            }
-            Err(e) => {
-                tracing::error!(batch_id = id, error = %e, program = %self.conf.spark.spark_submit().display(), "cannot start spark-submit");
-                batch.logs.set_diagnostics(vec![format!(
-                    "\nlivy-rs: could not start {}: {e}",
-                    self.conf.spark.spark_submit().display()
-                )]);
-                batch.life.transition(SessionState::Dead);
-            }
-        }
-        self.registry.insert(reservation, batch.clone());
-        if let Some(recovery) = &self.recovery {
-            recovery.set_next_id(crate::recovery::BATCH, self.registry.next_id());
-            batch.life.changed();
-            // The id is only answered once its record is stored: a crash after the answer must
-            // not lose the batch or give its id out again.
-            batch.life.persisted().await;
-        }
+            .launch(slot, spec, batch.logs.clone(), on_exit);
+        let started_as = (self.yarn.is_none()).then_some(SessionState::Running);
+        lifecycle::open(
+            &batch,
+            launched,
+            Opening {
+                registry: &self.registry,
+                reservation,
+                started_as,
+                yarn: self.yarn.as_deref(),
+                recovery: self
+                    .recovery
+                    .as_deref()
+                    .map(|r| (r, crate::recovery::BATCH)),
+                spark_submit: &self.conf.spark.spark_submit(),
+            },
+        )
+        .await;
         Ok(batch)
     }
 

@@ -172,6 +172,18 @@ impl Entry for Session {
     }
 }
 
+impl super::lifecycle::Lived for Session {
+    fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+    fn logs(&self) -> &ProcessLogs {
+        &self.logs
+    }
+    fn app_tag(&self) -> &str {
+        &self.app_tag
+    }
+}
+
 impl Session {
     pub(crate) fn new(n: NewSession) -> (Arc<Session>, Commands) {
         let (link, rx) = mpsc::unbounded_channel();

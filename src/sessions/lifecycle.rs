@@ -10,13 +10,16 @@
 //! Lock order: an owner may hold its own lock while it calls in here; nothing in here calls
 //! back into the owner.
 
-use super::{AppInfo, SessionState};
+use super::{AppInfo, Entry, Registry, Reservation, SessionState};
 use crate::launch::ChildHandle;
-use crate::recovery::Persist;
-use crate::yarn::monitor::{map_state, LivyAppState};
+use crate::logs::ProcessLogs;
+use crate::recovery::{Persist, Recovery};
+use crate::yarn::monitor::{map_state, AppListener, AppMonitor, LivyAppState};
 use crate::yarn::AppReport;
 use parking_lot::Mutex;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -233,6 +236,65 @@ impl Lifecycle {
 
     pub fn persist(&self) -> Option<&Persist> {
         self.persist.as_ref()
+    }
+}
+
+/// What the code shared by sessions and batches needs of either.
+pub trait Lived: Entry + AppListener + Send + Sync + 'static {
+    fn life(&self) -> &Lifecycle;
+    fn logs(&self) -> &ProcessLogs;
+    /// The tag the Spark application carries, by which YARN finds it.
+    fn app_tag(&self) -> &str;
+}
+
+/// How a new session or batch is opened, after its spark-submit was asked to start.
+pub(crate) struct Opening<'a, T> {
+    pub registry: &'a Registry<T>,
+    pub reservation: Reservation,
+    /// Its state once spark-submit runs (none: YARN will say).
+    pub started_as: Option<SessionState>,
+    pub yarn: Option<&'a AppMonitor>,
+    /// With recovery: the store and the record kind (`interactive`, `batch`).
+    pub recovery: Option<(&'a Recovery, &'static str)>,
+    /// For the message when spark-submit could not be started.
+    pub spark_submit: &'a Path,
+}
+
+/// The end of every create, the same for sessions and batches: the process is the entry's (or
+/// the entry is dead, saying why), YARN watches for its application, the entry is listed, and
+/// with recovery its record and the next id are in the store before the id is answered — a
+/// crash after the answer must not lose the entry or give its id out again.
+pub(crate) async fn open<T: Lived>(
+    entry: &Arc<T>,
+    launched: std::io::Result<ChildHandle>,
+    how: Opening<'_, T>,
+) {
+    let life = entry.life();
+    match launched {
+        Ok(child) => {
+            life.set_child(child);
+            if let Some(state) = how.started_as {
+                life.transition(state);
+            }
+            if let Some(monitor) = how.yarn {
+                let listener = Arc::downgrade(entry) as Weak<dyn AppListener>;
+                monitor.track(entry.app_tag(), listener);
+            }
+        }
+        Err(e) => {
+            tracing::error!(of = ?life.of, id = life.id, error = %e, program = %how.spark_submit.display(), "cannot start spark-submit");
+            entry.logs().set_diagnostics(vec![format!(
+                "\nlivy-rs: could not start {}: {e}",
+                how.spark_submit.display()
+            )]);
+            life.transition(SessionState::Dead);
+        }
+    }
+    how.registry.insert(how.reservation, entry.clone());
+    if let Some((recovery, kind)) = how.recovery {
+        recovery.set_next_id(kind, how.registry.next_id());
+        life.changed();
+        life.persisted().await;
     }
 }
 

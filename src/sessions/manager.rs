@@ -2,6 +2,7 @@
 //! lookup, deletion, the idle/TTL/heartbeat garbage collector, and shutdown.
 
 use super::interactive::{LinkCommand, NewSession, Session};
+use super::lifecycle::{self, Opening};
 use super::request::{CreateSessionRequest, Kind};
 use super::{Registry, SessionState};
 use crate::auth::AccessManager;
@@ -254,30 +255,29 @@ impl InteractiveSessions {
                 session.command(LinkCommand::Exited(exit.clone()));
             }
         });
-        match self
+        let launched = self
             .launcher
-            .launch(slot, spec, session.logs.clone(), on_exit)
-        {
-            Ok(child) => {
-                session.set_child(child);
-                session.set_state(SessionState::Starting);
-                if let Some(monitor) = &self.yarn {
-                    let listener: Weak<dyn AppListener> =
-                        Arc::downgrade(&session) as Weak<dyn AppListener>;
-                    monitor.track(&session.app_tag, listener);
-                }
-            }
-            Err(e) => {
-                tracing::error!(session_id = id, error = %e, "cannot start spark-submit");
-                session.logs.set_diagnostics(vec![format!(
-                    "\nlivy-rs: could not start {}: {e}",
-                    self.conf.spark.spark_submit().display()
-                )]);
-                channel.forget(id);
-                session.set_state(SessionState::Dead);
-            }
+            .launch(slot, spec, session.logs.clone(), on_exit);
+        if launched.is_err() {
+            channel.forget(id);
         }
-        self.registry.insert(reservation, session.clone());
+        lifecycle::open(
+            &session,
+            launched,
+            Opening {
+                registry: &self.registry,
+                reservation,
+                started_as: Some(SessionState::Starting),
+                yarn: self.yarn.as_deref(),
+                recovery: self
+                    .recovery
+                    .as_deref()
+                    .map(|r| (r, crate::recovery::INTERACTIVE)),
+                spark_submit: &self.conf.spark.spark_submit(),
+            },
+        )
+        .await;
+        // The link runs once the session is listed as starting (or dead).
         self.tasks.spawn(link::run(
             session.clone(),
             commands,
@@ -291,11 +291,6 @@ impl InteractiveSessions {
                 resume: false,
             },
         ));
-        if let Some(recovery) = &self.recovery {
-            recovery.set_next_id(crate::recovery::INTERACTIVE, self.registry.next_id());
-            session.notify();
-            session.persisted().await;
-        }
         Ok(session)
     }
 
