@@ -65,7 +65,7 @@ async fn create(
     let session = find(&app, &caller, &id, Need::Modify)?;
     let statement = session.submit(request.code, request.kind.as_deref())?;
     // A statement id the client has seen survives a crash and is never given out again.
-    session.persisted().await;
+    session.persisted_statement(statement.id).await;
     Ok((
         StatusCode::CREATED,
         [(

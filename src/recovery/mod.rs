@@ -7,15 +7,16 @@
 //! client has seen is never lost or reused, and the code behind it is never forgotten.
 
 pub mod store;
+mod writer;
 pub mod zk;
 
 use crate::conf::recovery::{RecoveryConf, StoreConf};
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use store::{FsStore, StateStore};
 use tokio::sync::{watch, Notify};
+use writer::{Pending, Source};
 
 /// Something whose records are written by the writer, serialised when they are written (so the
 /// newest state goes out, and marks in between cost nothing).
@@ -25,26 +26,13 @@ pub trait Recordable: Send + Sync {
     fn records(&self, key: &str) -> Vec<(String, Option<Vec<u8>>)>;
 }
 
-enum Source {
-    Live(Weak<dyn Recordable>),
-    Bytes(Vec<u8>),
-    Removed,
-}
-
-#[derive(Default)]
-struct Pending {
-    dirty: BTreeMap<String, Source>,
-    /// Counts marks; the writer reports the mark count it has written up to.
-    marks: u64,
-}
-
 /// The server's recovery store and its writer.
 pub struct Recovery {
     pub conf: RecoveryConf,
     store: Arc<dyn StateStore>,
     pending: Mutex<Pending>,
     wake: Notify,
-    written: watch::Sender<u64>,
+    progress: watch::Sender<writer::Progress>,
     /// A flush gave up waiting: the writer says when it has caught up (operators and tests
     /// watch for that line).
     behind: std::sync::atomic::AtomicBool,
@@ -60,6 +48,11 @@ pub const INTERACTIVE: &str = "interactive";
 /// Where a session's statements are kept, one record each (`v1/statement/<session>/<id>`).
 pub fn statements_key(session: u32) -> String {
     format!("v1/statement/{session}")
+}
+
+/// The key of one statement's record.
+pub fn statement_key(session: u32, statement: u32) -> String {
+    format!("v1/statement/{session}/{statement}")
 }
 
 /// The key of one record.
@@ -120,21 +113,17 @@ impl Recovery {
             store,
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
-            written: watch::channel(0).0,
+            progress: watch::channel(writer::Progress::default()).0,
             behind: std::sync::atomic::AtomicBool::new(false),
             writes: Default::default(),
             bytes: Default::default(),
         });
-        tokio::spawn(writer(recovery.clone()));
+        tokio::spawn(writer::run(recovery.clone()));
         Ok(recovery)
     }
 
     fn queue(&self, key: String, source: Source) {
-        {
-            let mut p = self.pending.lock();
-            p.marks += 1;
-            p.dirty.insert(key, source);
-        }
+        self.pending.lock().queue(key, source);
         self.wake.notify_one();
     }
 
@@ -157,15 +146,42 @@ impl Recovery {
     /// then false, and the writes still go out when the store is back).
     pub async fn flush(&self, timeout: Duration) -> bool {
         let target = self.pending.lock().marks;
-        let mut rx = self.written.subscribe();
-        let done = tokio::time::timeout(timeout, rx.wait_for(|w| *w >= target))
-            .await
-            .is_ok_and(|r| r.is_ok());
-        if !done {
+        self.wait(timeout, |p, _| p.written >= target).await
+    }
+
+    /// Like [`Recovery::flush`] for one key only: what was queued for it before the call.
+    pub async fn flush_key(&self, key: &str, timeout: Duration) -> bool {
+        let target = self.pending.lock().marks;
+        self.wait(timeout, |p, pending| {
+            p.written >= target || pending.key_written(key, target)
+        })
+        .await
+    }
+
+    async fn wait(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&writer::Progress, &Pending) -> bool,
+    ) -> bool {
+        let mut rx = self.progress.subscribe();
+        let finished = tokio::time::timeout(timeout, async {
+            loop {
+                let progress = *rx.borrow_and_update();
+                if done(&progress, &self.pending.lock()) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok();
+        if !finished {
             self.behind
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        done
+        finished
     }
 
     /// Every record of a kind, by id; unreadable ones are logged and skipped.
@@ -254,110 +270,6 @@ pub fn decode_records<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-/// The writer: drains dirty marks into the store. A failed write stays queued (unless a newer
-/// mark replaced it) and is retried with back-off; the first failure and then one line per
-/// minute are logged, so a ZooKeeper outage does not flood the log.
-/// Records of one batch written at the same time (file syncs on the blocking pool, or
-/// pipelined ZooKeeper requests).
-const PARALLEL_WRITES: usize = 16;
-
-async fn writer(r: Arc<Recovery>) {
-    use futures::stream::StreamExt;
-    let mut backoff = Duration::from_millis(100);
-    let mut last_log: Option<tokio::time::Instant> = None;
-    loop {
-        let (batch, marks) = {
-            let mut p = r.pending.lock();
-            (std::mem::take(&mut p.dirty), p.marks)
-        };
-        if batch.is_empty() {
-            r.wake.notified().await;
-            continue;
-        }
-        // Live entries are serialised now; what fails is retried as these bytes.
-        let mut writes: Vec<(String, Option<Vec<u8>>)> = Vec::new();
-        for (key, source) in batch {
-            match source {
-                Source::Live(weak) => {
-                    if let Some(entry) = weak.upgrade() {
-                        writes.extend(entry.records(&key));
-                    }
-                }
-                Source::Bytes(bytes) => writes.push((key, Some(bytes))),
-                Source::Removed => writes.push((key, None)),
-            }
-        }
-        // The records of one batch are independent (one key each, and loading tolerates any
-        // subset of them), so they go out together: a statement's `POST` waits for its record
-        // and its session's, and two syncs side by side cost about one.
-        let results: Vec<_> = futures::stream::iter(writes)
-            .map(|(key, bytes)| {
-                let r = &r;
-                async move {
-                    let result = match &bytes {
-                        None => r.store.remove(&key).await,
-                        Some(bytes) => {
-                            r.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            r.bytes.fetch_add(
-                                bytes.len() as u64,
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            r.store.set(&key, bytes).await
-                        }
-                    };
-                    (key, bytes, result)
-                }
-            })
-            .buffer_unordered(PARALLEL_WRITES)
-            .collect()
-            .await;
-        let mut failed = Vec::new();
-        let mut first_error = None;
-        for (key, bytes, result) in results {
-            if let Err(e) = result {
-                first_error.get_or_insert(e.to_string());
-                let source = match bytes {
-                    Some(b) => Source::Bytes(b),
-                    None => Source::Removed,
-                };
-                failed.push((key, source));
-            }
-        }
-        if let Some(error) = first_error {
-            {
-                let mut p = r.pending.lock();
-                for (key, source) in failed {
-                    p.dirty.entry(key).or_insert(source);
-                }
-            }
-            let now = tokio::time::Instant::now();
-            if last_log.is_none_or(|t| now - t > Duration::from_secs(60)) {
-                tracing::warn!(%error, "cannot write to the recovery store; retrying until it is back");
-                last_log = Some(now);
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-            continue;
-        }
-        if last_log.take().is_some() {
-            tracing::info!("the recovery store is writable again");
-        }
-        if r.pending.lock().dirty.is_empty()
-            && r.behind.swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
-            tracing::info!("the recovery store has caught up with every change");
-        }
-        backoff = Duration::from_millis(100);
-        r.written.send_if_modified(|w| {
-            let newer = marks > *w;
-            if newer {
-                *w = marks;
-            }
-            newer
-        });
-    }
-}
-
 /// An entry's link to the store: marks its record dirty on every change.
 pub struct Persist {
     recovery: Arc<Recovery>,
@@ -373,6 +285,12 @@ impl Persist {
     /// Queues a write of the entry's current record.
     pub fn mark(&self) {
         self.recovery.mark(self.key.clone(), self.me.clone());
+    }
+
+    /// Queues a write of one record below the entry (`key`, e.g. a statement's): the entry
+    /// serialises it when it is written, in a round of its own.
+    pub fn mark_below(&self, key: String) {
+        self.recovery.mark(key, self.me.clone());
     }
 
     /// Queues the removal of the entry's record (the entry was deleted).

@@ -330,18 +330,26 @@ impl Session {
             }
             evict_finished_jobs(&mut rt.jobs, self.retained_jobs);
         }
+        self.notify_statements();
         self.set_state(state);
     }
 
-    /// Wakes everyone waiting for a change of this session, and records the change when
-    /// recovery is on.
+    /// Wakes everyone waiting for a change of this session, and records the change (and that
+    /// of any statement) when recovery is on. Called without the runtime lock held.
     pub(crate) fn notify(&self) {
+        self.notify_statements();
         self.life.changed();
     }
 
-    /// Like [`Session::notify`], for a change of statements only (their own records).
+    /// Like [`Session::notify`], for a change of statements only. Each statement is its own
+    /// record with its own key, written only through that key, so the writer never has two
+    /// versions of one statement in flight. Called without the runtime lock held.
     pub(crate) fn notify_statements(&self) {
-        self.life.changed_below();
+        let ids = self.runtime.lock().statements.take_changed_ids();
+        self.life.changed_records(
+            ids.into_iter()
+                .map(|id| crate::recovery::statement_key(self.id, id)),
+        );
     }
 
     pub(crate) fn command(&self, cmd: LinkCommand) {
@@ -411,11 +419,19 @@ impl Session {
             rt.last_activity = Instant::now();
             rt.statements.add(code, kind.as_str().to_string())
         };
-        // Only the statement's record is written for it: it carries the id, and the session's
-        // record catches up with its next change.
+        // Only the statement's record is written for it: it carries the id, and the
+        // session's record catches up with its next change.
         self.notify_statements();
         self.dispatch();
         Ok(statement)
+    }
+
+    /// Waits until a statement's record is in the recovery store, so its id is never lost or
+    /// given out again (see [`Lifecycle::persisted_record`]).
+    pub async fn persisted_statement(&self, id: u32) {
+        self.life
+            .persisted_record(&crate::recovery::statement_key(self.id, id))
+            .await;
     }
 
     /// Waits until the session's records (its own and its statements') are in the recovery

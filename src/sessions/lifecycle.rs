@@ -18,7 +18,6 @@ use crate::yarn::monitor::{map_state, AppListener, AppMonitor, LivyAppState};
 use crate::yarn::AppReport;
 use parking_lot::Mutex;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -53,8 +52,6 @@ pub struct Lifecycle {
     core: Mutex<Core>,
     changes: watch::Sender<u64>,
     persist: Option<Persist>,
-    /// The entry's own record must be written, not only records below it (statements).
-    record_stale: AtomicBool,
 }
 
 impl Lifecycle {
@@ -70,7 +67,6 @@ impl Lifecycle {
             }),
             changes: watch::channel(0).0,
             persist,
-            record_stale: AtomicBool::new(true),
         }
     }
 
@@ -190,23 +186,21 @@ impl Lifecycle {
 
     /// Announces a change of the entry: wakes long-polls and marks its record for the store.
     pub fn changed(&self) {
-        self.record_stale.store(true, Ordering::Release);
-        self.changed_below();
-    }
-
-    /// Announces a change of records below the entry only (a statement): the entry's own
-    /// record is not rewritten for it.
-    pub fn changed_below(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
         if let Some(p) = &self.persist {
             p.mark();
         }
     }
 
-    /// For the recovery writer: whether the entry's own record must be written (and from now
-    /// on it is taken as written).
-    pub fn take_record_stale(&self) -> bool {
-        self.record_stale.swap(false, Ordering::AcqRel)
+    /// Announces a change of records below the entry only (statements, each its own record
+    /// under `keys`): the entry's own record is not rewritten for them.
+    pub fn changed_records(&self, keys: impl IntoIterator<Item = String>) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        if let Some(p) = &self.persist {
+            for key in keys {
+                p.mark_below(key);
+            }
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -223,6 +217,23 @@ impl Lifecycle {
                 of = ?self.of,
                 id = self.id,
                 "the recovery store is slow or down; the records are written when it is back"
+            );
+        }
+    }
+
+    /// Like [`Lifecycle::persisted`] for one record (see [`Lifecycle::changed_record`]).
+    pub async fn persisted_record(&self, key: &str) {
+        let Some(p) = &self.persist else { return };
+        if !p
+            .recovery()
+            .flush_key(key, crate::batches::CREATE_FLUSH_WAIT)
+            .await
+        {
+            tracing::warn!(
+                of = ?self.of,
+                id = self.id,
+                key,
+                "the recovery store is slow or down; the record is written when it is back"
             );
         }
     }
@@ -332,17 +343,5 @@ mod tests {
         );
         assert!(!life.transition_from(SessionState::Starting, SessionState::Running));
         assert_eq!(life.state(), SessionState::Dead);
-    }
-
-    #[test]
-    fn changes_wake_watchers_and_mark_the_record_stale_only_when_the_entry_changed() {
-        let life = Lifecycle::new(Of::Session, 3, SessionState::Starting, None);
-        let rx = life.subscribe();
-        assert!(life.take_record_stale(), "a new entry is written once");
-        life.changed_below();
-        assert!(!life.take_record_stale());
-        assert!(rx.has_changed().unwrap());
-        life.transition(SessionState::Idle);
-        assert!(life.take_record_stale());
     }
 }

@@ -46,14 +46,22 @@ pub struct SessionRecord {
 
 impl Recordable for Session {
     fn records(&self, key: &str) -> Vec<(String, Option<Vec<u8>>)> {
-        // A statement's change writes that statement; the session's own record is written
-        // when the session changed (a submit's id is in its statement's record too).
-        let stale = self.life.take_record_stale();
-        let (record, changed, evicted) = {
-            let mut rt = self.runtime.lock();
-            let (changed, evicted) = rt.statements.take_changes();
+        // One statement's record (a new statement marks its own key).
+        let dir = crate::recovery::statements_key(self.id);
+        if let Some(id) = key
+            .strip_prefix(dir.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|id| id.parse::<u32>().ok())
+        {
+            let record = self.runtime.lock().statements.record(id);
+            // Gone (evicted) since it was marked: its record goes too.
+            let bytes = record.and_then(|r| serde_json::to_vec(&r).ok());
+            return vec![(key.to_string(), bytes)];
+        }
+        let record = {
+            let rt = self.runtime.lock();
             let (state, app, finished_at) = self.life.snapshot();
-            let record = stale.then(|| SessionRecord {
+            SessionRecord {
                 id: self.id,
                 name: self.name.clone(),
                 owner: self.owner.clone(),
@@ -76,21 +84,11 @@ impl Recordable for Session {
                 next_job_id: rt.next_job_id,
                 process: self.life.child().and_then(|c| c.detached.clone()),
                 diagnostics: self.logs.diagnostics(),
-            });
-            (record, changed, evicted)
-        };
-        let dir = crate::recovery::statements_key(self.id);
-        let mut out = Vec::with_capacity(1 + changed.len() + evicted.len());
-        if let Some(Ok(bytes)) = record.map(|r| serde_json::to_vec(&r)) {
-            out.push((key.to_string(), Some(bytes)));
-        }
-        for s in changed {
-            if let Ok(bytes) = serde_json::to_vec(&s) {
-                out.push((format!("{dir}/{}", s.statement.id), Some(bytes)));
             }
-        }
-        out.extend(evicted.into_iter().map(|id| (format!("{dir}/{id}"), None)));
-        out
+        };
+        serde_json::to_vec(&record)
+            .map(|bytes| vec![(key.to_string(), Some(bytes))])
+            .unwrap_or_default()
     }
 }
 

@@ -364,18 +364,20 @@ impl Statements {
         self.next_id
     }
 
-    /// What changed since the last call, for the recovery writer: the changed statements (each
-    /// with its kind) and the ids of those evicted.
-    pub fn take_changes(&mut self) -> (Vec<StatementRecord>, Vec<u32>) {
-        let changed = std::mem::take(&mut self.dirty)
-            .into_iter()
-            .filter_map(|id| self.items.get(&id))
-            .map(|s| StatementRecord {
-                kind: s.kind.clone(),
-                statement: s.clone(),
-            })
-            .collect();
-        (changed, std::mem::take(&mut self.evicted))
+    /// The statements changed or evicted since the last call: each one's record is to be
+    /// written (or removed) through its own key.
+    pub fn take_changed_ids(&mut self) -> Vec<u32> {
+        let mut ids: Vec<u32> = std::mem::take(&mut self.dirty).into_iter().collect();
+        ids.append(&mut self.evicted);
+        ids
+    }
+
+    /// One statement's record as it is now, for the recovery writer.
+    pub fn record(&self, id: u32) -> Option<StatementRecord> {
+        self.items.get(&id).map(|s| StatementRecord {
+            kind: s.kind.clone(),
+            statement: s.clone(),
+        })
     }
 
     /// Statements back from their records.
