@@ -8,9 +8,8 @@ mod common;
 
 use common::emulator::Emulator;
 use livy_rs::conf::{Env, LivyConf};
-use livy_rs::launch::rest_submit::{Progress, RestSubmitter};
-use livy_rs::launch::LaunchSpec;
 use livy_rs::logs::ProcessLogs;
+use livy_rs::yarn::submit::{Progress, RestSubmitter, Submission};
 use livy_rs::yarn::{Caller, CreateOptions, Endpoint, WebHdfs};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -82,7 +81,7 @@ fn livy_conf(emu: &Emulator, spark_home: &Path) -> Arc<LivyConf> {
     )
 }
 
-fn spec(dir: &Path, files: &str) -> LaunchSpec {
+fn spec(dir: &Path, files: &str) -> Submission {
     let conf: BTreeMap<String, String> = [
         ("spark.master", "yarn".to_string()),
         ("spark.submit.deployMode", "cluster".to_string()),
@@ -105,16 +104,13 @@ fn spec(dir: &Path, files: &str) -> LaunchSpec {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    LaunchSpec {
+    Submission {
         conf,
-        proxy_user: None,
         class_name: None,
         name: Some("rest-e2e".into()),
         queue: Some("small".into()),
         file: Some(format!("file://{}", dir.join("job.py").display())),
         args: vec!["10".into(), "it's $HOME".into()],
-        env: Vec::new(),
-        detach: None,
     }
 }
 

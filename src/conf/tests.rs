@@ -153,7 +153,7 @@ fn keys_read(livy_conf: &str, hadoop_files: &[(&str, &str)]) -> BTreeSet<String>
 }
 
 /// Keys `LivyConf::from_map` leaves to the subsystem that uses them (through `LivyConf::value`).
-const READ_LATER: &[(&str, &str)] = &[(keys::PYSPARK_ARCHIVES, "launch::rest_submit")];
+const READ_LATER: &[(&str, &str)] = &[(keys::PYSPARK_ARCHIVES, "yarn::submit")];
 
 #[test]
 fn every_key_either_works_or_is_not_read_at_all() {

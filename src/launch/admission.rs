@@ -5,8 +5,8 @@
 //! refusing it at once with the numbers is kinder. A queue that is only busy right now is not a
 //! reason to refuse: YARN queues such an application and starts it when room frees up.
 
-use super::yarn_rest::{am_resources, SparkVersion};
 use crate::yarn::scheduler::queue_limit;
+use crate::yarn::submit::{am_resources, SparkVersion};
 use crate::yarn::{queue_headroom, Resources, RmClient};
 use std::collections::BTreeMap;
 
@@ -37,7 +37,7 @@ impl ResourceAsk {
 
 fn size_mb(conf: &BTreeMap<String, String>, key: &str, default: &str) -> Result<i64, String> {
     let value = conf.get(key).map_or(default, String::as_str);
-    super::yarn_rest::sparkconf::bytes_as_mib(value)
+    crate::yarn::submit::sparkconf::bytes_as_mib(value)
         .map(|m| i64::try_from(m).unwrap_or(i64::MAX))
         .map_err(|_| format!("{key}={value:?} is not a valid size (e.g. 512m, 2g)"))
 }

@@ -1,6 +1,6 @@
 //! Launching Spark applications for sessions and batches: preparing their conf, building the
-//! spark-submit command, and supervising the processes. [`yarn_rest`] builds what a native YARN
-//! REST submission sends instead of running spark-submit; callers only see [`Launcher`].
+//! spark-submit command, and supervising the processes. With `livy.server.yarn.submit = rest` the YARN
+//! submission ([`crate::yarn::submit`]) runs instead of spark-submit; callers only see [`Launcher`].
 
 pub mod admission;
 pub mod child;
@@ -8,10 +8,8 @@ pub mod detached;
 pub mod prepare;
 pub mod proc_tree;
 pub mod redact;
-pub mod rest_submit;
 pub mod spark_submit;
 pub mod validate;
-pub mod yarn_rest;
 
 pub use child::{ChildExit, ChildHandle};
 pub use spark_submit::{build_command, LaunchSpec, SparkSubmit};
@@ -19,7 +17,7 @@ pub use spark_submit::{build_command, LaunchSpec, SparkSubmit};
 use crate::conf::LivyConf;
 use crate::error::ApiError;
 use crate::logs::{ProcessLogs, Stream};
-use rest_submit::{Progress, RestSubmitter};
+use crate::yarn::submit::{Progress, RestSubmitter, SparkVersion, Submission};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -208,8 +206,8 @@ impl Launcher {
             .spark
             .version
             .as_deref()
-            .and_then(yarn_rest::SparkVersion::parse)
-            .unwrap_or(yarn_rest::SparkVersion::V4);
+            .and_then(SparkVersion::parse)
+            .unwrap_or(SparkVersion::V4);
         let ask = admission::resource_ask(&merged, version).map_err(ApiError::rejected)?;
         let queue = queue
             .or(merged.get("spark.yarn.queue").map(String::as_str))
@@ -265,7 +263,12 @@ impl Launcher {
             let (rest, progress, proxy_user) = (rest.clone(), progress.clone(), proxy_user.clone());
             async move {
                 match rest
-                    .submit(&spec, proxy_user.as_deref(), &logs, &progress)
+                    .submit(
+                        &Submission::from(&spec),
+                        proxy_user.as_deref(),
+                        &logs,
+                        &progress,
+                    )
                     .await
                 {
                     Ok(app_id) => {

@@ -23,6 +23,19 @@ pub struct LaunchSpec {
     pub detach: Option<PathBuf>,
 }
 
+impl From<&LaunchSpec> for crate::yarn::submit::Submission {
+    fn from(spec: &LaunchSpec) -> Self {
+        crate::yarn::submit::Submission {
+            conf: spec.conf.clone(),
+            class_name: spec.class_name.clone(),
+            name: spec.name.clone(),
+            queue: spec.queue.clone(),
+            file: spec.file.clone(),
+            args: spec.args.clone(),
+        }
+    }
+}
+
 /// A ready-to-run command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparkSubmit {

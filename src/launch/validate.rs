@@ -9,7 +9,7 @@
 //! are refused outright (400, nothing created), as are values with CR, LF or NUL.
 
 use super::prepare::Resources;
-use super::yarn_rest::sparkconf::bytes_as_mib;
+use crate::yarn::submit::sparkconf::bytes_as_mib;
 
 /// Settings whose values are sizes; a bad one would only fail inside spark-submit.
 const SIZE_KEYS: &[&str] = &[

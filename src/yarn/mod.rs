@@ -27,6 +27,7 @@ pub mod monitor;
 pub mod scheduler;
 pub mod server_tag;
 mod settings;
+pub mod submit;
 pub mod tokens;
 pub mod types;
 pub mod webhdfs;

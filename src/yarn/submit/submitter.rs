@@ -2,12 +2,11 @@
 //! cluster. It does what spark-submit's YARN client does on an edge node — ask the RM for an
 //! application id, stage the application's files in the user's `.sparkStaging` directory over
 //! WebHDFS, upload the `__spark_conf__` archive, and post the submission context that the pure
-//! builder ([`super::yarn_rest`]) makes — and reports progress in the session's or batch's log as
+//! builder ([`super`]) makes — and reports progress in the session's or batch's log as
 //! spark-submit's output would. See `docs/YARN_REST_SUBMISSION.md`.
 
-use super::spark_submit::LaunchSpec;
-use super::yarn_rest::sparkconf::{file_name, is_local, uri_fragment, uri_path, uri_scheme};
-use super::yarn_rest::{
+use super::sparkconf::{file_name, is_local, uri_fragment, uri_path, uri_scheme};
+use super::{
     build_submission, check, conf_archive, dist_cache_properties, spark_conf_properties,
     staging_dir, HadoopClasspath, PrimaryResource, ResourceRole, SparkVersion, StagedResource,
     SubmissionInput, Visibility,
@@ -22,6 +21,18 @@ use crate::yarn::{
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// What to submit: the application as spark-submit's command line would name it.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    pub conf: BTreeMap<String, String>,
+    pub class_name: Option<String>,
+    pub name: Option<String>,
+    pub queue: Option<String>,
+    /// The primary resource (a Python file or a jar).
+    pub file: Option<String>,
+    pub args: Vec<String>,
+}
 
 /// Where a submission stands, shared with the kill path: what to clean up, and whether the RM
 /// may already know the application (then its staging directory belongs to the AM).
@@ -165,7 +176,7 @@ impl RestSubmitter {
     /// The whole submission. Returns the application id once the RM accepted the context.
     pub async fn submit(
         &self,
-        spec: &LaunchSpec,
+        spec: &Submission,
         proxy_user: Option<&str>,
         logs: &ProcessLogs,
         progress: &Mutex<Progress>,
@@ -188,7 +199,7 @@ impl RestSubmitter {
             .await
             .map_err(|e| yarn("cannot get a new application from the ResourceManager", e))?;
         let app_id = new_app.application_id;
-        let am = super::yarn_rest::am_resources(&conf, version).map_err(|e| e.to_string())?;
+        let am = super::am_resources(&conf, version).map_err(|e| e.to_string())?;
         let max = new_app.maximum_resource_capability;
         let am_mb = (am.memory_mb + am.overhead_mb) as i64;
         if max.memory_mb > 0 && am_mb > max.memory_mb {

@@ -1,4 +1,5 @@
-//! Native YARN REST submission (`livy.server.yarn.submit = rest`): the pure part. It builds the
+//! Native YARN REST submission (`livy.server.yarn.submit = rest`). The pure part (this module)
+//! builds the
 //! ResourceManager's application-submission-context for a Spark yarn-cluster application the
 //! way Spark's own YARN client (`org.apache.spark.deploy.yarn.Client`, reached through
 //! spark-submit's `YarnClusterApplication`) builds it, for Spark 3.5 and 4.x, so no JVM has to run
@@ -8,6 +9,7 @@
 //! [`SubmissionInput`] → [`check`] → [`spark_conf_properties`] + [`dist_cache_properties`] →
 //! [`conf_archive`] → upload it as `__spark_conf__.zip` → add it to the input →
 //! [`build_submission`] → `POST /ws/v1/cluster/apps`. See `docs/YARN_REST_SUBMISSION.md`.
+//! [`submitter`] is the part that talks to the cluster (RM and WebHDFS clients beside it).
 
 pub mod archive;
 pub mod command;
@@ -15,6 +17,7 @@ pub mod env;
 pub mod input;
 pub mod sparkconf;
 pub mod spec;
+pub mod submitter;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +31,7 @@ pub use spec::{
     am_resources, build_submission, check, dist_cache_properties, spark_conf_properties,
     AmResources, SpecError,
 };
+pub use submitter::{Progress, RestSubmitter, Submission};
 
 use std::collections::BTreeMap;
 
