@@ -1,9 +1,16 @@
 //! Start → run → shutdown. Load and check the configuration, open the logs, bind the port, serve
 //! until SIGTERM/SIGINT, then stop accepting, drain in-flight requests, and stop every child
 //! process — unless recovery is on: then sessions and batches are loaded from the store at start
-//! and left running at the stop, for the next server. A second signal quits at once.
+//! and left running at the stop, for the next server. A second signal quits at once. [`wire`]
+//! builds the server's parts and connects them, in one place.
 
 use crate::api::{self, access_log::AccessLog, AppState};
+use crate::auth::filter::{AuthFilter, Authenticator};
+use crate::auth::hadoop::{negotiate::cluster_auth, HadoopIdentity};
+use crate::auth::AccessManager;
+use crate::batches::Batches;
+use crate::launch::Launcher;
+use crate::sessions::InteractiveSessions;
 use crate::conf::{Env, LivyConf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,7 +91,7 @@ pub async fn run(env: Env) -> i32 {
         },
         None => None,
     };
-    let state = match AppState::with_recovery(conf.clone(), recovery) {
+    let state = match wire(conf.clone(), recovery) {
         Ok(state) => state,
         Err(e) => {
             eprintln!("livy-server: {e:#}");
@@ -226,4 +233,90 @@ fn notify_systemd(state: sd_notify::NotifyState) {
     if let Err(e) = sd_notify::notify(&[state]) {
         tracing::warn!(error = %e, "cannot notify systemd");
     }
+}
+
+/// Builds the server's state: who authenticates clients and decides access, the launcher, the
+/// YARN monitor, batches and sessions, wired together once here; fails when no work directory
+/// can be made, when LDAP over TLS is configured and no CA certificate can be trusted, or when
+/// the YARN clients cannot be set up.
+pub fn wire(
+    conf: Arc<LivyConf>,
+    recovery: Option<Arc<crate::recovery::Recovery>>,
+) -> anyhow::Result<AppState> {
+    let access = Arc::new(AccessManager::new(&conf.access));
+    let auth = Arc::new(AuthFilter::new(
+        Authenticator::from_conf(&conf.auth)?,
+        &conf.auth,
+        access.clone(),
+        conf.security.tls.is_some(),
+    ));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let identity = match &conf.launch_kerberos {
+        Some(settings) => {
+            let identity = HadoopIdentity::new(settings.clone()).map_err(|e| {
+                anyhow::anyhow!("cannot create the private Kerberos credential cache: {e}")
+            })?;
+            identity.start(stop.clone());
+            Some(identity)
+        }
+        None => None,
+    };
+    let launcher = Arc::new(
+        Launcher::new(conf.clone(), identity.clone())
+            .map_err(|e| anyhow::anyhow!("cannot set up the YARN clients: {e}"))?,
+    );
+    let yarn = match &conf.yarn {
+        Some(settings) => {
+            let kerberos =
+                settings.cluster.authentication == crate::yarn::Authentication::Kerberos;
+            let rm = crate::yarn::RmClient::from_conf(&settings.cluster)
+                .auth(cluster_auth(identity.as_ref(), &settings.cluster))
+                .build()
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot set up the ResourceManager client: {e}")
+                })?;
+            let monitor = crate::yarn::monitor::AppMonitor::start(
+                rm,
+                settings.monitor.clone(),
+                stop.clone(),
+            );
+            monitor.set_kill_as_proxy_user(kerberos);
+            Some(monitor)
+        }
+        None => None,
+    };
+    let batches = Arc::new(Batches::new(
+        conf.clone(),
+        launcher.clone(),
+        access.clone(),
+        yarn.clone(),
+        recovery.clone(),
+    ));
+    let work_dir = Arc::new(
+        tempfile::Builder::new()
+            .prefix("livy-rs-")
+            .tempdir()
+            .map_err(|e| anyhow::anyhow!("cannot create a work directory: {e}"))?,
+    );
+    let sessions = Arc::new(InteractiveSessions::new(
+        conf.clone(),
+        launcher.clone(),
+        access.clone(),
+        work_dir.path().to_path_buf(),
+        yarn.clone(),
+        recovery.clone(),
+    ));
+    Ok(AppState {
+        conf,
+        access,
+        auth,
+        launcher,
+        batches,
+        sessions,
+        work_dir,
+        yarn,
+        stop,
+        identity,
+        recovery,
+    })
 }

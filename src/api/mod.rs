@@ -13,8 +13,8 @@ pub mod statements;
 pub mod ui;
 pub mod version;
 
-use crate::auth::filter::{AuthFilter, Authenticator};
-use crate::auth::hadoop::{negotiate::cluster_auth, HadoopIdentity};
+use crate::auth::filter::AuthFilter;
+use crate::auth::hadoop::HadoopIdentity;
 use crate::auth::{AccessManager, RemoteUser};
 use crate::batches::Batches;
 use crate::conf::LivyConf;
@@ -54,93 +54,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the server's state; fails when no work directory can be made, or when LDAP over
-    /// TLS is configured and no CA certificate can be trusted.
+    /// The server's state without recovery (tests and tools); the server itself is wired by
+    /// [`crate::app::wire`].
     pub fn new(conf: Arc<LivyConf>) -> anyhow::Result<Self> {
-        Self::with_recovery(conf, None)
-    }
-
-    /// Builds the server's state with the recovery store (opened by `app`), when recovery is on.
-    pub fn with_recovery(
-        conf: Arc<LivyConf>,
-        recovery: Option<Arc<crate::recovery::Recovery>>,
-    ) -> anyhow::Result<Self> {
-        let access = Arc::new(AccessManager::new(&conf.access));
-        let auth = Arc::new(AuthFilter::new(
-            Authenticator::from_conf(&conf.auth)?,
-            &conf.auth,
-            access.clone(),
-            conf.security.tls.is_some(),
-        ));
-        let stop = tokio_util::sync::CancellationToken::new();
-        let identity = match &conf.launch_kerberos {
-            Some(settings) => {
-                let identity = HadoopIdentity::new(settings.clone()).map_err(|e| {
-                    anyhow::anyhow!("cannot create the private Kerberos credential cache: {e}")
-                })?;
-                identity.start(stop.clone());
-                Some(identity)
-            }
-            None => None,
-        };
-        let launcher = Arc::new(
-            Launcher::new(conf.clone(), identity.clone())
-                .map_err(|e| anyhow::anyhow!("cannot set up the YARN clients: {e}"))?,
-        );
-        let yarn = match &conf.yarn {
-            Some(settings) => {
-                let kerberos =
-                    settings.cluster.authentication == crate::yarn::Authentication::Kerberos;
-                let rm = crate::yarn::RmClient::from_conf(&settings.cluster)
-                    .auth(cluster_auth(identity.as_ref(), &settings.cluster))
-                    .build()
-                    .map_err(|e| {
-                        anyhow::anyhow!("cannot set up the ResourceManager client: {e}")
-                    })?;
-                let monitor = crate::yarn::monitor::AppMonitor::start(
-                    rm,
-                    settings.monitor.clone(),
-                    stop.clone(),
-                );
-                monitor.set_kill_as_proxy_user(kerberos);
-                Some(monitor)
-            }
-            None => None,
-        };
-        let batches = Arc::new(Batches::new(
-            conf.clone(),
-            launcher.clone(),
-            access.clone(),
-            yarn.clone(),
-            recovery.clone(),
-        ));
-        let work_dir = Arc::new(
-            tempfile::Builder::new()
-                .prefix("livy-rs-")
-                .tempdir()
-                .map_err(|e| anyhow::anyhow!("cannot create a work directory: {e}"))?,
-        );
-        let sessions = Arc::new(InteractiveSessions::new(
-            conf.clone(),
-            launcher.clone(),
-            access.clone(),
-            work_dir.path().to_path_buf(),
-            yarn.clone(),
-            recovery.clone(),
-        ));
-        Ok(AppState {
-            conf,
-            access,
-            auth,
-            launcher,
-            batches,
-            sessions,
-            work_dir,
-            yarn,
-            stop,
-            identity,
-            recovery,
-        })
+        crate::app::wire(conf, None)
     }
 }
 
