@@ -9,9 +9,9 @@ use crate::auth::filter::{AuthFilter, Authenticator};
 use crate::auth::hadoop::{negotiate::cluster_auth, HadoopIdentity};
 use crate::auth::AccessManager;
 use crate::batches::Batches;
+use crate::conf::{Env, LivyConf};
 use crate::launch::Launcher;
 use crate::sessions::InteractiveSessions;
-use crate::conf::{Env, LivyConf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -267,19 +267,13 @@ pub fn wire(
     );
     let yarn = match &conf.yarn {
         Some(settings) => {
-            let kerberos =
-                settings.cluster.authentication == crate::yarn::Authentication::Kerberos;
+            let kerberos = settings.cluster.authentication == crate::yarn::Authentication::Kerberos;
             let rm = crate::yarn::RmClient::from_conf(&settings.cluster)
                 .auth(cluster_auth(identity.as_ref(), &settings.cluster))
                 .build()
-                .map_err(|e| {
-                    anyhow::anyhow!("cannot set up the ResourceManager client: {e}")
-                })?;
-            let monitor = crate::yarn::monitor::AppMonitor::start(
-                rm,
-                settings.monitor.clone(),
-                stop.clone(),
-            );
+                .map_err(|e| anyhow::anyhow!("cannot set up the ResourceManager client: {e}"))?;
+            let monitor =
+                crate::yarn::monitor::AppMonitor::start(rm, settings.monitor.clone(), stop.clone());
             monitor.set_kill_as_proxy_user(kerberos);
             Some(monitor)
         }
