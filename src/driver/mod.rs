@@ -16,3 +16,9 @@ mod tests;
 /// The driver program, embedded so the package needs nothing but the binary; it is written to
 /// the server's run directory and handed to spark-submit.
 pub const DRIVER_PY: &str = include_str!("python/livy_rs_driver.py");
+
+/// The Scala half of the `spark` kind, which the driver's Scala REPL interprets at start-up; it
+/// is written beside the program (and shipped with it on YARN), where the program looks for it.
+pub const SCALA_BRIDGE: &str = include_str!("python/livy_rs_bridge.scala");
+/// Its file name beside the program.
+pub const SCALA_BRIDGE_FILE: &str = "livy_rs_bridge.scala";

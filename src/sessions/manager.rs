@@ -111,6 +111,7 @@ impl InteractiveSessions {
                 std::fs::create_dir_all(&dir)?;
                 let program = dir.join("livy_rs_driver.py");
                 std::fs::write(&program, driver::DRIVER_PY)?;
+                std::fs::write(dir.join(driver::SCALA_BRIDGE_FILE), driver::SCALA_BRIDGE)?;
                 Ok::<_, anyhow::Error>((server, program))
             })
             .await
@@ -199,11 +200,17 @@ impl InteractiveSessions {
             ));
         }
         let app_tag = format!("livy-session-{id}-{}", crate::batches::random_tag()).to_lowercase();
-        // On YARN the driver runs in the cluster: its config travels with the app (YARN
-        // localizes spark.files into the container's directory) and is named relative to it.
+        // On YARN the driver runs in the cluster: its config and the Scala bridge travel with
+        // the app (YARN localizes spark.files into the container's directory, where the program
+        // runs), and the config is named relative to it.
         let config_arg = if let Some(monitor) = &self.yarn {
             crate::launch::add_yarn_conf(&mut conf, &app_tag, monitor.server_tag(), true);
-            let shipped = format!("file://{}", config_path.display());
+            let bridge = program.with_file_name(driver::SCALA_BRIDGE_FILE);
+            let shipped = format!(
+                "file://{},file://{}",
+                config_path.display(),
+                bridge.display()
+            );
             let files = match conf.get("spark.files") {
                 Some(existing) if !existing.is_empty() => format!("{existing},{shipped}"),
                 _ => shipped,
