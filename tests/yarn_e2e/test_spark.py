@@ -108,6 +108,14 @@ def test_pyspark_session_statement_and_delete_kills_app(env):
     assert r["state"] == "available" and r["output"]["status"] == "ok", r
     assert r["output"]["data"]["text/plain"] == "2", r
 
+    # Scala in the same session: the driver's Scala bridge (livy_rs_bridge.scala) came with
+    # the app into the container, as spark.files are localized.
+    st, stmt, _ = livy.call("POST", f"/sessions/{sid}/statements", {"code": "21 * 2", "kind": "spark"})
+    assert st == 201, (st, stmt)
+    r = wait_until(available, 300, "Scala statement available", interval=0.5)
+    assert r["state"] == "available" and r["output"]["status"] == "ok", r
+    assert "Int = 42" in r["output"]["data"]["text/plain"], r
+
     st, body, _ = livy.call("DELETE", f"/sessions/{sid}")
     assert st == 200, (st, body)
     wait_until(lambda: emu.app_record(app_id)["state"] in ("KILLED", "FINISHED"), 60, "session app ended in YARN")
