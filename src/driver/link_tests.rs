@@ -138,7 +138,9 @@ async fn a_statement_too_large_to_send_ends_with_an_error_and_the_session_goes_o
 #[tokio::test]
 async fn a_job_too_large_to_send_fails_with_the_reason() {
     let (session, mut driver) = connected(DEFAULT).await;
-    let big = session.submit_job("A".repeat(10_000), JobKind::Python).unwrap();
+    let big = session
+        .submit_job("A".repeat(10_000), JobKind::Python)
+        .unwrap();
     session
         .wait_until(WAIT, |s| {
             s.job(big.id).is_some_and(|j| j.state.is_finished())

@@ -73,9 +73,13 @@ async fn a_flood_of_requests_does_not_grow_the_command_queue() {
     assert_eq!(drain(&mut commands).await.len(), 1);
 
     for _ in 0..MAX_QUEUED_REQUESTS {
-        session.submit_job("payload".repeat(100), JobKind::Python).unwrap();
+        session
+            .submit_job("payload".repeat(100), JobKind::Python)
+            .unwrap();
     }
-    let refused = session.submit_job("one too many".into(), JobKind::Python).unwrap_err();
+    let refused = session
+        .submit_job("one too many".into(), JobKind::Python)
+        .unwrap_err();
     assert!(
         matches!(refused, ApiError::ServiceUnavailable(_)),
         "{refused:?}"
@@ -91,7 +95,10 @@ async fn a_flood_of_requests_does_not_grow_the_command_queue() {
     session.submit_job("later".into(), JobKind::Python).unwrap();
 
     // Repeated cancels of one job reach the driver once.
-    let id = session.submit_job("to cancel".into(), JobKind::Python).unwrap().id;
+    let id = session
+        .submit_job("to cancel".into(), JobKind::Python)
+        .unwrap()
+        .id;
     drain(&mut commands).await;
     for _ in 0..1000 {
         session.cancel_job(id).unwrap();
@@ -103,7 +110,12 @@ async fn a_flood_of_requests_does_not_grow_the_command_queue() {
 async fn finished_jobs_beyond_the_retained_count_are_evicted_oldest_first() {
     let (session, mut commands) = new_session(3);
     let ids: Vec<u64> = (0..10)
-        .map(|i| session.submit_job(format!("job {i}"), JobKind::Python).unwrap().id)
+        .map(|i| {
+            session
+                .submit_job(format!("job {i}"), JobKind::Python)
+                .unwrap()
+                .id
+        })
         .collect();
     drain(&mut commands).await;
     // The first job stays unfinished; the others finish in order.

@@ -54,7 +54,10 @@ def client(java_build, livy):
         # Java 17: writing a lambda job needs java.lang.invoke open (as Livy's client needs).
         cmd = ["java", "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED", "-cp",
                java_build["classpath"], "livyclient.JobClient", args[0], livy.url, *args[1:]]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{args} took over {timeout} s; server log:\n{livy.log_text()[-6000:]}")
         assert p.returncode == 0, p.stderr[-3000:]
         return p.stdout.rstrip("\n")
 
@@ -74,7 +77,7 @@ def session(client, java_build, livy):
 
 
 def test_pi_job_from_an_uploaded_jar_returns_its_double(client, session):
-    state, _, value = client("run", session, "pi", "2000").partition("\t")
+    state, _, value = client("run", session, "pi", "2000", timeout=90).partition("\t")
     assert state == "SUCCEEDED", value
     assert 2.9 < float(value) < 3.4
 
