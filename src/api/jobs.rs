@@ -1,6 +1,7 @@
 //! The programmatic API of Livy's Python client: `/submit-job`, `/run-job`, `/jobs/{id}`,
 //! `/jobs/{id}/cancel`, `/add-file`, `/add-pyfile`, `/add-jar` and the multipart uploads.
-//! Jobs are cloudpickled Python functions run in the driver with a JobContext.
+//! Jobs are cloudpickled Python functions (`jobType` "pyspark") or Kryo-written Java/Scala
+//! `org.apache.livy.Job` objects ("spark"), run in the driver with a JobContext.
 
 use super::body_limit::upload_too_large;
 use super::json::LivyJson;
@@ -9,7 +10,7 @@ use super::{AppState, Caller};
 use crate::coerce::opt_string;
 use crate::error::ApiError;
 use crate::launch::prepare::resolve_uri;
-use crate::sessions::interactive::{JobStatus, Resource};
+use crate::sessions::interactive::{JobKind, JobStatus, Resource};
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::StatusCode;
@@ -77,15 +78,16 @@ async fn submit_job(
         .job
         .filter(|j| !j.is_empty())
         .ok_or_else(|| ApiError::BadRequest("requirement failed: no job provided.".into()))?;
-    match request.job_type.as_deref() {
-        None | Some("python") | Some("pyspark") => {}
+    let kind = match request.job_type.as_deref() {
+        None | Some("python") | Some("pyspark") => JobKind::Python,
+        Some("spark") => JobKind::Spark,
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-            "Job type '{other}' is not supported: livy-rs runs Python jobs (jobType \"python\")."
-        )))
+                "Job type '{other}' is not supported: jobType is \"pyspark\" (a Python function) or \"spark\" (a Java/Scala org.apache.livy.Job)."
+            )))
         }
-    }
-    let status = session.submit_job(job)?;
+    };
+    let status = session.submit_job(job, kind)?;
     Ok((StatusCode::CREATED, Json(status)))
 }
 

@@ -6,7 +6,7 @@
 use super::channel::{ChannelServer, DriverConnection};
 use super::protocol::{read_value, write_frame, FrameError, FromDriver, ToDriver};
 use crate::launch::ChildExit;
-use crate::sessions::interactive::{Commands, JobState, LinkCommand, Resource};
+use crate::sessions::interactive::{Commands, JobKind, JobState, LinkCommand, Resource};
 use crate::sessions::{Session, SessionState};
 use crate::statements::{capped_output, now_ms};
 use std::collections::HashMap;
@@ -520,11 +520,11 @@ impl Link {
                 }
             }
             LinkCommand::Exited(exit) => self.exited(&exit),
-            LinkCommand::Job { id, job } => {
+            LinkCommand::Job { id, job, kind } => {
                 if self.ready {
-                    self.send_job(id, job).await;
+                    self.send_job(id, job, kind).await;
                 } else {
-                    self.queued.push(LinkCommand::Job { id, job });
+                    self.queued.push(LinkCommand::Job { id, job, kind });
                 }
             }
             LinkCommand::CancelJob(id) => {
@@ -562,12 +562,13 @@ impl Link {
         }
     }
 
-    async fn send_job(&mut self, id: u64, job: String) {
+    async fn send_job(&mut self, id: u64, job: String, job_type: JobKind) {
         self.session.update_job(id, |j| j.state = JobState::Started);
         let sent = self
             .send(&ToDriver::Job {
                 req: id,
                 job,
+                job_type,
                 job_id: job_group(self.session.id, id),
             })
             .await;

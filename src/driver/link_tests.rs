@@ -4,7 +4,7 @@
 use super::channel::{random_hex, ChannelServer};
 use super::client::{handshake, recv, send, ClientStream};
 use super::link;
-use crate::sessions::interactive::{JobState, Session};
+use crate::sessions::interactive::{JobKind, JobState, Session};
 use crate::sessions::tests::new_session;
 use crate::sessions::SessionState;
 use crate::statements::StatementState;
@@ -138,7 +138,9 @@ async fn a_statement_too_large_to_send_ends_with_an_error_and_the_session_goes_o
 #[tokio::test]
 async fn a_job_too_large_to_send_fails_with_the_reason() {
     let (session, mut driver) = connected(DEFAULT).await;
-    let big = session.submit_job("A".repeat(10_000)).unwrap();
+    let big = session
+        .submit_job("A".repeat(10_000), JobKind::Python)
+        .unwrap();
     session
         .wait_until(WAIT, |s| {
             s.job(big.id).is_some_and(|j| j.state.is_finished())
@@ -153,9 +155,10 @@ async fn a_job_too_large_to_send_fails_with_the_reason() {
             .contains("livy.rsc.rpc.max.size"),
         "{job:?}"
     );
-    let small = session.submit_job("AAAA".into()).unwrap();
+    let small = session.submit_job("AAAA".into(), JobKind::Python).unwrap();
     let frame = next_frame(&mut driver).await;
     assert_eq!(frame["type"], "job");
+    assert_eq!(frame["job_type"], "python");
     assert_eq!(frame["req"].as_u64(), Some(small.id));
     assert_eq!(session.state(), SessionState::Idle);
 }

@@ -32,6 +32,7 @@ pub enum ToDriver {
     Job {
         req: u64,
         job: String,
+        job_type: crate::sessions::interactive::JobKind,
         job_id: String,
     },
     CancelJob {

@@ -25,10 +25,11 @@ pub enum LinkCommand {
     Shutdown,
     /// The driver's process ended (sent by its supervisor).
     Exited(crate::launch::ChildExit),
-    /// Run a Job API job (base64 cloudpickle), known to the session as `id`.
+    /// Run a Job API job (base64 cloudpickle or Kryo), known to the session as `id`.
     Job {
         id: u64,
         job: String,
+        kind: super::jobs::JobKind,
     },
     CancelJob(u64),
     /// `add-file`, `add-pyfile`, `add-jar` (and the uploads, after saving the file).

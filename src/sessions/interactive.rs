@@ -5,7 +5,7 @@
 use super::commands::Inbox;
 pub use super::commands::{Commands, LinkCommand, Resource, MAX_QUEUED_REQUESTS};
 use super::jobs::evict_finished_jobs;
-pub use super::jobs::{JobState, JobStatus};
+pub use super::jobs::{JobKind, JobState, JobStatus};
 use super::lifecycle::{Lifecycle, Of};
 use super::request::{CreateSessionRequest, Kind};
 use super::{AppInfo, Entry, SessionState};

@@ -32,6 +32,16 @@ pub enum JobState {
     Succeeded,
 }
 
+/// The language of a Job API job (`SerializedJob.jobType`): a cloudpickled Python function, or
+/// a Kryo-written Java/Scala `org.apache.livy.Job` (Livy's Java client sends "spark").
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    #[default]
+    Python,
+    Spark,
+}
+
 impl JobState {
     pub fn is_finished(self) -> bool {
         matches!(
@@ -60,7 +70,7 @@ pub(super) fn evict_finished_jobs(jobs: &mut BTreeMap<u64, JobStatus>, retain: u
 
 impl Session {
     /// Queues a Job API job; it runs once the driver is ready.
-    pub fn submit_job(&self, job: String) -> Result<JobStatus, ApiError> {
+    pub fn submit_job(&self, job: String, kind: JobKind) -> Result<JobStatus, ApiError> {
         let status = {
             let mut rt = self.runtime.lock();
             let state = self.life.state();
@@ -80,7 +90,11 @@ impl Session {
             status
         };
         if self
-            .request(LinkCommand::Job { id: status.id, job })
+            .request(LinkCommand::Job {
+                id: status.id,
+                job,
+                kind,
+            })
             .is_err()
         {
             self.runtime.lock().jobs.remove(&status.id);

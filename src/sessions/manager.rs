@@ -189,6 +189,7 @@ impl InteractiveSessions {
             "sql_num_rows": rsc.sql_num_rows,
             "output_cap_bytes": rsc.output_max,
             "job_cancel_trigger_interval_ms": rsc.job_cancel_trigger.as_millis() as u64,
+            "jobs_jar": driver::jobs_jar(),
             // With recovery a driver that loses the server keeps its SparkContext and dials
             // back for this long (Livy's livy.rsc.server.idle-timeout); without, it stops.
             "redial_seconds": self.recovery.as_ref().map_or(0, |r| r.conf.driver_redial.as_secs()),

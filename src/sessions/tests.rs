@@ -2,7 +2,7 @@
 //! accepts only a finished state, the command queue is bounded, and finished jobs are evicted.
 
 use super::interactive::{
-    Commands, JobState, LinkCommand, NewSession, Session, MAX_QUEUED_REQUESTS,
+    Commands, JobKind, JobState, LinkCommand, NewSession, Session, MAX_QUEUED_REQUESTS,
 };
 use super::{CreateSessionRequest, Kind, SessionState};
 use crate::api::AppState;
@@ -73,9 +73,13 @@ async fn a_flood_of_requests_does_not_grow_the_command_queue() {
     assert_eq!(drain(&mut commands).await.len(), 1);
 
     for _ in 0..MAX_QUEUED_REQUESTS {
-        session.submit_job("payload".repeat(100)).unwrap();
+        session
+            .submit_job("payload".repeat(100), JobKind::Python)
+            .unwrap();
     }
-    let refused = session.submit_job("one too many".into()).unwrap_err();
+    let refused = session
+        .submit_job("one too many".into(), JobKind::Python)
+        .unwrap_err();
     assert!(
         matches!(refused, ApiError::ServiceUnavailable(_)),
         "{refused:?}"
@@ -88,10 +92,13 @@ async fn a_flood_of_requests_does_not_grow_the_command_queue() {
     );
     // Once the link has taken them, jobs are accepted again.
     assert_eq!(drain(&mut commands).await.len(), MAX_QUEUED_REQUESTS);
-    session.submit_job("later".into()).unwrap();
+    session.submit_job("later".into(), JobKind::Python).unwrap();
 
     // Repeated cancels of one job reach the driver once.
-    let id = session.submit_job("to cancel".into()).unwrap().id;
+    let id = session
+        .submit_job("to cancel".into(), JobKind::Python)
+        .unwrap()
+        .id;
     drain(&mut commands).await;
     for _ in 0..1000 {
         session.cancel_job(id).unwrap();
@@ -103,7 +110,12 @@ async fn a_flood_of_requests_does_not_grow_the_command_queue() {
 async fn finished_jobs_beyond_the_retained_count_are_evicted_oldest_first() {
     let (session, mut commands) = new_session(3);
     let ids: Vec<u64> = (0..10)
-        .map(|i| session.submit_job(format!("job {i}")).unwrap().id)
+        .map(|i| {
+            session
+                .submit_job(format!("job {i}"), JobKind::Python)
+                .unwrap()
+                .id
+        })
         .collect();
     drain(&mut commands).await;
     // The first job stays unfinished; the others finish in order.

@@ -928,6 +928,77 @@ class JobContextImpl(object):
 
 
 # --------------------------------------------------------------------------------------------
+# Java/Scala Job API (Livy's Java client, jobType "spark")
+# --------------------------------------------------------------------------------------------
+
+class JavaJobs(object):
+    """The driver's side of Java/Scala jobs: they run in the JVM through livy-rs's Java helper
+    (src/driver/java, the jar the server names as `jobs_jar`), which provides livy-api's
+    interfaces, reads the Kryo-written job and answers the Kryo-written result. Everything
+    Java-job specific in this program is here; the Driver only forwards to it."""
+
+    RUNNER = "io.livyrs.jobs.JobRunner"
+
+    def __init__(self, spark, jar, tmp_dir):
+        self.runner = None
+        self.error = None
+        if not jar:
+            self.error = ("Java/Scala jobs need livy-rs's Java helper (%s), which the server did "
+                          "not find next to its binary or in its jars/ directory" % "livy-rs-jobs.jar")
+            return
+        try:
+            sc = spark.sparkContext
+            jvm = sc._jvm
+            url = jvm.java.io.File(os.path.abspath(jar)).toURI().toURL()
+            # The interfaces must come from the loader every later class (user jars, executors
+            # in local mode) delegates to: spark-submit's MutableURLClassLoader.
+            loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+            loader.addURL(url)
+            sc._jsc.sc().addJar(os.path.abspath(jar))  # executors deserialize the job's classes
+            runner_class = jvm.java.lang.Class.forName(self.RUNNER, True, loader)
+            ctor = runner_class.getConstructors()[0]
+            args = sc._gateway.new_array(jvm.java.lang.Object, 2)
+            args[0] = spark._jsparkSession
+            args[1] = tmp_dir
+            self.runner = ctor.newInstance(args)
+        except Exception as e:
+            self.error = "could not load livy-rs's Java helper %s: %s" % (jar, e)
+            log(self.error)
+
+    def run(self, msg):
+        """The `job_result` reply to a `job` message: Livy's JSON carries the Kryo bytes base64
+        once (a Python job's result: twice), a failure the JVM's stack trace."""
+        reply = {"type": "job_result", "req": msg.get("req")}
+        try:
+            if self.runner is None:
+                raise RuntimeError(self.error)
+            outcome = self.runner.run(msg.get("job") or "", str(msg.get("job_id")))
+            error = outcome.getError()
+            if error is None:
+                reply["result"] = outcome.getResult()
+            else:
+                reply["error"] = error
+        except Exception:
+            reply["error"] = traceback.format_exc()
+        return reply
+
+    def cancel(self, group):
+        if self.runner is not None:
+            self.runner.cancel(group)
+
+    def add_jar(self, uri):
+        if self.runner is not None:
+            self.runner.addJar(uri)
+
+    def stop(self):
+        if self.runner is not None:
+            try:
+                self.runner.stop()
+            except Exception as e:
+                log("stopping the Java jobs' streaming context failed: %s" % e)
+
+
+# --------------------------------------------------------------------------------------------
 # Async exceptions (cancel of running Python code)
 # --------------------------------------------------------------------------------------------
 
@@ -991,6 +1062,8 @@ class Driver(object):
         self.own_outdir = False
         self.job_context = None
         self.tmp_dir = None
+        self.jobs_jar = config.get("jobs_jar")
+        self.java_jobs = None
 
         self.ready = threading.Event()
         self.stop = threading.Event()
@@ -1147,6 +1220,7 @@ class Driver(object):
             sql_ctx = None
         self.tmp_dir = tempfile.mkdtemp(prefix="livy-rs-driver-")
         self.job_context = JobContextImpl(self.sc, sql_ctx, self.spark, self.tmp_dir)
+        self.java_jobs = JavaJobs(self.spark, self.jobs_jar, self.tmp_dir)
         namespace = {"sc": self.sc, "sqlContext": sql_ctx, "spark": self.spark}
         for stmt in ("from pyspark.sql import HiveContext",
                      "from pyspark.streaming import StreamingContext",
@@ -1423,6 +1497,9 @@ class Driver(object):
         self.send({"type": "completion", "req": msg.get("req"), "candidates": candidates})
 
     def handle_job(self, msg):
+        if msg.get("job_type") == "spark":
+            self.send_job_reply(self.java_jobs.run(msg))
+            return
         req = msg.get("req")
         with self.jobs_lock:
             self.jobs[req] = threading.get_ident()
@@ -1443,9 +1520,12 @@ class Driver(object):
         except BaseException:  # noqa: B036 - report everything, including a cancel
             reply.pop("result", None)
             reply["error"] = "Client job error:" + traceback.format_exc()
+        self.send_job_reply(reply)
+
+    def send_job_reply(self, reply):
         payload_ok = self.send(reply)
         if not payload_ok and "result" in reply and not self.stop.is_set():
-            self.send({"type": "job_result", "req": req,
+            self.send({"type": "job_result", "req": reply["req"],
                        "error": "Client job error:job result is larger than max_message_bytes"})
 
     def cancel_job(self, msg):
@@ -1453,6 +1533,8 @@ class Driver(object):
         if msg.get("job_id") is not None:
             try:
                 self.sc.cancelJobGroup(str(msg["job_id"]))
+                if self.java_jobs is not None:
+                    self.java_jobs.cancel(str(msg["job_id"]))
             except Exception:
                 pass
         with self.jobs_lock:
@@ -1471,6 +1553,7 @@ class Driver(object):
             else:
                 self.sc._jsc.sc().addJar(uri)
                 self.add_jar_to_driver(uri)
+                self.java_jobs.add_jar(uri)
                 if self.scala is not None:
                     self.scala.add_jar(uri)
         except Exception as e:
@@ -1572,6 +1655,8 @@ class Driver(object):
                     running = self.running
                 if running is not None:
                     self.sc.cancelJobGroup(str(running.id))
+                if self.java_jobs is not None:
+                    self.java_jobs.stop()
                 self.spark.stop()
             except Exception as e:
                 log("stopping Spark failed: %s" % e)
