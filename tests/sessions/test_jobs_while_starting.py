@@ -46,6 +46,7 @@ JAVA_JSON = {
 JOB_STATUS_FIELDS = {"id", "state", "result", "error"}
 #: MAX_QUEUED_REQUESTS in src/sessions/commands.rs.
 MAX_QUEUED = 256
+HELD_FILE_PADDING = 16 * 1024 * 1024
 HELD_MODULE = "def triple(x):\n    return 3 * x\n\nVALUE = 'from the held upload'\n"
 
 
@@ -105,8 +106,10 @@ def make_job_b():
         from pyspark import SparkFiles
         import held_mod
 
-        text = open(SparkFiles.get("held.txt")).read().strip()
-        return held_mod.VALUE, text, ctx.sc.parallelize([1, 2], 2).map(held_mod.triple).collect()
+        with open(SparkFiles.get("held.txt")) as f:
+            first, size = f.readline().strip(), len(f.read())
+        return (held_mod.VALUE, first, size,
+                ctx.sc.parallelize([1, 2], 2).map(held_mod.triple).collect())
 
     return job_b
 
@@ -115,7 +118,9 @@ def while_starting(livy, sid, tmp):
     mod = tmp / "held_mod.py"
     mod.write_text(HELD_MODULE)
     data = tmp / "held.txt"
-    data.write_text("read by a job queued after its upload\n")
+    # Large enough that the driver takes a while to add it: a job let run before the addition
+    # is confirmed would find no file, or part of it.
+    data.write_text("read by a job queued after its upload\n" + "x" * HELD_FILE_PADDING)
     rec = {"a": submit(livy, sid, make_job_a())}
     rec["pyfile"] = upload_in_background(livy, sid, "upload-pyfile", "file", mod)
     wait_held(livy, rf"addition held\b.*session_id={sid}\b.*PyFile", 1)
@@ -209,7 +214,8 @@ def test_held_jobs_run_in_order_after_the_uploads_before_them(started):
     assert a["state"] == "SUCCEEDED" and decode(a) == 6, a
     b = wait_job(livy, sid, rec["b"][1]["id"])
     assert b["state"] == "SUCCEEDED", b
-    assert decode(b) == ("from the held upload", "read by a job queued after its upload", [3, 6])
+    assert decode(b) == ("from the held upload", "read by a job queued after its upload",
+                         HELD_FILE_PADDING, [3, 6])
 
 
 def test_the_session_is_usable_after_the_held_requests(started):
