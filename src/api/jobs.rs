@@ -88,6 +88,8 @@ async fn submit_job(
         }
     };
     let status = session.submit_job(job, kind)?;
+    // A job handle id the client has seen survives a crash and is never given out again.
+    session.persisted().await;
     Ok((StatusCode::CREATED, Json(status)))
 }
 

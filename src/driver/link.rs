@@ -9,7 +9,7 @@ use crate::launch::ChildExit;
 use crate::sessions::interactive::{Commands, JobKind, JobState, LinkCommand, Resource};
 use crate::sessions::{Session, SessionState};
 use crate::statements::{capped_output, now_ms};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::WriteHalf;
@@ -66,7 +66,7 @@ pub async fn run(
         shutting_down: false,
         completions: HashMap::new(),
         acks: HashMap::new(),
-        queued: Vec::new(),
+        queued: VecDeque::new(),
         next_req: 0,
         in_flight: None,
         cancel_timeout: settings.cancel_timeout,
@@ -114,13 +114,11 @@ pub async fn run(
     }
 }
 
-/// How many Job API requests (jobs, add-*, uploads) may wait for a starting driver; Livy's
-/// client sends a handful (the upload of its jar, the first jobs), so this only bounds memory.
-pub const MAX_EARLY_REQUESTS: usize = 256;
-
 /// Phase one: until the driver connects. Returns `None` when the session ended first. Job API
-/// requests that arrive meanwhile are kept in `early`, in order, for the driver (as Livy does);
-/// when the session ends first they are dropped, which ends their waiting callers.
+/// requests that arrive meanwhile are kept in `early`, in order, for the driver (as Livy does;
+/// each holds its [`Slot`](crate::sessions::interactive::Slot), so they stay within the queue's
+/// bound); when the session ends first they are dropped, which ends their waiting callers
+/// (jobs were failed with the reason by `Session::end`).
 async fn wait_for_driver(
     session: &Arc<Session>,
     commands: &mut Commands,
@@ -171,17 +169,12 @@ async fn wait_for_driver(
                 Some(LinkCommand::Complete { reply, .. }) => {
                     let _ = reply.send(Vec::new());
                 }
-                Some(cmd @ LinkCommand::CancelJob(_)) => early.push(cmd),
-                Some(LinkCommand::Job { id, .. }) if early.len() >= MAX_EARLY_REQUESTS => {
-                    session.update_job(id, |j| {
-                        j.state = JobState::Failed;
-                        j.error = Some(too_many_early());
-                    });
+                // A job cancelled before the driver came never reaches it.
+                Some(LinkCommand::CancelJob(id)) => early.retain(|held| !is_job(held, id)),
+                Some(cmd @ (LinkCommand::Job { .. } | LinkCommand::AddResource { .. })) => {
+                    log_held(session.id, &cmd);
+                    early.push(cmd);
                 }
-                Some(LinkCommand::AddResource { reply, .. }) if early.len() >= MAX_EARLY_REQUESTS => {
-                    let _ = reply.send(Err(too_many_early()));
-                }
-                Some(cmd @ (LinkCommand::Job { .. } | LinkCommand::AddResource { .. })) => early.push(cmd),
                 Some(_) => {}
                 None => return None,
             }
@@ -189,10 +182,22 @@ async fn wait_for_driver(
     }
 }
 
-fn too_many_early() -> String {
-    format!(
-        "more than {MAX_EARLY_REQUESTS} jobs and additions wait for the session's driver to start"
-    )
+fn is_job(cmd: &LinkCommand, id: u64) -> bool {
+    matches!(cmd, LinkCommand::Job { id: held, .. } if *held == id)
+}
+
+/// Says that a Job API request waits for the driver (so an operator, and a test, can see what
+/// a starting session holds, in order).
+fn log_held(session_id: u32, cmd: &LinkCommand) {
+    match cmd {
+        LinkCommand::Job { id, .. } => {
+            tracing::info!(session_id, job = id, "job held until the driver is ready")
+        }
+        LinkCommand::AddResource { what, .. } => {
+            tracing::info!(session_id, ?what, "addition held until the driver is ready")
+        }
+        _ => {}
+    }
 }
 
 /// Marks the session finished, says why in its log, and ends its unfinished statements.
@@ -213,8 +218,9 @@ struct Link {
     shutting_down: bool,
     completions: HashMap<u64, oneshot::Sender<Vec<String>>>,
     acks: HashMap<u64, oneshot::Sender<Result<(), String>>>,
-    /// Jobs and additions (`Job`, `AddResource`) sent before the driver was ready, in order.
-    queued: Vec<LinkCommand>,
+    /// Jobs and additions (`Job`, `AddResource`) held, in order: sent before the driver was
+    /// ready, or after an addition the driver has not confirmed yet (see [`Link::hold`]).
+    queued: VecDeque<LinkCommand>,
     next_req: u64,
     /// The statement the driver is running: a statement cancelled by the timeout still
     /// occupies the interpreter until its result comes.
@@ -272,9 +278,7 @@ impl Link {
                 }
                 self.ready = true;
                 session.set_state(SessionState::Idle);
-                for cmd in std::mem::take(&mut self.queued) {
-                    Box::pin(self.on_command(cmd)).await;
-                }
+                self.release_held().await;
                 self.dispatch().await;
             }
             FromDriver::Error { message } => {
@@ -334,6 +338,7 @@ impl Link {
                 if let Some(reply) = self.acks.remove(&req) {
                     let _ = reply.send(error.map_or(Ok(()), Err));
                 }
+                self.release_held().await;
             }
             FromDriver::Resumed {
                 ready,
@@ -385,9 +390,7 @@ impl Link {
                     } else {
                         SessionState::Idle
                     });
-                    for cmd in std::mem::take(&mut self.queued) {
-                        Box::pin(self.on_command(cmd)).await;
-                    }
+                    self.release_held().await;
                     self.dispatch().await;
                 } else {
                     session.set_state(SessionState::Starting);
@@ -491,6 +494,7 @@ impl Link {
                 code,
                 cursor,
                 reply,
+                ..
             } => {
                 if !self.ready {
                     let _ = reply.send(Vec::new());
@@ -520,16 +524,15 @@ impl Link {
                 }
             }
             LinkCommand::Exited(exit) => self.exited(&exit),
-            LinkCommand::Job { id, job, kind } => {
-                if self.ready {
-                    self.send_job(id, job, kind).await;
-                } else {
-                    self.queued.push(LinkCommand::Job { id, job, kind });
+            cmd @ (LinkCommand::Job { .. } | LinkCommand::AddResource { .. }) if self.hold() => {
+                if !self.ready {
+                    log_held(self.session.id, &cmd);
                 }
+                self.queued.push_back(cmd);
             }
+            LinkCommand::Job { id, job, kind, .. } => self.send_job(id, job, kind).await,
             LinkCommand::CancelJob(id) => {
-                self.queued
-                    .retain(|queued| !matches!(queued, LinkCommand::Job { id: q, .. } if *q == id));
+                self.queued.retain(|held| !is_job(held, id));
                 if self.ready {
                     let _ = self
                         .send(&ToDriver::CancelJob {
@@ -539,25 +542,54 @@ impl Link {
                         .await;
                 }
             }
-            LinkCommand::AddResource { what, uri, reply } => {
-                if !self.ready {
-                    self.queued
-                        .push(LinkCommand::AddResource { what, uri, reply });
-                    return;
-                }
-                self.next_req += 1;
-                let req = self.next_req;
-                self.acks.insert(req, reply);
-                let msg = match what {
-                    Resource::File => ToDriver::AddFile { req, uri },
-                    Resource::PyFile => ToDriver::AddPyfile { req, uri },
-                    Resource::Jar => ToDriver::AddJar { req, uri },
-                };
-                if let Err(why) = self.send(&msg).await {
-                    if let Some(reply) = self.acks.remove(&req) {
-                        let _ = reply.send(Err(format!("could not be sent to the driver: {why}")));
-                    }
-                }
+            LinkCommand::AddResource {
+                what, uri, reply, ..
+            } => self.send_addition(what, uri, reply).await,
+        }
+    }
+
+    async fn send_addition(
+        &mut self,
+        what: Resource,
+        uri: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    ) {
+        self.next_req += 1;
+        let req = self.next_req;
+        self.acks.insert(req, reply);
+        let msg = match what {
+            Resource::File => ToDriver::AddFile { req, uri },
+            Resource::PyFile => ToDriver::AddPyfile { req, uri },
+            Resource::Jar => ToDriver::AddJar { req, uri },
+        };
+        if let Err(why) = self.send(&msg).await {
+            if let Some(reply) = self.acks.remove(&req) {
+                let _ = reply.send(Err(format!("could not be sent to the driver: {why}")));
+            }
+        }
+    }
+
+    /// Whether a job or addition must wait behind others: until the driver is ready, and while
+    /// an addition sent before it is unconfirmed. The driver handles each message on a thread
+    /// of its own, so without this a job sent right after an upload could run before the
+    /// uploaded module is importable; Livy's clients expect requests to apply in order.
+    fn hold(&self) -> bool {
+        !self.ready || !self.acks.is_empty() || !self.queued.is_empty()
+    }
+
+    /// Sends held requests in order, up to the next addition (whose confirmation releases the
+    /// rest).
+    async fn release_held(&mut self) {
+        while self.ready && !self.broken && self.acks.is_empty() {
+            let Some(cmd) = self.queued.pop_front() else {
+                return;
+            };
+            match cmd {
+                LinkCommand::Job { id, job, kind, .. } => self.send_job(id, job, kind).await,
+                LinkCommand::AddResource {
+                    what, uri, reply, ..
+                } => self.send_addition(what, uri, reply).await,
+                _ => {}
             }
         }
     }

@@ -2,10 +2,13 @@
 //! keep a flood of requests from growing the queue without limit.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// How many jobs, completions and additions may wait in a session's command queue for its link
-/// (say while it writes a large frame to a slow driver); more are refused until it catches up.
+/// How many jobs, completions and additions may wait for a session's driver: in its command
+/// queue (say while the link writes a large frame to a slow driver), or held by the link until
+/// the driver is ready (Livy accepts Job API requests while a session starts) or until an
+/// earlier addition is done. More are refused until they drain.
 pub const MAX_QUEUED_REQUESTS: usize = 256;
 
 /// What REST handlers ask of a session's driver link.
@@ -20,6 +23,7 @@ pub enum LinkCommand {
         code: String,
         cursor: i64,
         reply: oneshot::Sender<Vec<String>>,
+        slot: Slot,
     },
     /// Stop the driver (DELETE, timeouts, server shutdown).
     Shutdown,
@@ -30,6 +34,7 @@ pub enum LinkCommand {
         id: u64,
         job: String,
         kind: super::jobs::JobKind,
+        slot: Slot,
     },
     CancelJob(u64),
     /// `add-file`, `add-pyfile`, `add-jar` (and the uploads, after saving the file).
@@ -37,20 +42,8 @@ pub enum LinkCommand {
         what: Resource,
         uri: String,
         reply: oneshot::Sender<Result<(), String>>,
+        slot: Slot,
     },
-}
-
-impl LinkCommand {
-    /// Commands that carry a payload or a waiting caller, one per REST request: these are what a
-    /// flood of requests would pile up, so their number in the queue is bounded.
-    pub(super) fn is_request(&self) -> bool {
-        matches!(
-            self,
-            LinkCommand::Job { .. }
-                | LinkCommand::Complete { .. }
-                | LinkCommand::AddResource { .. }
-        )
-    }
 }
 
 /// What is in a session's command queue, shared by its two ends.
@@ -59,16 +52,48 @@ pub(super) struct Inbox {
     /// A `Dispatch` is queued and not yet taken: statements wait in [`crate::statements::Statements`], so one
     /// pending `Dispatch` covers any number of them.
     pub(super) dispatch_pending: AtomicBool,
-    /// Requests (see [`LinkCommand::is_request`]) queued and not yet taken.
+    /// Requests (jobs, completions, additions) not yet sent to the driver nor dropped: one per
+    /// live [`Slot`].
     pub(super) requests: AtomicUsize,
+}
+
+/// A request's place among the [`MAX_QUEUED_REQUESTS`] that may wait for the driver. It travels
+/// inside the request and frees the place when the request is dropped: sent to the driver,
+/// answered, or abandoned with its session. (Counting on drop means no path of the link can
+/// forget to give a place back.)
+pub struct Slot(Arc<Inbox>);
+
+impl Slot {
+    /// Takes a place, unless all are taken.
+    pub(super) fn take(inbox: &Arc<Inbox>) -> Option<Slot> {
+        let queued = inbox.requests.fetch_add(1, Ordering::SeqCst);
+        if queued >= MAX_QUEUED_REQUESTS {
+            inbox.requests.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot(inbox.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.requests.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Slot")
+    }
 }
 
 /// The driver link's end of a session's command queue. The queue cannot grow without bound: a
 /// `Dispatch` is only sent when none is pending, requests are refused beyond
-/// [`MAX_QUEUED_REQUESTS`], and the other commands happen once per statement, job or process.
+/// [`MAX_QUEUED_REQUESTS`] (each holds a [`Slot`]), and the other commands happen once per
+/// statement, job or process.
 pub struct Commands {
     pub(super) rx: mpsc::UnboundedReceiver<LinkCommand>,
-    pub(super) inbox: std::sync::Arc<Inbox>,
+    pub(super) inbox: Arc<Inbox>,
 }
 
 impl Commands {
@@ -77,8 +102,6 @@ impl Commands {
         let cmd = self.rx.recv().await?;
         if matches!(cmd, LinkCommand::Dispatch) {
             self.inbox.dispatch_pending.store(false, Ordering::SeqCst);
-        } else if cmd.is_request() {
-            self.inbox.requests.fetch_sub(1, Ordering::SeqCst);
         }
         Some(cmd)
     }

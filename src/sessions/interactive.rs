@@ -3,7 +3,7 @@
 //! REST handlers read views and queue commands to it.
 
 use super::commands::Inbox;
-pub use super::commands::{Commands, LinkCommand, Resource, MAX_QUEUED_REQUESTS};
+pub use super::commands::{Commands, LinkCommand, Resource, Slot, MAX_QUEUED_REQUESTS};
 use super::jobs::evict_finished_jobs;
 pub use super::jobs::{JobKind, JobState, JobStatus};
 use super::lifecycle::{Lifecycle, Of};
@@ -32,6 +32,9 @@ pub(crate) struct Runtime {
     pub created_at: Instant,
     pub jobs: BTreeMap<u64, JobStatus>,
     pub next_job_id: u64,
+    /// Why the session ended (the first reason, as [`Session::end`] found it), for requests that
+    /// were still waiting for its driver.
+    pub end_reason: Option<String>,
 }
 
 /// One interactive session.
@@ -235,6 +238,7 @@ impl Session {
                 created_at: now,
                 jobs: BTreeMap::new(),
                 next_job_id: 1,
+                end_reason: None,
             }),
             retained_jobs: n.retained_statements,
             link,
@@ -320,6 +324,7 @@ impl Session {
         self.logs.set_diagnostics(why);
         {
             let mut rt = self.runtime.lock();
+            rt.end_reason = Some(reason.clone());
             rt.statements.abandon(&reason, now_ms());
             // Jobs that can no longer run (say, sent while the session started) fail with why.
             for job in rt.jobs.values_mut() {
@@ -363,18 +368,15 @@ impl Session {
         }
     }
 
-    /// Queues a request (a job, completion or addition) unless [`MAX_QUEUED_REQUESTS`] already
-    /// wait; then it is handed back, so the caller can answer it.
-    pub(super) fn request(&self, cmd: LinkCommand) -> Result<(), LinkCommand> {
-        let queued = self.inbox.requests.fetch_add(1, Ordering::SeqCst);
-        if queued >= MAX_QUEUED_REQUESTS {
-            self.inbox.requests.fetch_sub(1, Ordering::SeqCst);
-            return Err(cmd);
-        }
-        self.link.send(cmd).map_err(|e| {
-            self.inbox.requests.fetch_sub(1, Ordering::SeqCst);
-            e.0
-        })
+    /// Queues a request (a job, completion or addition, built by `make` around its [`Slot`])
+    /// unless [`MAX_QUEUED_REQUESTS`] already wait for the driver: then a 503 in Livy's shape.
+    pub(super) fn request(&self, make: impl FnOnce(Slot) -> LinkCommand) -> Result<(), ApiError> {
+        let slot = Slot::take(&self.inbox)
+            .ok_or_else(|| ApiError::ServiceUnavailable(self.too_many_requests()))?;
+        // Only fails once the link has ended, i.e. the session has.
+        self.link
+            .send(make(slot))
+            .map_err(|_| ApiError::BadRequest("Session isn't active.".into()))
     }
 
     pub(super) fn too_many_requests(&self) -> String {
@@ -464,11 +466,12 @@ impl Session {
         }
         self.record_activity();
         let (reply, rx) = oneshot::channel();
-        let asked = self.request(LinkCommand::Complete {
+        let asked = self.request(|slot| LinkCommand::Complete {
             kind,
             code,
             cursor,
             reply,
+            slot,
         });
         if asked.is_err() {
             return Vec::new();

@@ -89,17 +89,17 @@ impl Session {
             rt.jobs.insert(id, status.clone());
             status
         };
-        if self
-            .request(LinkCommand::Job {
-                id: status.id,
-                job,
-                kind,
-            })
-            .is_err()
-        {
-            self.runtime.lock().jobs.remove(&status.id);
-            return Err(ApiError::ServiceUnavailable(self.too_many_requests()));
+        let id = status.id;
+        if let Err(e) = self.request(|slot| LinkCommand::Job {
+            id,
+            job,
+            kind,
+            slot,
+        }) {
+            self.runtime.lock().jobs.remove(&id);
+            return Err(e);
         }
+        self.notify();
         Ok(JobStatus {
             state: JobState::Sent,
             ..status
@@ -143,8 +143,9 @@ impl Session {
     }
 
     /// Adds a file, Python file or jar to the running context; waits for the driver's answer.
-    /// While the session starts the addition waits for the driver (as in Livy); it fails with a
-    /// clear message when the session ends first.
+    /// While the session starts the addition waits for the driver (as in Livy, whose reply to
+    /// an upload means "added", which Livy's Java client's `uploadJar(..).get()` relies on); it
+    /// fails with the reason when the session ends first.
     pub async fn add_resource(&self, what: Resource, uri: String) -> Result<(), ApiError> {
         let starting = match self.state() {
             SessionState::Idle | SessionState::Busy => false,
@@ -153,12 +154,12 @@ impl Session {
         };
         self.record_activity();
         let (reply, rx) = oneshot::channel();
-        if self
-            .request(LinkCommand::AddResource { what, uri, reply })
-            .is_err()
-        {
-            return Err(ApiError::ServiceUnavailable(self.too_many_requests()));
-        }
+        self.request(|slot| LinkCommand::AddResource {
+            what,
+            uri,
+            reply,
+            slot,
+        })?;
         // While starting, the link ends (and drops `reply`) by the connect timeout at the latest.
         let answer = if starting {
             Ok(rx.await)
@@ -168,13 +169,29 @@ impl Session {
         match answer {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(ApiError::BadRequest(e)),
-            Ok(Err(_)) => Err(ApiError::BadRequest(format!(
-                "Session {} ended before its driver could add the file.",
-                self.id
-            ))),
+            Ok(Err(_)) => Err(ApiError::BadRequest(self.ended_before_addition())),
             Err(_) => Err(ApiError::BadRequest(
                 "The driver did not confirm the addition.".into(),
             )),
+        }
+    }
+
+    /// Why an addition that waited for the driver was not made: the session ended first.
+    fn ended_before_addition(&self) -> String {
+        let reason = self.runtime.lock().end_reason.clone();
+        match (reason, self.life.state()) {
+            (Some(reason), _) => format!(
+                "Session {} ended before its driver could add the file: {reason}",
+                self.id
+            ),
+            (None, SessionState::ShuttingDown) => format!(
+                "Session {} was stopped before its driver could add the file.",
+                self.id
+            ),
+            (None, _) => format!(
+                "Session {} ended before its driver could add the file.",
+                self.id
+            ),
         }
     }
 }
