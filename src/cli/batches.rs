@@ -33,8 +33,7 @@ pub enum BatchesCmd {
 #[derive(Args, Debug)]
 pub struct SubmitArgs {
     pub file: String,
-    /// Arguments of the application.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Arguments of the application (after `--` when one starts with `-`).
     pub args: Vec<String>,
     /// Main class (for a jar).
     #[arg(long)]
@@ -59,18 +58,33 @@ pub async fn batches(client: &Client, g: &Global, cmd: BatchesCmd) -> Result<Exi
         BatchesCmd::Submit(args) => submit(client, g, args).await,
         BatchesCmd::List => {
             let list = client.get("batches?size=1000").await?;
-            print!("{}", if g.json() { render::json(&list) } else { render::resources(&list, "sessions", false) });
+            print!(
+                "{}",
+                if g.json() {
+                    render::json(&list)
+                } else {
+                    render::resources(&list, "sessions", false)
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         BatchesCmd::Status { id } => {
             let b = client.get(&format!("batches/{id}")).await?;
-            let state = b.get("state").and_then(Value::as_str).unwrap_or("").to_string();
+            let state = b
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if g.json() {
                 print!("{}", render::json(&b));
             } else {
                 println!("batch {id} {state}");
             }
-            Ok(if matches!(state.as_str(), "dead" | "killed" | "error") { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if matches!(state.as_str(), "dead" | "killed" | "error") {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         BatchesCmd::Delete { id } => {
             let r = client.delete(&format!("batches/{id}")).await?;
@@ -93,43 +107,89 @@ pub async fn batches(client: &Client, g: &Global, cmd: BatchesCmd) -> Result<Exi
                 s = log.follow(client, |_| {}, |l| println!("{l}")) => s?,
                 _ = tokio::signal::ctrl_c() => return Ok(ExitCode::from(INTERRUPTED)),
             };
-            Ok(if state == "success" { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if state == "success" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
 
-/// Reads a batch's log from where it left off: each line is handed out once.
+/// Reads a batch's log from where it left off: each line is handed out once. The log the server
+/// gives is Livy's view, `stdout: ` lines then `stderr: ` lines (and YARN diagnostics), so new
+/// output can appear in the middle of it: the whole log is read each time (the server bounds it)
+/// and each section's lines past those already seen are new.
 pub struct LogFollower {
     id: u64,
-    next: u64,
+    /// Lines seen per section, in the order the sections appear.
+    seen: Vec<(String, usize)>,
+}
+
+/// Splits the log at its section headers (`stdout: `, `stderr: `, `YARN Diagnostics: `).
+fn sections(lines: Vec<String>) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = vec![(String::new(), Vec::new())];
+    for l in lines {
+        if matches!(l.trim(), "stdout:" | "stderr:" | "YARN Diagnostics:") {
+            out.push((l.trim().to_string(), Vec::new()));
+        } else if let Some(last) = out.last_mut() {
+            last.1.push(l);
+        }
+    }
+    out
 }
 
 impl LogFollower {
     pub fn new(id: u64) -> Self {
-        LogFollower { id, next: 0 }
+        LogFollower {
+            id,
+            seen: Vec::new(),
+        }
     }
 
-    /// The lines after those already read (all of them, page by page).
+    /// The lines not handed out before.
     pub async fn poll(&mut self, client: &Client) -> Result<Vec<String>, CliError> {
-        const PAGE: u64 = 500;
-        let mut out = Vec::new();
+        const PAGE: u64 = 1000;
+        let mut all = Vec::new();
         loop {
             let page = client
-                .get(&format!("batches/{}/log?from={}&size={PAGE}", self.id, self.next))
+                .get(&format!(
+                    "batches/{}/log?from={}&size={PAGE}",
+                    self.id,
+                    all.len()
+                ))
                 .await?;
             let lines: Vec<String> = page
                 .get("log")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().map(|l| l.as_str().unwrap_or_default().to_string()).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|l| l.as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
                 .unwrap_or_default();
             let n = lines.len() as u64;
-            self.next += n;
-            out.extend(lines);
+            all.extend(lines);
             let total = page.get("total").and_then(Value::as_u64).unwrap_or(0);
-            if n < PAGE || self.next >= total {
-                return Ok(out);
+            if n < PAGE || all.len() as u64 >= total {
+                break;
             }
         }
+        let mut out = Vec::new();
+        for (name, lines) in sections(all) {
+            let idx = match self.seen.iter().position(|(n, _)| *n == name) {
+                Some(i) => i,
+                None => {
+                    self.seen.push((name, 0));
+                    self.seen.len() - 1
+                }
+            };
+            let done = self.seen[idx].1;
+            // Blank lines between sections are Livy's layout, not the application's output.
+            out.extend(lines.iter().skip(done).filter(|l| !l.is_empty()).cloned());
+            self.seen[idx].1 = done.max(lines.len());
+        }
+        Ok(out)
     }
 
     /// Hands each state seen to `state` and each new line to `line` until the batch has ended and
@@ -157,7 +217,10 @@ impl LogFollower {
 
 async fn batch_state(client: &Client, id: u64) -> Result<String, CliError> {
     let s = client.get(&format!("batches/{id}/state")).await?;
-    Ok(s.get("state").and_then(Value::as_str).unwrap_or("").to_string())
+    Ok(s.get("state")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string())
 }
 
 async fn submit(client: &Client, g: &Global, args: SubmitArgs) -> Result<ExitCode, CliError> {
@@ -186,15 +249,21 @@ async fn submit(client: &Client, g: &Global, args: SubmitArgs) -> Result<ExitCod
         body["conf"] = Value::Object(conf);
     }
     let b = client.post("batches", body).await?;
-    let id = b.get("id").and_then(Value::as_u64).ok_or_else(|| CliError::Server {
-        status: 200,
-        msg: "the batch has no id".into(),
-    })?;
+    let id = b
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| CliError::Server {
+            status: 200,
+            msg: "the batch has no id".into(),
+        })?;
     if !args.wait {
         if g.json() {
             print!("{}", render::json(&b));
         } else {
-            println!("batch {id} {}", b.get("state").and_then(Value::as_str).unwrap_or(""));
+            println!(
+                "batch {id} {}",
+                b.get("state").and_then(Value::as_str).unwrap_or("")
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -228,9 +297,16 @@ async fn submit(client: &Client, g: &Global, args: SubmitArgs) -> Result<ExitCod
     bar.finish_and_clear();
     let state = state?;
     if json_out {
-        print!("{}", render::json(&client.get(&format!("batches/{id}")).await?));
+        print!(
+            "{}",
+            render::json(&client.get(&format!("batches/{id}")).await?)
+        );
     } else {
         eprintln!("batch {id} {state}");
     }
-    Ok(if state == "success" { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if state == "success" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

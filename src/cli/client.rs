@@ -12,7 +12,10 @@ use std::time::Duration;
 pub enum Auth {
     None,
     /// LDAP (or any basic) authentication. The password never reaches a log or an error.
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
     /// SPNEGO with the default credential: the user's ticket cache (`KRB5CCNAME`, `kinit`).
     Kerberos,
 }
@@ -50,9 +53,8 @@ impl Client {
             let pem = std::fs::read(path).map_err(|e| {
                 CliError::Usage(format!("cannot read --ca-file {}: {e}", path.display()))
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                CliError::Usage(format!("--ca-file {}: {e}", path.display()))
-            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| CliError::Usage(format!("--ca-file {}: {e}", path.display())))?;
             if certs.is_empty() {
                 return Err(CliError::Usage(format!(
                     "--ca-file {}: no PEM certificate in it",
@@ -117,7 +119,11 @@ impl Client {
             req = req.json(&body);
         }
         let resp = req.send().await.map_err(|e| {
-            CliError::Connection(format!("cannot reach {}: {}", redact(&url), error_chain(&e)))
+            CliError::Connection(format!(
+                "cannot reach {}: {}",
+                redact(&url),
+                error_chain(&e)
+            ))
         })?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| {

@@ -29,7 +29,12 @@ pub struct Cli {
 #[derive(Args, Debug)]
 pub struct Global {
     /// The server's URL.
-    #[arg(long, global = true, env = "LIVY_URL", default_value = "http://localhost:8998")]
+    #[arg(
+        long,
+        global = true,
+        env = "LIVY_URL",
+        default_value = "http://localhost:8998"
+    )]
     pub url: String,
     /// A PEM file of CA certificates to trust for https:// (besides the built-in roots).
     #[arg(long, global = true)]
@@ -141,8 +146,17 @@ mod tests {
     #[test]
     fn parses_run_with_globals_after_the_subcommand() {
         let cli = Cli::try_parse_from([
-            "livy", "run", "--kind", "pyspark", "1+1", "--session", "3", "--output", "json",
-            "--url", "http://h:1",
+            "livy",
+            "run",
+            "--kind",
+            "pyspark",
+            "1+1",
+            "--session",
+            "3",
+            "--output",
+            "json",
+            "--url",
+            "http://h:1",
         ])
         .unwrap();
         assert_eq!(cli.global.output, Output::Json);
@@ -157,6 +171,21 @@ mod tests {
     }
 
     #[test]
+    fn options_after_the_batch_arguments_are_options() {
+        let cli = Cli::try_parse_from([
+            "livy", "batches", "submit", "job.py", "a", "--wait", "--", "-b",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Batches(batches::BatchesCmd::Submit(s)) => {
+                assert!(s.wait);
+                assert_eq!(s.args, ["a", "-b"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn there_is_no_password_option() {
         let err = Cli::try_parse_from(["livy", "--password", "x", "sessions", "list"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
@@ -164,6 +193,8 @@ mod tests {
 
     #[test]
     fn user_and_kerberos_conflict() {
-        assert!(Cli::try_parse_from(["livy", "--user", "a", "--kerberos", "sessions", "list"]).is_err());
+        assert!(
+            Cli::try_parse_from(["livy", "--user", "a", "--kerberos", "sessions", "list"]).is_err()
+        );
     }
 }

@@ -109,7 +109,11 @@ pub fn statement_output(statement: &Value) -> (String, String, bool) {
 
 /// Sessions (`GET /sessions`) or batches (`GET /batches`) as a table.
 pub fn resources(list: &Value, key: &str, kind_column: bool) -> String {
-    let items = list.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = list
+        .get(key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut header: Vec<String> = ["id", "name", "state", "owner", "proxyUser", "appId"]
         .iter()
         .map(|s| s.to_string())
@@ -119,7 +123,12 @@ pub fn resources(list: &Value, key: &str, kind_column: bool) -> String {
     }
     let rows: Vec<Vec<String>> = items
         .iter()
-        .map(|it| header.iter().map(|h| it.get(h).map(cell).unwrap_or_default()).collect())
+        .map(|it| {
+            header
+                .iter()
+                .map(|h| it.get(h).map(cell).unwrap_or_default())
+                .collect()
+        })
         .collect();
     table(&header, &rows)
 }
@@ -151,12 +160,16 @@ mod tests {
             "evalue": "division by zero", "traceback": ["Traceback:\n", "  line 1"]}});
         let (out, err, failed) = statement_output(&st);
         assert!(out.is_empty() && failed);
-        assert_eq!(err, "ZeroDivisionError: division by zero\nTraceback:\n  line 1\n");
+        assert_eq!(
+            err,
+            "ZeroDivisionError: division by zero\nTraceback:\n  line 1\n"
+        );
     }
 
     #[test]
     fn text_output_ends_with_a_newline() {
-        let st = json!({"state": "available", "output": {"status": "ok", "data": {"text/plain": "2"}}});
+        let st =
+            json!({"state": "available", "output": {"status": "ok", "data": {"text/plain": "2"}}});
         assert_eq!(statement_output(&st).0, "2\n");
     }
 

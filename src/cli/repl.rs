@@ -50,7 +50,12 @@ pub async fn repl(client: Client, g: &Global, args: ReplArgs) -> Result<ExitCode
     let (sid, created) = match args.session {
         Some(id) => (id, false),
         None => {
-            let ca = CreateArgs { kind: args.kind.clone(), name: None, conf: vec![], no_wait: false };
+            let ca = CreateArgs {
+                kind: args.kind.clone(),
+                name: None,
+                conf: vec![],
+                no_wait: false,
+            };
             let s = create(&client, g, &ca).await?;
             let id = s.get("id").and_then(Value::as_u64).unwrap_or(0);
             if s.get("state").and_then(Value::as_str) != Some("idle") {
@@ -59,7 +64,10 @@ pub async fn repl(client: Client, g: &Global, args: ReplArgs) -> Result<ExitCode
             (id, true)
         }
     };
-    eprintln!("session {sid} ({}) ready; Ctrl-D quits, Ctrl-C cancels a running statement", args.kind);
+    eprintln!(
+        "session {sid} ({}) ready; Ctrl-D quits, Ctrl-C cancels a running statement",
+        args.kind
+    );
     let handle = tokio::runtime::Handle::current();
     let kind = args.kind.clone();
     let json = g.json();
@@ -68,7 +76,8 @@ pub async fn repl(client: Client, g: &Global, args: ReplArgs) -> Result<ExitCode
     let result = tokio::task::spawn_blocking(move || -> Result<(), CliError> {
         let mut rl = rustyline::DefaultEditor::new()
             .map_err(|e| CliError::Usage(format!("cannot open the terminal: {e}")))?;
-        let history = std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".livy_history"));
+        let history =
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".livy_history"));
         if let Some(h) = &history {
             let _ = rl.load_history(h);
         }
@@ -83,7 +92,9 @@ pub async fn repl(client: Client, g: &Global, args: ReplArgs) -> Result<ExitCode
                         }
                         code.push_str(&line);
                         let blank = line.trim().is_empty();
-                        if (prompt.starts_with("...") && blank) || (!prompt.starts_with("...") && !needs_more(&code)) {
+                        if (prompt.starts_with("...") && blank)
+                            || (!prompt.starts_with("...") && !needs_more(&code))
+                        {
                             break;
                         }
                         prompt = "... ".into();

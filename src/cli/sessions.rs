@@ -69,7 +69,14 @@ pub async fn sessions(client: &Client, g: &Global, cmd: SessionsCmd) -> Result<E
     match cmd {
         SessionsCmd::List => {
             let list = client.get("sessions?size=1000").await?;
-            print!("{}", if g.json() { render::json(&list) } else { render::resources(&list, "sessions", true) });
+            print!(
+                "{}",
+                if g.json() {
+                    render::json(&list)
+                } else {
+                    render::resources(&list, "sessions", true)
+                }
+            );
         }
         SessionsCmd::Show { id } => {
             let s = client.get(&format!("sessions/{id}")).await?;
@@ -141,25 +148,43 @@ pub enum Waited {
 /// Submits `code` to session `sid` and waits for the result; Ctrl-C while waiting posts
 /// `.../statements/{id}/cancel` and keeps waiting for the statement to end (a second Ctrl-C stops
 /// waiting).
-pub async fn run_statement(client: &Client, sid: u64, code: &str, kind: &str) -> Result<Waited, CliError> {
+pub async fn run_statement(
+    client: &Client,
+    sid: u64,
+    code: &str,
+    kind: &str,
+) -> Result<Waited, CliError> {
     let st = client
-        .post(&format!("sessions/{sid}/statements"), json!({ "code": code, "kind": kind }))
+        .post(
+            &format!("sessions/{sid}/statements"),
+            json!({ "code": code, "kind": kind }),
+        )
         .await?;
-    let stid = st.get("id").and_then(Value::as_u64).ok_or_else(|| CliError::Server {
-        status: 200,
-        msg: "the statement has no id".into(),
-    })?;
+    let stid = st
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| CliError::Server {
+            status: 200,
+            msg: "the statement has no id".into(),
+        })?;
     let path = format!("sessions/{sid}/statements/{stid}");
     let mut last = st;
     let mut cancelled = false;
     loop {
         if finished(&last) {
-            return Ok(if cancelled { Waited::Interrupted(last) } else { Waited::Done(last) });
+            return Ok(if cancelled {
+                Waited::Interrupted(last)
+            } else {
+                Waited::Done(last)
+            });
         }
         // `wait` is livy-rs's long poll; Apache Livy ignores it and answers at once.
         let poll = async {
             let v = client.get(&format!("{path}?wait=5")).await?;
-            if v.get("state").and_then(Value::as_str).is_some_and(|s| !matches!(s, "available" | "error" | "cancelled")) {
+            if v.get("state")
+                .and_then(Value::as_str)
+                .is_some_and(|s| !matches!(s, "available" | "error" | "cancelled"))
+            {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             Ok::<Value, CliError>(v)
@@ -179,7 +204,10 @@ pub async fn run_statement(client: &Client, sid: u64, code: &str, kind: &str) ->
 }
 
 fn finished(st: &Value) -> bool {
-    matches!(st.get("state").and_then(Value::as_str), Some("available" | "error" | "cancelled"))
+    matches!(
+        st.get("state").and_then(Value::as_str),
+        Some("available" | "error" | "cancelled")
+    )
 }
 
 /// Prints a finished statement as the user asked; true when it failed.
@@ -198,7 +226,12 @@ pub async fn run(client: &Client, g: &Global, args: RunArgs) -> Result<ExitCode,
     let (sid, created) = match args.session {
         Some(id) => (id, false),
         None => {
-            let create_args = CreateArgs { kind: args.kind.clone(), name: None, conf: vec![], no_wait: false };
+            let create_args = CreateArgs {
+                kind: args.kind.clone(),
+                name: None,
+                conf: vec![],
+                no_wait: false,
+            };
             let s = create(client, g, &create_args).await?;
             let id = s.get("id").and_then(Value::as_u64).unwrap_or(0);
             if s.get("state").and_then(Value::as_str) != Some("idle") {
@@ -220,7 +253,11 @@ pub async fn run(client: &Client, g: &Global, args: RunArgs) -> Result<ExitCode,
     }
     Ok(match result? {
         Waited::Done(st) => {
-            if print_statement(g.json(), &st) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            if print_statement(g.json(), &st) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Waited::Interrupted(st) => {
             print_statement(g.json(), &st);
