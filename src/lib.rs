@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod batches;
+pub mod cli;
 pub mod coerce;
 pub mod conf;
 pub mod driver;

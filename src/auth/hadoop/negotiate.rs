@@ -86,15 +86,18 @@ pub fn service_principal(host: &str) -> String {
 
 /// The first (and, without mutual authentication, only) SPNEGO token for `service`.
 fn initial_token(identity: &HadoopIdentity, service: &str) -> Result<Vec<u8>, String> {
-    let cred = identity.initiator()?;
+    spnego_token(Some(identity.initiator()?), service)
+}
+
+/// The first SPNEGO token for `service` with `cred`, or with the default credential (the
+/// user's ticket cache) when `None` — the `livy` command-line client's case. Blocking.
+pub fn spnego_token(
+    cred: Option<libgssapi::credential::Cred>,
+    service: &str,
+) -> Result<Vec<u8>, String> {
     let target = Name::new(service.as_bytes(), Some(&GSS_NT_KRB5_PRINCIPAL))
         .map_err(|e| format!("bad service principal {service}: {e}"))?;
-    let mut ctx = ClientCtx::new(
-        Some(cred),
-        target,
-        CtxFlags::empty(),
-        Some(&GSS_MECH_SPNEGO),
-    );
+    let mut ctx = ClientCtx::new(cred, target, CtxFlags::empty(), Some(&GSS_MECH_SPNEGO));
     match ctx.step(None, None) {
         Ok(Some(token)) => Ok(token.to_vec()),
         Ok(None) => Err(format!("no SPNEGO token for {service}")),

@@ -1,0 +1,74 @@
+"""End-to-end tests of the `livy` command-line client: the real binary (target/release/livy, or
+$LIVY_CLI_BIN) against a real livy-server with real Spark in local mode.
+
+    cargo build --release
+    .venv-clients/bin/python -m pytest -q tests/cli
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyharness.fixtures import livy_bin, spark_home  # noqa: E402,F401  (fixtures)
+from pyharness.livy_server import LivyServer, repo_root  # noqa: E402
+
+#: As in tests/clients: a lighter driver JVM for 2-core machines.
+SPARK_DEFAULTS = """\
+spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
+spark.ui.enabled false
+spark.ui.showConsoleProgress false
+"""
+
+
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory) -> Path:
+    """Whitelisted by the server: batch scripts go here."""
+    return tmp_path_factory.mktemp("livy-work")
+
+
+@pytest.fixture(scope="module")
+def livy(livy_bin, spark_home, tmp_path_factory, work_dir):
+    conf_dir = tmp_path_factory.mktemp("spark-conf")
+    (conf_dir / "spark-defaults.conf").write_text(SPARK_DEFAULTS, encoding="utf-8")
+    server = LivyServer(
+        {"livy.spark.master": "local[1]", "livy.file.local-dir-whitelist": str(work_dir)},
+        blacklist=["spark.master"],
+        binary=livy_bin,
+        env={"SPARK_CONF_DIR": str(conf_dir)},
+        name="livy-cli",
+    )
+    server.start()
+    yield server
+    try:
+        server.stop()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def cli_bin() -> Path:
+    path = Path(os.environ.get("LIVY_CLI_BIN", repo_root() / "target/release/livy"))
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} not built: cargo build --release")
+    return path
+
+
+@pytest.fixture
+def cli(cli_bin, livy):
+    """Runs `livy ARGS...` against the module's server; returns the CompletedProcess."""
+
+    def run(*args, timeout=240, env=None):
+        full_env = dict(os.environ, LIVY_URL=livy.url)
+        full_env.update(env or {})
+        return subprocess.run(
+            [str(cli_bin), *args], capture_output=True, text=True, timeout=timeout, env=full_env
+        )
+
+    return run
