@@ -3,7 +3,7 @@
 
 use super::client::Client;
 use super::error::CliError;
-use super::sessions::conf_map;
+use super::sessions::add_common_fields;
 use super::{render, Global, INTERRUPTED};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -238,16 +238,7 @@ async fn submit(client: &Client, g: &Global, args: SubmitArgs) -> Result<ExitCod
     if let Some(c) = &args.class_name {
         body["className"] = json!(c);
     }
-    if let Some(n) = &args.name {
-        body["name"] = json!(n);
-    }
-    if let Some(p) = &g.proxy_user {
-        body["proxyUser"] = json!(p);
-    }
-    let conf = conf_map(&args.conf)?;
-    if !conf.is_empty() {
-        body["conf"] = Value::Object(conf);
-    }
+    add_common_fields(&mut body, args.name.as_ref(), g, &args.conf)?;
     let b = client.post("batches", body).await?;
     let id = b
         .get("id")

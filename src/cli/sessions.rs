@@ -52,6 +52,27 @@ pub struct RunArgs {
     pub keep: bool,
 }
 
+/// The fields a session and a batch request share: `name`, the global `--proxy-user`, and the
+/// `--conf KEY=VALUE` arguments as a JSON object.
+pub fn add_common_fields(
+    body: &mut Value,
+    name: Option<&String>,
+    g: &Global,
+    conf: &[String],
+) -> Result<(), CliError> {
+    if let Some(n) = name {
+        body["name"] = json!(n);
+    }
+    if let Some(p) = &g.proxy_user {
+        body["proxyUser"] = json!(p);
+    }
+    let conf = conf_map(conf)?;
+    if !conf.is_empty() {
+        body["conf"] = Value::Object(conf);
+    }
+    Ok(())
+}
+
 /// `KEY=VALUE` arguments as a JSON object.
 pub fn conf_map(pairs: &[String]) -> Result<Map<String, Value>, CliError> {
     let mut map = Map::new();
@@ -110,16 +131,7 @@ pub async fn sessions(client: &Client, g: &Global, cmd: SessionsCmd) -> Result<E
 /// last view of it.
 pub async fn create(client: &Client, g: &Global, args: &CreateArgs) -> Result<Value, CliError> {
     let mut body = json!({ "kind": args.kind });
-    if let Some(n) = &args.name {
-        body["name"] = json!(n);
-    }
-    if let Some(p) = &g.proxy_user {
-        body["proxyUser"] = json!(p);
-    }
-    let conf = conf_map(&args.conf)?;
-    if !conf.is_empty() {
-        body["conf"] = Value::Object(conf);
-    }
+    add_common_fields(&mut body, args.name.as_ref(), g, &args.conf)?;
     let mut s = client.post("sessions", body).await?;
     if args.no_wait {
         return Ok(s);
