@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyharness.fixtures import livy_bin, spark_home  # noqa: E402,F401  (fixtures)
-from pyharness.livy_server import LivyServer, repo_root  # noqa: E402
+from pyharness.livy_server import LivyServer, repo_root, serving  # noqa: E402
 
 #: As in tests/clients: a lighter driver JVM for 2-core machines.
 SPARK_DEFAULTS = """\
@@ -44,12 +44,7 @@ def livy(livy_bin, spark_home, tmp_path_factory, work_dir):
         env={"SPARK_CONF_DIR": str(conf_dir)},
         name="livy-cli",
     )
-    server.start()
-    yield server
-    try:
-        server.stop()
-    finally:
-        server.cleanup()
+    yield from serving(server)
 
 
 @pytest.fixture(scope="session")

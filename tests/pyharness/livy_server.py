@@ -425,6 +425,19 @@ class LivyServer:
         return f"<LivyServer {self.name} ({state}) root={self.root}>"
 
 
+def serving(server: "LivyServer"):
+    """For a pytest fixture: `yield from serving(LivyServer(...))` starts the server, hands it
+    to the tests, then stops it and removes its files whatever happened."""
+    server.start()
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            server.cleanup()
+
+
 @atexit.register
 def _kill_leftovers() -> None:
     with _LIVE_LOCK:
