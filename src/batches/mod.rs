@@ -25,8 +25,6 @@ use std::time::{Duration, Instant};
 
 /// Lines of log shown in a batch's view (Livy shows the last 10).
 const VIEW_LOG_LINES: usize = 10;
-/// How long a create waits for its record to reach the recovery store before answering anyway.
-pub(crate) const CREATE_FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 /// One batch.
 pub struct Batch {

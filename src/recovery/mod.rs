@@ -41,6 +41,10 @@ pub struct Recovery {
     pub bytes: std::sync::atomic::AtomicU64,
 }
 
+/// How long a request that hands out an id (a create, a statement, a job) waits for its record
+/// before it answers anyway (and the store is logged as slow or down).
+pub const ANSWER_WAIT: Duration = Duration::from_secs(5);
+
 /// Record kinds, as Livy names them in its layout.
 pub const BATCH: &str = "batch";
 pub const INTERACTIVE: &str = "interactive";

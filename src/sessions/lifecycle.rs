@@ -208,32 +208,31 @@ impl Lifecycle {
     }
 
     /// Waits until the entry's records are in the recovery store (at most
-    /// [`crate::batches::CREATE_FLUSH_WAIT`]; a slow store is logged, and the writes still go
-    /// out when it is back). Without recovery there is nothing to wait for.
+    /// [`crate::recovery::ANSWER_WAIT`]; a slow store is logged, and the writes still go out
+    /// when it is back). Without recovery there is nothing to wait for.
     pub async fn persisted(&self) {
-        let Some(p) = &self.persist else { return };
-        if !p.recovery().flush(crate::batches::CREATE_FLUSH_WAIT).await {
-            tracing::warn!(
-                of = ?self.of,
-                id = self.id,
-                "the recovery store is slow or down; the records are written when it is back"
-            );
-        }
+        self.wait_for_store(None).await;
     }
 
-    /// Like [`Lifecycle::persisted`] for one record (see [`Lifecycle::changed_record`]).
+    /// Like [`Lifecycle::persisted`] for one record below the entry (a statement's, see
+    /// [`Lifecycle::changed_records`]).
     pub async fn persisted_record(&self, key: &str) {
+        self.wait_for_store(Some(key)).await;
+    }
+
+    async fn wait_for_store(&self, key: Option<&str>) {
         let Some(p) = &self.persist else { return };
-        if !p
-            .recovery()
-            .flush_key(key, crate::batches::CREATE_FLUSH_WAIT)
-            .await
-        {
+        let recovery = p.recovery();
+        let stored = match key {
+            None => recovery.flush(crate::recovery::ANSWER_WAIT).await,
+            Some(key) => recovery.flush_key(key, crate::recovery::ANSWER_WAIT).await,
+        };
+        if !stored {
             tracing::warn!(
                 of = ?self.of,
                 id = self.id,
                 key,
-                "the recovery store is slow or down; the record is written when it is back"
+                "the recovery store is slow or down; the records are written when it is back"
             );
         }
     }

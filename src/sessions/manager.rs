@@ -105,7 +105,7 @@ impl InteractiveSessions {
                         "key": hex::encode(&server.identity_der.1),
                     });
                     recovery.put(CHANNEL_KEY.into(), record.to_string().into_bytes());
-                    recovery.flush(crate::batches::CREATE_FLUSH_WAIT).await;
+                    recovery.flush(crate::recovery::ANSWER_WAIT).await;
                 }
                 let dir = self.work_dir.join("driver");
                 std::fs::create_dir_all(&dir)?;
