@@ -116,6 +116,7 @@ def test_rpm_queries_and_rpmlint(pkgs):
     _, rpm = pkgs["v1"]
     files = run("rpm", "-qlp", str(rpm)).stdout.split()
     for path in ["/usr/lib/livy/libexec/livy-rs-server", "/usr/lib/livy/bin/livy-server", "/usr/bin/livy-server",
+                 "/usr/bin/livy",
                  UNIT, "/var/lib/livy", "/var/log/livy", "/usr/lib/livy/jars", *CONFFILES]:
         assert path in files, path
     configs = run("rpm", "-qp", "--configfiles", str(rpm)).stdout.split()
@@ -184,6 +185,8 @@ def test_deb_installs_files_user_conffiles(pkgs):
     # The command on PATH finds its home through its symlink; the packaged binary runs.
     assert run("/usr/bin/livy-server", "status", check=False).stdout.strip() == "livy-server is not running"
     assert run("/usr/lib/livy/libexec/livy-rs-server", "--version").stdout.startswith("livy-server ")
+    assert owner_mode("/usr/bin/livy") == ("root", "root", 0o755)
+    assert run("/usr/bin/livy", "--version").stdout.startswith("livy ")
     r = run("logrotate", "-d", "/etc/logrotate.d/livy-rs", check=False)
     assert r.returncode == 0 and "error" not in r.stderr.lower(), r.stderr
 
@@ -302,13 +305,11 @@ def test_service_as_livy_runs_pyspark(pkgs, tmp_path):
             return state == "idle"
 
         wait_until(idle, SPARK_START, "the pyspark session to be idle", interval=1)
-        st = http("POST", f"{base}/sessions/{sid}/statements",
-                  {"code": 'spark.range(1000).selectExpr("sum(id) AS s").collect()[0][0]'})
-        def available():
-            r = http("GET", f"{base}/sessions/{sid}/statements/{st['id']}?wait=10", timeout=40)
-            return r if r["state"] == "available" else None
-
-        result = wait_until(available, 120, "the statement's result")
+        # The packaged client, as a user on the edge node runs it (exit code and JSON output).
+        r = run("/usr/bin/livy", "--url", base, "--output", "json", "run", "--session", str(sid),
+                'spark.range(1000).selectExpr("sum(id) AS s").collect()[0][0]', check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        result = json.loads(r.stdout)
         assert result["output"]["status"] == "ok", result
         assert result["output"]["data"]["text/plain"] == "499500"
         http("DELETE", f"{base}/sessions/{sid}")
