@@ -6,6 +6,7 @@
 //! a statement wait for their records ([`Recovery::flush`]) before they answer, so an id a
 //! client has seen is never lost or reused, and the code behind it is never forgotten.
 
+mod log;
 pub mod store;
 mod writer;
 pub mod zk;
@@ -193,32 +194,16 @@ impl Recovery {
         self.load_dir(&format!("v1/{kind}")).await
     }
 
-    /// Every record under `dir` whose name is a number, in order. Reads go out 64 at a time:
-    /// on ZooKeeper each is a round trip, and 10,000 of them one by one would hold the start.
+    /// Every record under `dir` whose name is a number, in order (the store reads them as
+    /// suits it: 64 reads in flight on ZooKeeper, one log replay for a session's statements).
     pub async fn load_dir(&self, dir: &str) -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
-        use futures::stream::{self, StreamExt};
-        let ids: Vec<u32> = self
+        let mut out: Vec<(u32, Vec<u8>)> = self
             .store
-            .children(dir)
+            .load_dir(dir)
             .await?
             .into_iter()
-            .filter_map(|name| name.parse::<u32>().ok())
+            .filter_map(|(name, bytes)| Some((name.parse::<u32>().ok()?, bytes)))
             .collect();
-        let mut out: Vec<(u32, Vec<u8>)> = stream::iter(ids)
-            .map(|id| async move {
-                match self.store.get(&format!("{dir}/{id}")).await {
-                    Ok(Some(bytes)) => Some((id, bytes)),
-                    Ok(None) => None,
-                    Err(e) => {
-                        tracing::error!(dir, id, error = %e, "cannot read a recovery record; skipped");
-                        None
-                    }
-                }
-            })
-            .buffer_unordered(64)
-            .filter_map(|r| async move { r })
-            .collect()
-            .await;
         out.sort_by_key(|(id, _)| *id);
         Ok(out)
     }
