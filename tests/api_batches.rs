@@ -255,6 +255,15 @@ async fn bad_requests_get_livys_errors_and_change_nothing() {
             "Local path /etc/x.jar cannot be added to user sessions.",
         ),
         (json!({"file": "job.py"}).to_string(), "Path 'job.py' is not absolute."),
+        // The server's own keytab, shipped to the user's application: refused like any local file.
+        (
+            json!({"file": ok, "conf": {"spark.kerberos.principal": "livy/edge@R", "spark.kerberos.keytab": "/etc/security/keytabs/livy.keytab"}}).to_string(),
+            "Local path /etc/security/keytabs/livy.keytab cannot be added to user sessions.",
+        ),
+        (
+            json!({"file": ok, "conf": {"spark.yarn.keytab": "file:///etc/livy.keytab"}}).to_string(),
+            "Local path /etc/livy.keytab cannot be added to user sessions.",
+        ),
         (json!({"file": ok, "name": "1234"}).to_string(), "Rejected, Reason: Invalid session name: 1234"),
     ];
     for (body, want) in cases {

@@ -132,6 +132,15 @@ pub fn prepare_conf(
         ));
     }
 
+    // A keytab is read by spark-submit on this host, as the server's OS user, and shipped with
+    // the application: naming the server's own keytab would hand its credentials (a Hadoop
+    // proxy-user superuser) to the user's code. So it is a local file like any other.
+    for key in KEYTAB_KEYS {
+        if let Some(value) = user_conf.get(*key) {
+            local_file(value, livy)?;
+        }
+    }
+
     let mut conf = user_conf.clone();
     conf.insert("spark.master".into(), livy.spark.master.clone());
     if let Some(mode) = &livy.spark.deploy_mode {
@@ -171,6 +180,45 @@ pub fn prepare_conf(
     Ok(conf)
 }
 
+/// Settings whose value is a keytab file that spark-submit reads on this host.
+const KEYTAB_KEYS: &[&str] = &["spark.kerberos.keytab", "spark.yarn.keytab"];
+
+/// A path spark-submit reads on this host (plain, `file:` or `local:`): it must sit under
+/// `livy.file.local-dir-whitelist`, checked as [`resolve_uri`] checks `file:` URIs.
+fn local_file(value: &str, livy: &LivyConf) -> Result<(), String> {
+    let parsed = JavaUri::parse(value)?;
+    match parsed.scheme.as_deref() {
+        None | Some("file") | Some("local") => {}
+        Some(_) => return Ok(()),
+    }
+    if !parsed.path.starts_with('/') {
+        return Err(format!(
+            "requirement failed: Path '{}' is not absolute.",
+            parsed.path
+        ));
+    }
+    whitelisted(&parsed.path, livy)
+}
+
+/// Refuses a local path outside `livy.file.local-dir-whitelist`, lexically and on the real file
+/// system (a symlink, or `..` through one, inside a whitelisted directory that points outside
+/// it is refused).
+fn whitelisted(path: &str, livy: &LivyConf) -> Result<(), String> {
+    let normalized = normalize(path);
+    let real = real_path(&normalized);
+    let allowed = livy.local_dir_whitelist.iter().any(|dir| {
+        starts_with_components(&normalized, dir)
+            && starts_with_components(&real, &real_path(&normalize(dir)))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(format!(
+            "requirement failed: Local path {path} cannot be added to user sessions."
+        ))
+    }
+}
+
 /// Resolves each non-empty URI (see [`resolve_uri`]).
 pub fn resolve_uris(uris: &[String], livy: &LivyConf) -> Result<Vec<String>, String> {
     uris.iter()
@@ -208,20 +256,12 @@ pub fn resolve_uri(uri: &str, livy: &LivyConf) -> Result<String, String> {
     let driver_here = livy.spark.deploy_mode.as_deref() != Some("cluster");
     let local_here = resolved_parsed.scheme.as_deref() == Some("local") && driver_here;
     if resolved_parsed.scheme.as_deref() == Some("file") || local_here {
-        // Lexically and on the real file system: a symlink (or `..` through one) inside a
-        // whitelisted directory that points outside it is refused.
-        let normalized = normalize(&resolved_parsed.path);
-        let real = real_path(&normalized);
-        let allowed = livy.local_dir_whitelist.iter().any(|dir| {
-            starts_with_components(&normalized, dir)
-                && starts_with_components(&real, &real_path(&normalize(dir)))
-        });
-        if !allowed {
-            return Err(format!(
+        whitelisted(&resolved_parsed.path, livy).map_err(|_| {
+            format!(
                 "requirement failed: Local path {} cannot be added to user sessions.",
                 parsed.path
-            ));
-        }
+            )
+        })?;
     }
     Ok(resolved)
 }
@@ -479,6 +519,33 @@ mod tests {
             .collect();
         let err = prepare_conf(&conf, FileLists::default(), &c).unwrap_err();
         assert!(err.starts_with("Invalid configuration key"), "{err}");
+    }
+
+    #[test]
+    fn keytabs_must_be_whitelisted_local_files() {
+        let c = livy(&["/data/ok/"], None);
+        let conf = |k: &str, v: &str| -> BTreeMap<String, String> {
+            [(k.to_string(), v.to_string())].into_iter().collect()
+        };
+        for key in ["spark.kerberos.keytab", "spark.yarn.keytab"] {
+            for bad in [
+                "/etc/security/keytabs/livy.keytab",
+                "file:///etc/security/keytabs/livy.keytab",
+                "local:/etc/livy.keytab",
+                "/data/ok/../../etc/livy.keytab",
+                "/data/ok/%2e%2e/x.keytab",
+                "livy.keytab",
+            ] {
+                let err = prepare_conf(&conf(key, bad), FileLists::default(), &c).unwrap_err();
+                assert!(err.starts_with("requirement failed"), "{key}={bad}: {err}");
+            }
+            let ok = prepare_conf(
+                &conf(key, "/data/ok/alice.keytab"),
+                FileLists::default(),
+                &c,
+            );
+            assert_eq!(ok.unwrap()[key], "/data/ok/alice.keytab");
+        }
     }
 
     #[test]
