@@ -25,7 +25,16 @@ const GC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Loads the configuration, printing every problem; `None` when it is not usable.
 pub fn load_conf(env: &Env) -> Option<LivyConf> {
-    match LivyConf::load(env) {
+    report_conf(LivyConf::load(env))
+}
+
+/// Logs a loaded configuration's warnings, or prints its problems; `None` when it is not usable.
+/// (The server loads its configuration before its log exists, since livy.conf chooses the
+/// log's format, and reports it once the log is set up.)
+pub fn report_conf(
+    loaded: Result<crate::conf::Loaded, crate::conf::ConfError>,
+) -> Option<LivyConf> {
+    match loaded {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
@@ -40,15 +49,35 @@ pub fn load_conf(env: &Env) -> Option<LivyConf> {
     }
 }
 
+/// Sets up the server log on stderr: `LIVY_LOG` filters it (default `info`), `format` is
+/// `livy.server.log.format`. JSON lines carry the fields of the span they were written in, so
+/// a request's lines carry its `request_id`.
+pub fn init_logging(format: crate::conf::monitoring::LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIVY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        crate::conf::monitoring::LogFormat::Text => {
+            builder.with_ansi(std::io::stderr().is_terminal()).init()
+        }
+        crate::conf::monitoring::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
 /// Runs the server until a stop signal. Returns the process exit code.
-pub async fn run(env: Env) -> i32 {
-    let Some(conf) = load_conf(&env) else {
-        return 1;
-    };
+pub async fn run(conf: LivyConf) -> i32 {
     let conf = Arc::new(conf);
     let (access_log, _access_guard) = match AccessLog::open(
         &conf.paths.log_dir,
         conf.server.request_log_retain_days,
+        conf.server.log_format,
     ) {
         Ok((log, guard)) => (Some(log), Some(guard)),
         Err(e) => {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod launch;
 pub mod logs;
+pub mod metrics;
 pub mod recovery;
 pub mod server;
 pub mod sessions;

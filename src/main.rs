@@ -1,8 +1,8 @@
 //! `livy-server`: parses the command line and hands over to the library.
 
 use clap::{Parser, Subcommand};
-use livy_rs::conf::Env;
-use std::io::IsTerminal;
+use livy_rs::conf::monitoring::LogFormat;
+use livy_rs::conf::{Env, LivyConf};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -29,20 +29,15 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIVY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let mut env = Env::from_process();
     if let Some(dir) = cli.conf_dir {
         env.livy_conf_dir = Some(dir);
     }
     let code = match cli.command.unwrap_or(Command::Run) {
-        Command::Validate => match livy_rs::app::load_conf(&env) {
+        Command::Validate => match {
+            livy_rs::app::init_logging(LogFormat::Text);
+            livy_rs::app::load_conf(&env)
+        } {
             Some(conf) => {
                 println!(
                     "configuration in {} is valid (Spark {} at {}, master {})",
@@ -56,6 +51,16 @@ fn main() {
             None => 1,
         },
         Command::Run => {
+            // livy.conf chooses the log's format, so it is read first and reported after.
+            let loaded = LivyConf::load(&env);
+            livy_rs::app::init_logging(
+                loaded
+                    .as_ref()
+                    .map_or(LogFormat::Text, |l| l.conf.server.log_format),
+            );
+            let Some(conf) = livy_rs::app::report_conf(loaded) else {
+                std::process::exit(1);
+            };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -66,7 +71,7 @@ fn main() {
                     std::process::exit(1);
                 }
             };
-            runtime.block_on(livy_rs::app::run(env))
+            runtime.block_on(livy_rs::app::run(conf))
         }
     };
     std::process::exit(code);

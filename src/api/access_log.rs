@@ -2,8 +2,14 @@
 //! `$LIVY_LOG_DIR/livy-requests.<date>.log`, rotated daily and kept for
 //! `livy.server.request-log-retain.days`. Lines go through a non-blocking writer so a slow disk
 //! never holds a request up.
+//!
+//! Each line ends with the request's id (`request_id=...`, see [`super::observe`]), which the
+//! server log's lines for the same request carry too. With `livy.server.log.format = json` the
+//! lines are JSON objects with the same fields instead.
 
+use super::observe::RequestId;
 use crate::auth::RemoteUser;
+use crate::conf::monitoring::LogFormat;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -19,11 +25,16 @@ use tracing_appender::rolling::{Builder, Rotation};
 #[derive(Clone)]
 pub struct AccessLog {
     writer: NonBlocking,
+    format: LogFormat,
 }
 
 impl AccessLog {
     /// Opens the log in `dir`; the guard flushes it when dropped at shutdown.
-    pub fn open(dir: &Path, retain_days: usize) -> anyhow::Result<(AccessLog, WorkerGuard)> {
+    pub fn open(
+        dir: &Path,
+        retain_days: usize,
+        format: LogFormat,
+    ) -> anyhow::Result<(AccessLog, WorkerGuard)> {
         std::fs::create_dir_all(dir)?;
         let mut builder = Builder::new()
             .rotation(Rotation::DAILY)
@@ -34,7 +45,7 @@ impl AccessLog {
         }
         let appender = builder.build(dir)?;
         let (writer, guard) = tracing_appender::non_blocking(appender);
-        Ok((AccessLog { writer }, guard))
+        Ok((AccessLog { writer, format }, guard))
     }
 }
 
@@ -51,6 +62,7 @@ pub async fn record(State(log): State<AccessLog>, req: Request, next: Next) -> R
     let version = req.version();
     let referer = header_text(&req, header::REFERER);
     let agent = header_text(&req, header::USER_AGENT);
+    let request_id = req.extensions().get::<RequestId>().cloned();
     let response = next.run(req).await;
     let user = response
         .extensions()
@@ -62,13 +74,35 @@ pub async fn record(State(log): State<AccessLog>, req: Request, next: Next) -> R
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    let line = format!(
-        "{peer} - {user} [{}] \"{method} {} {version:?}\" {} {size} \"{referer}\" \"{agent}\" {}ms\n",
-        chrono::Local::now().format("%d/%b/%Y:%H:%M:%S %z"),
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
-        response.status().as_u16(),
-        start.elapsed().as_millis(),
-    );
+    let time = chrono::Local::now().format("%d/%b/%Y:%H:%M:%S %z");
+    let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let status = response.status().as_u16();
+    let millis = start.elapsed().as_millis();
+    let request_id = request_id.as_ref().map_or("-", RequestId::as_str);
+    let line = match log.format {
+        LogFormat::Text => format!(
+            "{peer} - {user} [{time}] \"{method} {target} {version:?}\" {status} {size} \"{referer}\" \"{agent}\" {millis}ms request_id={request_id}\n",
+        ),
+        LogFormat::Json => {
+            let mut line = serde_json::json!({
+                "time": time.to_string(),
+                "remote": peer,
+                "user": user,
+                "method": method.as_str(),
+                "uri": target,
+                "protocol": format!("{version:?}"),
+                "status": status,
+                "size": size,
+                "referer": referer,
+                "agent": agent,
+                "duration_ms": millis as u64,
+                "request_id": request_id,
+            })
+            .to_string();
+            line.push('\n');
+            line
+        }
+    };
     let mut writer = log.writer.clone();
     let _ = writer.write_all(line.as_bytes());
     response

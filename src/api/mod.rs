@@ -7,6 +7,8 @@ pub mod body_limit;
 pub mod cross_site;
 pub mod jobs;
 pub mod json;
+pub mod metrics;
+pub mod observe;
 pub mod security;
 pub mod sessions;
 pub mod statements;
@@ -68,6 +70,8 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
     let body_limits = body_limit::BodyLimits::from_conf(&state.conf);
     let send_server_version = state.conf.server.send_server_version;
     let auth = state.auth.clone();
+    let scrapers = Arc::new(state.conf.server.metrics.clone());
+    let metrics = metrics::routes(&state);
     let app = Router::new()
         .merge(version::routes())
         .merge(ui::routes(&state.conf.server))
@@ -78,6 +82,7 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .merge(metrics)
         .layer(middleware::from_fn(negotiate_version))
         .layer(middleware::from_fn(livy_error_shape));
     // Livy's filter order: authentication runs before the CSRF check, and the security headers
@@ -87,10 +92,15 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
     } else {
         app
     };
-    let app = app.layer(middleware::from_fn_with_state(
-        auth,
-        crate::auth::filter::authenticate,
-    ));
+    let app = app
+        .layer(middleware::from_fn_with_state(
+            auth,
+            crate::auth::filter::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            scrapers,
+            metrics::admit_scrapers,
+        ));
     // Before authentication: a request another site's page sent is refused without spending a
     // GSSAPI or LDAP check on it, and an oversized body without reading it. (Layers added with
     // `Router::layer` run after routing, so both see which route was matched.)
@@ -116,11 +126,14 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
             security::add_headers,
         ))
     };
-    if send_server_version {
+    let app = if send_server_version {
         app.layer(middleware::from_fn(version::server_header))
     } else {
         app
-    }
+    };
+    // Outermost: the request id and span cover every layer above, and the HTTP metrics see
+    // the status the client gets.
+    app.layer(middleware::from_fn(observe::observe))
 }
 
 /// The most of a plain-text error body that is carried into `{"msg": ...}`; axum's rejection

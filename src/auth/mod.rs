@@ -25,6 +25,13 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteUser(pub Option<String>);
 
+/// Set on a request by an outer layer when the configuration trusts the peer's address for the
+/// route it asks for (`/metrics` from `livy.server.metrics.allowed-addresses`): the
+/// authentication layer then lets it through without credentials. Only the server's own layers
+/// can set it; nothing a client sends becomes an extension.
+#[derive(Debug, Clone, Copy)]
+pub struct TrustedPeer;
+
 const WILDCARD: &str = "*";
 
 /// Livy's access rules: superusers, modify/view/allowed ACLs and impersonation.
@@ -120,6 +127,13 @@ impl AccessManager {
             || Self::listed(&self.modify_acls, request_user)
     }
 
+    /// May this user see what concerns every session (the server-wide numbers of `/metrics`)?
+    /// With access control on: view-users, modify-users and superusers; otherwise anyone the
+    /// authentication let in.
+    pub fn may_view_all(&self, user: Option<&str>) -> bool {
+        !self.acls_on || Self::listed(&self.view_acls, user)
+    }
+
     fn owns(owner: Option<&str>, request_user: Option<&str>, proxy_user: Option<&str>) -> bool {
         request_user == owner || (proxy_user.is_some() && proxy_user == request_user)
     }
@@ -183,5 +197,8 @@ mod tests {
         assert!(am.has_modify_access(Some("alice"), Some("admin"), None));
         assert!(am.has_modify_access(Some("alice"), Some("bob"), Some("bob")));
         assert!(!am.has_view_access(Some("alice"), Some("mallory"), None));
+        assert!(am.may_view_all(Some("auditor")) && am.may_view_all(Some("admin")));
+        assert!(!am.may_view_all(Some("alice")));
+        assert!(conf(|c| c.access_control_enabled = false).may_view_all(Some("alice")));
     }
 }

@@ -114,6 +114,10 @@ pub const SESSION_TTL_CHECK: &str = "livy.server.session.ttl-check";
 pub const SESSION_TTL: &str = "livy.server.session.ttl";
 pub const SESSION_ALLOW_CUSTOM_CLASSPATH: &str = "livy.server.session.allow-custom-classpath";
 pub const REQUEST_LOG_RETAIN_DAYS: &str = "livy.server.request-log-retain.days";
+/// livy-rs's own: `text` or `json` lines in the server log (conf::monitoring).
+pub const LOG_FORMAT: &str = "livy.server.log.format";
+/// livy-rs's own: peers that may scrape `/metrics` without credentials (conf::monitoring).
+pub const METRICS_ALLOWED_ADDRESSES: &str = "livy.server.metrics.allowed-addresses";
 pub const RECOVERY_MODE: &str = "livy.server.recovery.mode";
 pub const YARN_POLL_INTERVAL: &str = "livy.server.yarn.poll-interval";
 pub const YARN_APP_LOOKUP_TIMEOUT: &str = "livy.server.yarn.app-lookup-timeout";
@@ -245,6 +249,8 @@ pub const KEYS: &[Key] = &[
     k(YARN_APP_LOOKUP_TIMEOUT, Some("120s"), Duration),
     k(YARN_POLL_INTERVAL, Some("5s"), Duration),
     k(REQUEST_LOG_RETAIN_DAYS, Some("5"), Int),
+    k(LOG_FORMAT, Some("text"), Str),
+    k(METRICS_ALLOWED_ADDRESSES, None, List),
     n("livy.repl.jars", None, List, JVM_DRIVER),
     n("livy.rsc.jars", None, List, JVM_DRIVER),
     k(PYSPARK_ARCHIVES, None, List),

@@ -7,6 +7,7 @@ mod env;
 pub mod hadoop;
 pub mod keys;
 pub mod ldap;
+pub mod monitoring;
 pub mod recovery;
 pub mod security;
 pub mod units;
@@ -59,6 +60,10 @@ pub struct ServerConf {
     pub request_header_size: usize,
     pub send_server_version: bool,
     pub request_log_retain_days: usize,
+    /// `livy.server.log.format`: text or JSON lines in the server log.
+    pub log_format: monitoring::LogFormat,
+    /// Who may read `/metrics` without authenticating.
+    pub metrics: monitoring::MetricsConf,
 }
 
 /// Where Spark is and how sessions and batches are launched.
@@ -249,6 +254,11 @@ impl LivyConf {
                     )),
                 },
                 None if keys::is_open_ended(&canonical) => {}
+                None if monitoring::owns(&canonical) => problems.push(format!(
+                    "{canonical}: unknown key; livy-rs knows {} and {}",
+                    keys::LOG_FORMAT,
+                    keys::METRICS_ALLOWED_ADDRESSES
+                )),
                 None if canonical.starts_with("livy.") => {
                     warnings.push(format!("livy.conf: unknown key '{canonical}' is ignored"))
                 }
@@ -471,6 +481,8 @@ impl LivyConf {
             ));
         }
 
+        let log_format = monitoring::log_format(get(keys::LOG_FORMAT), &mut problems);
+        let metrics = monitoring::metrics(list(keys::METRICS_ALLOWED_ADDRESSES), &mut problems);
         let set = |name: &str| list(name).into_iter().collect::<BTreeSet<_>>();
         let conf_dir = env.conf_dir();
         let home = env.livy_home.clone().unwrap_or_else(|| PathBuf::from("."));
@@ -484,6 +496,8 @@ impl LivyConf {
                 send_server_version: boolean(keys::SEND_SERVER_VERSION),
                 request_log_retain_days: usize::try_from(int(keys::REQUEST_LOG_RETAIN_DAYS))
                     .unwrap_or(0),
+                log_format,
+                metrics,
             },
             spark: SparkConf {
                 home: spark_home.unwrap_or_default(),

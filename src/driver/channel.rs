@@ -107,6 +107,7 @@ impl ChannelServer {
                 let Some(server) = weak.upgrade() else { return };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     tracing::debug!(%peer, "too many driver handshakes at once; connection closed");
+                    crate::metrics::get().driver_handshake("busy");
                     drop(tcp);
                     continue;
                 };
@@ -119,11 +120,13 @@ impl ChannelServer {
                     )
                     .await
                     {
-                        Ok(Ok(())) => {}
+                        Ok(Ok(())) => crate::metrics::get().driver_handshake("accepted"),
                         Ok(Err(reason)) => {
+                            crate::metrics::get().driver_handshake("rejected");
                             tracing::warn!(%peer, %reason, "driver connection rejected")
                         }
                         Err(_) => {
+                            crate::metrics::get().driver_handshake("rejected");
                             tracing::warn!(%peer, "driver connection rejected: handshake timed out")
                         }
                     }

@@ -45,6 +45,7 @@ pub async fn run(
         return;
     };
     let DriverConnection { reader, writer, .. } = conn;
+    let connected = crate::metrics::get().driver_connected();
     let (frames_tx, mut frames) = mpsc::channel(64);
     let max = settings.max_message;
     // A separate reader: frame reads are not cancel-safe, so they must not sit in a select!.
@@ -102,6 +103,7 @@ pub async fn run(
         }
     }
     reader_task.abort();
+    drop(connected);
     // Wait for the process to end so its exit is recorded (and nothing is left behind).
     if let Some(child) = session.child() {
         if !link.shutting_down {

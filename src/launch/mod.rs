@@ -169,6 +169,7 @@ impl Launcher {
         do_as: Option<&str>,
     ) -> Result<(Slot, Option<String>), crate::error::ApiError> {
         let slot = self.reserve().ok_or_else(|| {
+            crate::metrics::get().admission_refused("max_creation");
             crate::error::ApiError::BadRequest(
                 "Rejected, too many sessions are being created!".into(),
             )
@@ -220,7 +221,12 @@ impl Launcher {
         .unwrap_or_else(|_| Err(format!("no answer within {ADMISSION_TIMEOUT:?}")));
         match checked {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(admission::Refusal::UnknownQueue(why) | admission::Refusal::TooBig(why))) => {
+            Ok(Err(refusal)) => {
+                let (reason, why) = match refusal {
+                    admission::Refusal::UnknownQueue(why) => ("unknown_queue", why),
+                    admission::Refusal::TooBig(why) => ("queue_too_small", why),
+                };
+                crate::metrics::get().admission_refused(reason);
                 tracing::info!(queue, reason = %why, "refusing an application that cannot fit in its YARN queue");
                 Err(ApiError::rejected(why))
             }

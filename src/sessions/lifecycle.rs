@@ -49,6 +49,8 @@ struct Core {
 pub struct Lifecycle {
     of: Of,
     id: u32,
+    /// When it was made (for a session: its POST), for the session start time metric.
+    created: Instant,
     core: Mutex<Core>,
     changes: watch::Sender<u64>,
     persist: Option<Persist>,
@@ -59,6 +61,7 @@ impl Lifecycle {
         Lifecycle {
             of,
             id,
+            created: Instant::now(),
             core: Mutex::new(Core {
                 state: initial,
                 finished_at: None,
@@ -132,6 +135,13 @@ impl Lifecycle {
             c.state = to;
             if to.is_finished() {
                 c.finished_at = Some(Instant::now());
+            }
+            // A new session's first idle ends its start (a recovered one starts `recovering`).
+            if self.of == Of::Session
+                && to == SessionState::Idle
+                && matches!(from, SessionState::NotStarted | SessionState::Starting)
+            {
+                crate::metrics::get().session_started(self.created.elapsed());
             }
         }
         self.changed();

@@ -82,6 +82,7 @@ impl Statements {
         self.items.insert(id, statement.clone());
         self.dirty.insert(id);
         self.trim();
+        crate::metrics::get().statement_started();
         statement
     }
 
@@ -173,6 +174,7 @@ impl Statements {
             self.dirty.insert(id);
         }
         if let Some(s) = self.items.get_mut(&id) {
+            let was_done = s.state.is_done();
             s.state = if matches!(
                 s.state,
                 StatementState::Cancelling | StatementState::Cancelled
@@ -181,6 +183,13 @@ impl Statements {
             } else {
                 StatementState::Available
             };
+            let outcome = if s.state == StatementState::Cancelled {
+                "cancelled"
+            } else if output.get("status").and_then(Value::as_str) == Some("error") {
+                "error"
+            } else {
+                "ok"
+            };
             s.output = Some(output);
             s.progress = 1.0;
             if s.completed == 0 {
@@ -188,6 +197,9 @@ impl Statements {
             }
             if s.started == 0 {
                 s.started = completed;
+            }
+            if !was_done {
+                counted_end(s, outcome);
             }
         }
         self.trim();
@@ -207,6 +219,7 @@ impl Statements {
                 s.state = StatementState::Cancelled;
                 s.completed = now;
                 s.progress = 1.0;
+                counted_end(s, "cancelled");
                 false
             }
             StatementState::Running => {
@@ -228,6 +241,7 @@ impl Statements {
                 s.state = StatementState::Cancelled;
                 s.completed = now;
                 s.progress = 1.0;
+                counted_end(s, "cancelled");
                 true
             }
             _ => false,
@@ -249,9 +263,18 @@ impl Statements {
                     "evalue": reason,
                     "traceback": [],
                 }));
+                counted_end(s, "lost");
             }
         }
     }
+}
+
+/// Counts a statement that just ended (each one once: callers check it was not done before),
+/// with its run time when it ran.
+fn counted_end(s: &Statement, outcome: &'static str) {
+    let ran = (s.started > 0 && s.completed >= s.started)
+        .then(|| std::time::Duration::from_millis((s.completed - s.started) as u64));
+    crate::metrics::get().statement_finished(outcome, ran);
 }
 
 /// Room the server leaves above `livy.server.statement.output-max-size` before it refuses an
@@ -354,6 +377,7 @@ impl Statements {
                 "evalue": "the statement's result was lost while the livy-rs server restarted",
                 "traceback": [],
             }));
+            counted_end(s, "lost");
             lost.push(s.id);
         }
         lost

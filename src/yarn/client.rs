@@ -504,11 +504,23 @@ impl RmClient {
         }
         let mut served_by = Some(i);
         for hop in 0..=MAX_REDIRECTS {
+            let sent = std::time::Instant::now();
             let answer = self
                 .inner
                 .transport
                 .send(call.method.clone(), &url, call.body.clone(), &call.headers)
-                .await?;
+                .await;
+            let outcome = match &answer {
+                Ok(a) if a.status.as_u16() >= 400 => "http_error",
+                Ok(_) => "ok",
+                Err(_) => "failed",
+            };
+            crate::metrics::get().rm_request(
+                rm_endpoint(&call.method, &call.path),
+                outcome,
+                sent.elapsed(),
+            );
+            let answer = answer?;
             match standby_redirect(&answer) {
                 // Only to a configured RM: the request may carry SPNEGO and, for a REST
                 // submission, delegation tokens, which no other host may see.
@@ -552,6 +564,28 @@ impl RmClient {
             hops: MAX_REDIRECTS,
             detail: "too many redirects: RMs keep pointing at each other".into(),
         })
+    }
+}
+
+/// The RM REST endpoint a call goes to, as a metrics label from a fixed set: application ids
+/// are left out so each application does not become a series of its own.
+fn rm_endpoint(method: &Method, path: &str) -> &'static str {
+    let rest = path.strip_prefix(API).unwrap_or(path);
+    let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();
+    match (parts.as_slice(), *method == Method::GET) {
+        (["info"], _) => "info",
+        (["metrics"], _) => "metrics",
+        (["scheduler"], _) => "scheduler",
+        (["apps"], true) => "apps",
+        (["apps"], false) => "submit",
+        (["apps", "new-application"], _) => "new_application",
+        (["apps", _], _) => "app",
+        (["apps", _, "state"], true) => "app_state",
+        (["apps", _, "state"], false) => "kill",
+        (["apps", _, "appattempts"], _) => "app_attempts",
+        (["delegation-token"], _) => "delegation_token",
+        (["delegation-token", "expiration"], _) => "delegation_token_renew",
+        _ => "other",
     }
 }
 

@@ -83,3 +83,30 @@ fn app_ids_are_checked_before_they_reach_a_path() {
         assert!(check_id(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn rm_endpoints_are_labels_without_ids() {
+    let id = "application_1700000000000_0042";
+    let cases = [
+        (Method::GET, format!("{API}/apps/{id}/state"), "app_state"),
+        (Method::PUT, format!("{API}/apps/{id}/state"), "kill"),
+        (Method::GET, format!("{API}/apps/{id}"), "app"),
+        (Method::GET, format!("{API}/apps"), "apps"),
+        (Method::POST, format!("{API}/apps"), "submit"),
+        (
+            Method::POST,
+            format!("{API}/apps/new-application"),
+            "new_application",
+        ),
+        (Method::GET, format!("{API}/scheduler"), "scheduler"),
+        (
+            Method::GET,
+            format!("{API}/apps/{id}/appattempts"),
+            "app_attempts",
+        ),
+        (Method::GET, "/elsewhere/x".to_string(), "other"),
+    ];
+    for (method, path, want) in cases {
+        assert_eq!(rm_endpoint(&method, &path), want, "{method} {path}");
+    }
+}

@@ -38,9 +38,10 @@ from .procs import descendants
 ConfValue = Union[str, int, float, bool, os.PathLike, None]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_LISTENING = re.compile(r"livy-rs listening\b.*?\baddress=(\S+)")
+# Text lines say `address=HOST:PORT`; with livy.server.log.format=json, `"address":"HOST:PORT"`.
+_LISTENING = re.compile(r"livy-rs listening\b.*?\baddress(?:=|\":\")([^\s\",]+)")
 #: The scheme in the startup line's `url=https://...` field (https when TLS is on).
-_SCHEME = re.compile(r"\burl=\"?(https?)://")
+_SCHEME = re.compile(r"\burl(?:=\"?|\":\")(https?)://")
 
 #: Servers started by this process and not yet stopped; killed at interpreter exit so an aborted
 #: test run leaves no server (and no Spark driver) behind.
