@@ -223,6 +223,17 @@ fn runtime_additions(
     Some(additions)
 }
 
+/// Whether a pooled driver answers a completion request (`spar` → `spark`, from the Python
+/// interpreter every driver has) while still idle.
+async fn alive(session: &Session) -> bool {
+    let answer = tokio::time::timeout(
+        HANDOVER_WAIT,
+        session.complete("pyspark".into(), "spar".into(), 4),
+    )
+    .await;
+    matches!(answer, Ok(c) if !c.is_empty()) && session.state() == SessionState::Idle
+}
+
 /// Whether a driver of the pool's kind can run a session of the request's kind.
 fn serves(pool: Kind, request: Kind) -> bool {
     request != Kind::Sparkr && (pool == Kind::Shared || pool == request)
@@ -373,6 +384,17 @@ impl InteractiveSessions {
                 return Ok(None);
             };
             pool.wake.notify_one();
+            // A driver killed a moment ago may not have been noticed yet: a completion round
+            // trip (answered by every live driver, whatever its kind) proves it is alive.
+            if !alive(&pooled.session).await {
+                pool.inner.lock().failures += 1;
+                tracing::warn!(
+                    pooled_id = pooled.session.id,
+                    "pooled driver did not answer; trying another"
+                );
+                self.discard(pooled).await;
+                continue;
+            }
             if let Some(name) = &request.name {
                 if let Err(e) = self.registry.claim_name(&mut pooled.reservation, name) {
                     pool.inner.lock().drivers.insert(0, pooled);
