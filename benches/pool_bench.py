@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--master", default="local[1]")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pool-size", type=int, default=2)
+    ap.add_argument("--spark-rounds", type=int, default=2,
+                    help="cold spark (Scala) sessions: POST -> idle and -> first Scala result")
     ap.add_argument("--poll-ms", type=float, default=10.0)
     ap.add_argument("--start-timeout", type=float, default=300.0)
     ap.add_argument("--json", default="")
@@ -125,7 +127,7 @@ def main():
     load_start = lb.loadavg()
     server = lb.Server(args, args.work, conf=conf, env_extra=env_extra)
     client = Client(server)
-    pooled, cold = [], []
+    pooled, cold, spark = [], [], []
     try:
         t_fill = time.time()
         wait(lambda: len(pool_ready(server)[0]) >= args.pool_size, args.start_timeout, "the pool to fill")
@@ -148,6 +150,27 @@ def main():
             cold.append(rec)
             client.req("DELETE", f"/sessions/{sid}")
             log(f"round {i + 1}: cold {idle - t0:.1f}s (load {load})")
+        for i in range(args.spark_rounds):
+            wait(lambda: (lambda r, s: len(r) >= args.pool_size and s <= r)(*pool_ready(server)),
+                 args.start_timeout, "the pool to refill")
+            load = lb.loadavg()
+            sid, t0, answered, idle = start_session(client, {"kind": "spark"}, poll, args.start_timeout)
+            st = client.req("POST", f"/sessions/{sid}/statements", {"code": "1 + 1"})
+            out = client.req("GET", f"/sessions/{sid}/statements/{st['id']}?wait=60")
+            while out["state"] not in ("available", "error", "cancelled"):
+                out = client.req("GET", f"/sessions/{sid}/statements/{st['id']}?wait=60")
+            first = time.time()
+            scala = None
+            for line in client.req("GET", f"/sessions/{sid}/log?size=-1")["log"]:
+                m = re.search(r"Scala \S+ interpreter started in ([0-9.]+) s", line)
+                if m:
+                    scala = float(m.group(1))
+            spark.append({"id": sid, "post_to_idle": idle - t0, "post_to_first_result": first - t0,
+                          "scala_start": scala, "load": load,
+                          "ok": out["state"] == "available" and out["output"]["status"] == "ok"})
+            client.req("DELETE", f"/sessions/{sid}")
+            log(f"spark round {i + 1}: idle {idle - t0:.1f}s, first result {first - t0:.1f}s, "
+                f"Scala start {scala}s (load {load})")
     finally:
         server.stop()
 
@@ -178,11 +201,18 @@ def main():
                     vals.append(t[b] - t[a])
             if vals:
                 print(f"| {a} -> {b} | {lb.pct(vals, 50):.2f} | {min(vals):.2f} | {max(vals):.2f} |")
+    if spark:
+        print("\nCold spark (Scala) sessions: the interpreter starts in the background after `ready`")
+        print("| session | POST -> idle s | POST -> first Scala result s | Scala interpreter start s | load |")
+        print("| --- | --- | --- | --- | --- |")
+        for r in spark:
+            print(f"| {r['id']} | {r['post_to_idle']:.2f} | {r['post_to_first_result']:.2f} | "
+                  f"{r['scala_start']} | {r['load']} |")
     print(f"\nload average at start {load_start}, at end {lb.loadavg()}; revision {args.revision}")
     print(f"command: {args.command}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"pooled": pooled, "cold": cold, "date": datetime.datetime.now().isoformat()}, f, indent=1)
+            json.dump({"pooled": pooled, "cold": cold, "spark": spark, "date": datetime.datetime.now().isoformat()}, f, indent=1)
 
 
 if __name__ == "__main__":

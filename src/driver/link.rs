@@ -6,9 +6,7 @@
 use super::channel::{ChannelServer, DriverConnection};
 use super::protocol::{read_value, write_frame, FrameError, FromDriver, ToDriver};
 use crate::launch::ChildExit;
-use crate::sessions::interactive::{
-    Commands, Handover, JobKind, JobState, LinkCommand, Resource,
-};
+use crate::sessions::interactive::{Commands, Handover, JobKind, JobState, LinkCommand, Resource};
 use crate::sessions::{Session, SessionState};
 use crate::statements::{capped_output, now_ms};
 use std::collections::{HashMap, VecDeque};

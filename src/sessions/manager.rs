@@ -355,7 +355,11 @@ impl InteractiveSessions {
             logs: None,
         });
         if pooled {
-            tracing::info!(pooled_id = id, kind = session.kind.as_str(), "starting a pooled driver");
+            tracing::info!(
+                pooled_id = id,
+                kind = session.kind.as_str(),
+                "starting a pooled driver"
+            );
         } else {
             tracing::info!(session_id = id, kind = session.kind.as_str(), owner = ?session.owner, "creating session");
         }

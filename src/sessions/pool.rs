@@ -169,8 +169,7 @@ impl Pool {
                     "pooled driver ready"
                 );
             }
-            if p
-                .ready_at
+            if p.ready_at
                 .is_some_and(|t| now.duration_since(t) > self.conf.ttl)
             {
                 inner.recycled += 1;
@@ -557,7 +556,10 @@ mod tests {
             prepared(r#"{"jars":["/tmp/a.jar"],"pyFiles":["/tmp/b.py"],"files":["/tmp/c"]}"#);
         let added = runtime_additions(&r, &conf).unwrap();
         assert_eq!(added.len(), 3, "{added:?}");
-        assert!(added.contains(&(Resource::Jar, "file:///tmp/a.jar".into())), "{added:?}");
+        assert!(
+            added.contains(&(Resource::Jar, "file:///tmp/a.jar".into())),
+            "{added:?}"
+        );
         for needs_own in [
             r#"{"driverMemory":"2g"}"#,
             r#"{"executorCores":2}"#,
