@@ -143,6 +143,7 @@ pub async fn run(conf: LivyConf) -> i32 {
             );
         }
     }
+    state.sessions.start_pool();
     let shutdown = CancellationToken::new();
     let gc = tokio::spawn(collect_garbage(state.clone(), shutdown.clone()));
     let app = api::router(state.clone(), access_log);
@@ -178,6 +179,8 @@ pub async fn run(conf: LivyConf) -> i32 {
     if let Some(recovery) = &state.recovery {
         // Drivers, spark-submits and YARN apps keep running; the next server adopts them.
         tracing::info!("recovery is on: sessions and batches keep running for the next server");
+        // Pooled drivers not taken have no record: no server would adopt them.
+        state.sessions.stop_pool().await;
         if !recovery.flush(Duration::from_secs(10)).await {
             tracing::warn!("some recovery records could not be written before the stop");
         }

@@ -294,6 +294,10 @@ pub const KEYS: &[Key] = &[
     k(SESSION_TTL_CHECK, Some("false"), Bool),
     k(SESSION_TTL, Some("8h"), Duration),
     k(SESSION_ALLOW_CUSTOM_CLASSPATH, Some("false"), Bool),
+    // The warm pool of session drivers (livy-rs's own keys; see conf::pool).
+    k(super::pool::SIZE, Some("0"), Int),
+    k(super::pool::KIND, Some("pyspark"), Str),
+    k(super::pool::TTL, Some("1h"), Duration),
     k(SPARK_FILE_LISTS, None, List),
     // Thrift server (accepted so Livy configs load; setting one is warned about at start).
     n("livy.server.thrift.enabled", Some("false"), Bool, THRIFT),

@@ -8,6 +8,7 @@ pub mod hadoop;
 pub mod keys;
 pub mod ldap;
 pub mod monitoring;
+pub mod pool;
 pub mod recovery;
 pub mod security;
 pub mod units;
@@ -171,6 +172,8 @@ pub struct LivyConf {
     pub yarn: Option<YarnSettings>,
     /// Present when `livy.server.recovery.mode = recovery`.
     pub recovery: Option<recovery::RecoveryConf>,
+    /// The warm pool of drivers, present when `livy.server.session.pool.size` is above 0.
+    pub pool: Option<pool::PoolConf>,
     /// `livy.file.upload.max.size`: the largest upload accepted.
     pub files_upload_max: usize,
     /// `livy.file.local-dir-whitelist`, each with a trailing '/'.
@@ -259,6 +262,9 @@ impl LivyConf {
                     keys::LOG_FORMAT,
                     keys::METRICS_ALLOWED_ADDRESSES
                 )),
+                None if pool::unknown_key(&canonical).is_some() => {
+                    problems.extend(pool::unknown_key(&canonical))
+                }
                 None if canonical.starts_with("livy.") => {
                     warnings.push(format!("livy.conf: unknown key '{canonical}' is ignored"))
                 }
@@ -320,6 +326,12 @@ impl LivyConf {
         let recovery = recovery::parse(
             &|name: &str| string(name),
             duration("livy.rsc.server.idle-timeout"),
+            &mut problems,
+        );
+        let pool = pool::parse(
+            int(pool::SIZE),
+            get(pool::KIND),
+            duration(pool::TTL),
             &mut problems,
         );
         for name in [
@@ -535,6 +547,7 @@ impl LivyConf {
             auth,
             yarn,
             recovery,
+            pool,
             rsc: RscConf {
                 launcher_address: string(keys::LAUNCHER_ADDRESS),
                 port_range,

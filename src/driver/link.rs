@@ -6,7 +6,7 @@
 use super::channel::{ChannelServer, DriverConnection};
 use super::protocol::{read_value, write_frame, FrameError, FromDriver, ToDriver};
 use crate::launch::ChildExit;
-use crate::sessions::interactive::{Commands, JobKind, JobState, LinkCommand, Resource};
+use crate::sessions::interactive::{Commands, Handover, JobKind, JobState, LinkCommand, Resource};
 use crate::sessions::{Session, SessionState};
 use crate::statements::{capped_output, now_ms};
 use std::collections::{HashMap, VecDeque};
@@ -94,6 +94,22 @@ pub async fn run(
                     link.exited(&exit);
                     break;
                 }
+                Some(LinkCommand::Handover(handover)) => {
+                    // The driver's last words first: one that just died is never handed over.
+                    while let Ok(frame) = frames.try_recv() {
+                        match frame {
+                            Ok(value) => link.on_frame(value).await,
+                            Err(e) => {
+                                link.driver_lost(&format!("the connection to the driver was lost ({e})"));
+                                link.broken = true;
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(taken) = link.hand_over(*handover) {
+                        commands = taken;
+                    }
+                }
                 Some(cmd) => link.on_command(cmd).await,
                 None => break,
             },
@@ -105,6 +121,7 @@ pub async fn run(
     reader_task.abort();
     drop(connected);
     // Wait for the process to end so its exit is recorded (and nothing is left behind).
+    let session = link.session.clone();
     if let Some(child) = session.child() {
         if !link.shutting_down {
             child.kill();
@@ -547,7 +564,43 @@ impl Link {
             LinkCommand::AddResource {
                 what, uri, reply, ..
             } => self.send_addition(what, uri, reply).await,
+            // Only a ready link hands its driver over (see `run`); dropping it says no.
+            LinkCommand::Handover(_) => {}
         }
+    }
+
+    /// Serves another session from now on, if the driver is ready, free and not stopping (a
+    /// pooled driver being taken: see [`crate::sessions::pool`]). The new session gets the
+    /// driver's process and application; the old one is left behind, never to be used again.
+    /// Returns the new session's command queue, or `None` (the taker is told by the dropped
+    /// `done`) when the driver cannot be handed over.
+    fn hand_over(&mut self, handover: Handover) -> Option<Commands> {
+        let old = &self.session;
+        if !self.ready
+            || self.broken
+            || self.shutting_down
+            || self.in_flight.is_some()
+            || old.state() != SessionState::Idle
+        {
+            return None;
+        }
+        let Handover {
+            session,
+            commands,
+            done,
+        } = handover;
+        if let Some(child) = old.child() {
+            session.set_child(child);
+        }
+        let (_, app, _) = old.life.snapshot();
+        session.life.driver_app(app.id, app.info.spark_ui_url);
+        session.set_state(SessionState::Idle);
+        tracing::info!(session_id = session.id, "pooled driver handed over");
+        self.session = session;
+        // Said once the link serves the new session: a taker that gave up meanwhile finds the
+        // session idle and stops it like any other.
+        let _ = done.send(());
+        Some(commands)
     }
 
     async fn send_addition(

@@ -44,6 +44,23 @@ pub enum LinkCommand {
         reply: oneshot::Sender<Result<(), String>>,
         slot: Slot,
     },
+    /// A pooled driver is taken: from now on the link serves `Handover::session` (see
+    /// [`crate::sessions::pool`]).
+    Handover(Box<Handover>),
+}
+
+/// What a link needs to serve another session: that session, its command queue, and whom to
+/// tell once it does. Dropping it unanswered means the driver could not be handed over.
+pub struct Handover {
+    pub session: std::sync::Arc<super::Session>,
+    pub commands: Commands,
+    pub done: oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for Handover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Handover(session {})", self.session.id)
+    }
 }
 
 /// What is in a session's command queue, shared by its two ends.

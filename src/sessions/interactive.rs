@@ -3,7 +3,7 @@
 //! REST handlers read views and queue commands to it.
 
 use super::commands::Inbox;
-pub use super::commands::{Commands, LinkCommand, Resource, Slot, MAX_QUEUED_REQUESTS};
+pub use super::commands::{Commands, Handover, LinkCommand, Resource, Slot, MAX_QUEUED_REQUESTS};
 use super::jobs::evict_finished_jobs;
 pub use super::jobs::{JobKind, JobState, JobStatus};
 use super::lifecycle::{Lifecycle, Of};
@@ -118,6 +118,8 @@ pub(crate) struct NewSession {
     pub recovery: Option<Arc<crate::recovery::Recovery>>,
     pub created_ms: i64,
     pub redaction: crate::launch::redact::Redactor,
+    /// The driver's output so far, when the session takes over a running (pooled) driver.
+    pub logs: Option<Arc<ProcessLogs>>,
 }
 
 impl crate::yarn::monitor::AppListener for Session {
@@ -225,7 +227,9 @@ impl Session {
             app_tag: n.app_tag,
             on_yarn: n.on_yarn,
             request: n.request,
-            logs: Arc::new(ProcessLogs::new(n.log_lines).redacting(n.redaction.clone())),
+            logs: n.logs.unwrap_or_else(|| {
+                Arc::new(ProcessLogs::new(n.log_lines).redacting(n.redaction.clone()))
+            }),
             redaction: n.redaction,
             ttl: n.ttl,
             idle_timeout: n.idle_timeout,

@@ -23,19 +23,63 @@ use tokio_util::task::TaskTracker;
 /// How long a driver gets to stop Spark after `shutdown` before its process tree is killed.
 const DRIVER_SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
+/// Whom a driver process's exit is told to (the pool changes it when it hands a driver over).
+pub(super) type ExitTarget = Arc<parking_lot::Mutex<Weak<Session>>>;
+
+/// What a driver is started with.
+pub(super) struct Start {
+    pub slot: crate::launch::Slot,
+    pub request: CreateSessionRequest,
+    pub conf: std::collections::BTreeMap<String, String>,
+    pub owner: Option<String>,
+    pub proxy_user: Option<String>,
+    pub ttl: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub reservation: super::Reservation,
+    /// For the warm pool: no recovery record, not listed.
+    pub pooled: bool,
+}
+
+/// A driver whose spark-submit was asked to start.
+pub(super) struct Launched {
+    pub session: Arc<Session>,
+    pub commands: super::interactive::Commands,
+    pub connection: tokio::sync::oneshot::Receiver<crate::driver::channel::DriverConnection>,
+    pub child: std::io::Result<crate::launch::ChildHandle>,
+    pub reservation: super::Reservation,
+    pub exit_to: ExitTarget,
+}
+
+/// A request's `ttl` and `idleTimeout`, checked (Livy's message for a bad one).
+pub(super) fn timeouts(
+    request: &CreateSessionRequest,
+) -> Result<(Option<Duration>, Option<Duration>), ApiError> {
+    let parse = |v: &Option<String>| -> Result<Option<Duration>, ApiError> {
+        v.as_deref()
+            .map(|t| {
+                units::parse_duration(t)
+                    .map_err(|_| ApiError::rejected(format!("Invalid time string: {t}")))
+            })
+            .transpose()
+    };
+    Ok((parse(&request.ttl)?, parse(&request.idle_timeout)?))
+}
+
 /// All interactive sessions.
 pub struct InteractiveSessions {
-    registry: Registry<Session>,
-    conf: Arc<LivyConf>,
-    launcher: Arc<Launcher>,
-    access: Arc<AccessManager>,
+    pub(super) registry: Registry<Session>,
+    pub(super) conf: Arc<LivyConf>,
+    pub(super) launcher: Arc<Launcher>,
+    pub(super) access: Arc<AccessManager>,
     /// The driver channel and the driver program on disk, set up on first use so a server that
     /// only runs batches opens no extra port.
     channel: OnceCell<(Arc<ChannelServer>, PathBuf)>,
     work_dir: PathBuf,
-    tasks: TaskTracker,
-    yarn: Option<Arc<AppMonitor>>,
-    recovery: Option<Arc<crate::recovery::Recovery>>,
+    pub(super) tasks: TaskTracker,
+    pub(super) yarn: Option<Arc<AppMonitor>>,
+    pub(super) recovery: Option<Arc<crate::recovery::Recovery>>,
+    /// The warm pool of drivers (`livy.server.session.pool.*`), when configured.
+    pub(super) pool: Option<super::pool::Pool>,
 }
 
 /// The driver channel's identity and port in the recovery store.
@@ -61,6 +105,7 @@ impl InteractiveSessions {
         InteractiveSessions {
             recovery,
             registry: Registry::default(),
+            pool: conf.pool.clone().map(super::pool::Pool::new),
             conf,
             launcher,
             access,
@@ -136,42 +181,95 @@ impl InteractiveSessions {
         Ok((ChannelIdentity::generate()?, None))
     }
 
-    /// Validates a request, then launches its driver. Nothing changes unless it is accepted.
+    /// Validates a request, then launches its driver — or hands it a ready driver of the warm
+    /// pool when the pool can serve it (see [`super::pool`]). Nothing changes unless it is
+    /// accepted.
     pub async fn create(
         &self,
         request: CreateSessionRequest,
         owner: Option<String>,
         do_as: Option<String>,
     ) -> Result<Arc<Session>, ApiError> {
+        if let Some(session) = self
+            .take_pooled(&request, owner.as_deref(), do_as.as_deref())
+            .await?
+        {
+            return Ok(session);
+        }
         let (slot, proxy_user) = self.launcher.admit(
             &self.access,
             request.proxy_user.as_deref(),
             owner.as_deref(),
             do_as.as_deref(),
         )?;
-        let parse_time = |v: &Option<String>| -> Result<Option<Duration>, ApiError> {
-            v.as_deref()
-                .map(|t| {
-                    units::parse_duration(t)
-                        .map_err(|_| ApiError::rejected(format!("Invalid time string: {t}")))
-                })
-                .transpose()
-        };
-        let ttl = parse_time(&request.ttl)?;
-        let idle_timeout = parse_time(&request.idle_timeout)?;
+        let (ttl, idle_timeout) = timeouts(&request)?;
         if request.kind == Kind::Sparkr {
             return Err(ApiError::rejected(SPARKR_UNSUPPORTED));
         }
-        let mut conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
+        let conf = launch_conf(&request, &self.conf).map_err(ApiError::rejected)?;
         self.launcher
             .preflight(&conf, request.queue.as_deref(), proxy_user.as_deref())
             .await?;
-        let (channel, program) = self.channel().await?;
-
         let reservation = self
             .registry
             .reserve(request.name.as_deref())
             .map_err(ApiError::rejected)?;
+        let Launched {
+            session,
+            commands,
+            connection,
+            child,
+            reservation,
+            ..
+        } = self
+            .start_driver(Start {
+                slot,
+                request,
+                conf,
+                owner,
+                proxy_user,
+                ttl,
+                idle_timeout,
+                reservation,
+                pooled: false,
+            })
+            .await?;
+        lifecycle::open(
+            &session,
+            child,
+            Opening {
+                registry: &self.registry,
+                reservation,
+                started_as: Some(SessionState::Starting),
+                yarn: self.yarn.as_deref(),
+                recovery: self
+                    .recovery
+                    .as_deref()
+                    .map(|r| (r, crate::recovery::INTERACTIVE)),
+                spark_submit: &self.conf.spark.spark_submit(),
+            },
+        )
+        .await;
+        // The link runs once the session is listed as starting (or dead).
+        self.run_link(&session, commands, connection).await?;
+        Ok(session)
+    }
+
+    /// Writes a driver's config and starts its spark-submit, for a new session or the pool.
+    /// The caller lists the session (or pools it) and then runs its link.
+    pub(super) async fn start_driver(&self, start: Start) -> Result<Launched, ApiError> {
+        let Start {
+            slot,
+            request,
+            mut conf,
+            owner,
+            proxy_user,
+            ttl,
+            idle_timeout,
+            reservation,
+            pooled,
+        } = start;
+        let (channel, program) = self.channel().await?;
         let id = reservation.id;
         let run_dir = self
             .work_dir
@@ -250,42 +348,56 @@ impl InteractiveSessions {
             log_lines: self.conf.sessions.cache_log_size,
             retained_statements: rsc.retained_statements,
             secret: secret.clone(),
-            recovery: self.recovery.clone(),
+            // A pooled driver has no record until it is taken (its taker's session has one).
+            recovery: self.recovery.clone().filter(|_| !pooled),
             created_ms: crate::statements::now_ms(),
             redaction: self.conf.spark.redaction.clone(),
+            logs: None,
         });
-        tracing::info!(session_id = id, kind = session.kind.as_str(), owner = ?session.owner, "creating session");
+        if pooled {
+            tracing::info!(
+                pooled_id = id,
+                kind = session.kind.as_str(),
+                "starting a pooled driver"
+            );
+        } else {
+            tracing::info!(session_id = id, kind = session.kind.as_str(), owner = ?session.owner, "creating session");
+        }
         let connection = channel.expect(id, secret);
-
-        let weak = Arc::downgrade(&session);
+        // Whom the process's exit is told to: the pool hands the driver to another session.
+        let exit_to: ExitTarget = Arc::new(parking_lot::Mutex::new(Arc::downgrade(&session)));
+        let target = exit_to.clone();
         let on_exit = Box::new(move |exit: &ChildExit| {
-            if let Some(session) = weak.upgrade() {
+            let session = target.lock().upgrade();
+            if let Some(session) = session {
                 session.command(LinkCommand::Exited(exit.clone()));
             }
         });
-        let launched = self
+        let child = self
             .launcher
             .launch(slot, spec, session.logs.clone(), on_exit);
-        if launched.is_err() {
+        if child.is_err() {
             channel.forget(id);
         }
-        lifecycle::open(
-            &session,
-            launched,
-            Opening {
-                registry: &self.registry,
-                reservation,
-                started_as: Some(SessionState::Starting),
-                yarn: self.yarn.as_deref(),
-                recovery: self
-                    .recovery
-                    .as_deref()
-                    .map(|r| (r, crate::recovery::INTERACTIVE)),
-                spark_submit: &self.conf.spark.spark_submit(),
-            },
-        )
-        .await;
-        // The link runs once the session is listed as starting (or dead).
+        Ok(Launched {
+            session,
+            commands,
+            connection,
+            child,
+            reservation,
+            exit_to,
+        })
+    }
+
+    /// Starts the task that carries the session's statements to its driver.
+    pub(super) async fn run_link(
+        &self,
+        session: &Arc<Session>,
+        commands: super::interactive::Commands,
+        connection: tokio::sync::oneshot::Receiver<crate::driver::channel::DriverConnection>,
+    ) -> Result<(), ApiError> {
+        let (channel, _) = self.channel().await?;
+        let rsc = &self.conf.rsc;
         self.tasks.spawn(link::run(
             session.clone(),
             commands,
@@ -299,7 +411,7 @@ impl InteractiveSessions {
                 resume: false,
             },
         ));
-        Ok(session)
+        Ok(())
     }
 
     /// Stops a session's driver (politely, then by killing its process tree) and forgets it.
@@ -375,6 +487,7 @@ impl InteractiveSessions {
     /// On server stop without recovery: stop every session. With recovery drivers keep running
     /// and dial back to the next server.
     pub async fn shutdown(&self) {
+        self.stop_pool().await;
         if self.recovery.is_some() {
             return;
         }

@@ -6,6 +6,7 @@ pub mod interactive;
 pub mod jobs;
 pub mod lifecycle;
 pub mod manager;
+pub mod pool;
 pub mod record;
 pub mod registry;
 pub mod request;

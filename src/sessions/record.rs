@@ -118,6 +118,7 @@ pub(crate) fn restore(
         secret: record.secret.clone(),
         recovery: Some(recovery),
         created_ms: record.created_ms,
+        logs: None,
         redaction,
     });
     session.logs.set_diagnostics(record.diagnostics.clone());

@@ -127,6 +127,21 @@ impl<T: Entry> Registry<T> {
         })
     }
 
+    /// Claims a name for an id reserved without one (a pooled driver taken by a request that
+    /// names its session). Changes nothing on error.
+    pub fn claim_name(&self, reservation: &mut Reservation, name: &str) -> Result<(), NameError> {
+        if name.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(NameError::AllDigits(name.to_string()));
+        }
+        let mut inner = self.inner.write();
+        if inner.by_name.contains_key(name) {
+            return Err(NameError::Duplicate(name.to_string()));
+        }
+        inner.by_name.insert(name.to_string(), reservation.id);
+        reservation.name = Some(name.to_string());
+        Ok(())
+    }
+
     /// Gives a name back if its entry was never inserted.
     pub fn release(&self, reservation: Reservation) {
         if let Some(n) = reservation.name {
@@ -219,6 +234,25 @@ mod tests {
         r.remove(0);
         assert!(r.get("etl").is_none());
         assert_eq!(add(&r, Some("etl")).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_name_claimed_later_is_unique_and_released_with_its_reservation() {
+        let r = Registry::<E>::default();
+        add(&r, Some("etl")).unwrap();
+        let mut res = r.reserve(None).unwrap();
+        assert_eq!(
+            r.claim_name(&mut res, "etl"),
+            Err(NameError::Duplicate("etl".into()))
+        );
+        assert_eq!(
+            r.claim_name(&mut res, "42"),
+            Err(NameError::AllDigits("42".into()))
+        );
+        r.claim_name(&mut res, "report").unwrap();
+        assert!(r.reserve(Some("report")).is_err());
+        r.release(res);
+        assert!(r.reserve(Some("report")).is_ok());
     }
 
     #[test]

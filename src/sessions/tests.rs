@@ -30,6 +30,7 @@ fn session_with(id: u32, retained: usize, run_dir: std::path::PathBuf) -> (Arc<S
         secret: "test-secret".into(),
         recovery: None,
         created_ms: crate::statements::now_ms(),
+        logs: None,
         redaction: Default::default(),
     })
 }

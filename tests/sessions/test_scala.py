@@ -19,7 +19,8 @@ from session_helpers import (
 
 
 def start_module(ctx):
-    # A spark session is idle only once the Scala interpreter is up too (as in Livy).
+    # A spark session is idle once its SparkSession is; the Scala interpreter starts in the
+    # background and the first statement waits for it.
     return start_with_session("livy-scala", base_conf(), {"kind": "spark"}, SCALA_START_TIMEOUT)
 
 

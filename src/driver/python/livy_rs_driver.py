@@ -41,6 +41,10 @@ import threading
 import time
 import traceback
 
+# When this program started (after the standard library's imports): start-up timings are told
+# relative to it and to the JVM's start (see Driver.startup_timings).
+_STARTED = time.time()
+
 PROTOCOL_VERSION = 1
 # Results kept for re-sending to a restarted server.
 RECENT_RESULTS = 64
@@ -1075,6 +1079,8 @@ class Driver(object):
         self.wake_monitor = threading.Event()
         self.jobs_lock = threading.Lock()
         self.jobs = {}  # req -> thread ident, for cancel_job
+        # Start-up milestones (epoch seconds), logged once the driver is ready.
+        self.milestones = [("python_start", _STARTED)]
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -1196,6 +1202,7 @@ class Driver(object):
         from pyspark.sql import SparkSession, SQLContext
         os.environ.setdefault("MPLBACKEND", "Agg")
         from pyspark import SparkConf, SparkContext
+        self.milestones.append(("pyspark_imported", time.time()))
         builder = SparkSession.builder
         SparkContext._ensure_initialized()
         given = SparkConf().get("spark.repl.class.outputDir", None)
@@ -1211,6 +1218,7 @@ class Driver(object):
             builder = builder.config("spark.repl.class.outputDir", self.scala_outdir)
         self.spark = builder.getOrCreate()
         self.sc = self.spark.sparkContext
+        self.milestones.append(("spark_session", time.time()))
         try:
             import warnings
             with warnings.catch_warnings():
@@ -1236,6 +1244,7 @@ class Driver(object):
             pass
         self.python = PythonInterpreter(namespace, OutputCapture())
         self.sql = SqlInterpreter(self.spark, self.sql_num_rows)
+        self.milestones.append(("interpreters", time.time()))
 
     def scala_interpreter(self):
         with self.scala_lock:
@@ -1250,6 +1259,21 @@ class Driver(object):
                     self.scala_error = "%s: %s" % (type(e).__name__, e)
                     log("Scala interpreter failed to start: %s" % self.scala_error)
             return self.scala
+
+    def startup_timings(self):
+        """One line saying where the start-up went, as epoch milliseconds of each milestone
+        (the JVM's start from its RuntimeMXBean: spark-submit's JVM, which started this program)
+        and the seconds between them; scripts/bench-pool reads it."""
+        marks = list(self.milestones)
+        try:
+            bean = self.sc._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+            marks.insert(0, ("jvm_start", bean.getStartTime() / 1000.0))
+        except Exception:
+            pass
+        marks.append(("ready", time.time()))
+        parts = ["%s=%d" % (name, int(t * 1000)) for name, t in marks]
+        steps = ["%s->%s %.2fs" % (a[0], b[0], b[1] - a[1]) for a, b in zip(marks, marks[1:])]
+        return "start-up timings: %s (%s)" % (" ".join(parts), ", ".join(steps))
 
     def ready_message(self):
         jvm = self.sc._jvm
@@ -1584,6 +1608,7 @@ class Driver(object):
             if self.channel is not None:
                 self.channel.close()
             return EXIT_CONNECT_FAILED
+        self.milestones.append(("connected", time.time()))
         log("connected to %s as session %d (kind %s)" % (self.server, self.session_id, self.kind))
         threading.Thread(target=self.reader, daemon=True, name="livy-rs-reader").start()
 
@@ -1592,9 +1617,6 @@ class Driver(object):
             t0 = time.time()
             self.build_spark()
             log("SparkSession ready in %.1f s" % (time.time() - t0))
-            if self.kind == "spark" and not self.stop.is_set():
-                if self.scala_interpreter() is None:
-                    raise RuntimeError("the Scala interpreter failed to start: %s" % self.scala_error)
         except Exception as e:
             message = "%s: %s" % (type(e).__name__, e) if not isinstance(e, RuntimeError) else str(e)
             log("start-up failed: %s" % message)
@@ -1610,6 +1632,13 @@ class Driver(object):
         if not self.stop.is_set():
             self.send(self.ready_message())
         self.ready.set()
+        log(self.startup_timings())
+        if self.kind == "spark" and not self.stop.is_set():
+            # The Scala interpreter takes seconds to start: a spark session is idle without
+            # waiting for it, and its first statement waits for it (scala_interpreter's lock)
+            # while the user is still typing. A failed start is that statement's error.
+            threading.Thread(target=self.scala_interpreter, daemon=True,
+                             name="livy-rs-scala-start").start()
         threading.Thread(target=self.monitor, daemon=True, name="livy-rs-monitor").start()
         if threading.current_thread() is threading.main_thread():
             # Statements run in the main thread: only there does a SIGINT interrupt code that
