@@ -83,8 +83,59 @@ impl Collector for StateCollector {
             "batches",
             "Batches the server knows, by state",
             batches,
-        )
+        )?;
+        if let Some(pool) = self.sessions.pool_stats() {
+            encode_pool(&mut encoder, &pool)?;
+        }
+        Ok(())
     }
+}
+
+/// The warm pool (only when `livy.server.session.pool.size` is set): drivers by condition as
+/// gauges, what it has done since start as counters.
+fn encode_pool(
+    encoder: &mut DescriptorEncoder,
+    pool: &crate::sessions::pool::PoolStats,
+) -> Result<(), std::fmt::Error> {
+    use prometheus_client::metrics::counter::ConstCounter;
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Condition {
+        condition: &'static str,
+    }
+    let mut family = encoder.encode_descriptor(
+        "session_pool_drivers",
+        "Drivers of the warm pool: ready (started, connected, not taken), refilling (starting), in_use (taken by a session that has not ended)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (condition, n) in [
+        ("ready", pool.ready),
+        ("refilling", pool.refilling),
+        ("in_use", pool.in_use),
+    ] {
+        ConstGauge::new(n as i64).encode(family.encode_family(&Condition { condition })?)?;
+    }
+    for (name, help, n) in [
+        (
+            "session_pool_handed_out",
+            "Pooled drivers handed to a new session",
+            pool.handed_out,
+        ),
+        (
+            "session_pool_failures",
+            "Pooled drivers that failed before they were taken",
+            pool.failures,
+        ),
+        (
+            "session_pool_recycled",
+            "Ready pooled drivers replaced after livy.server.session.pool.ttl unused",
+            pool.recycled,
+        ),
+    ] {
+        let family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        ConstCounter::new(n).encode(family)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -99,6 +99,25 @@ def test_a_session_from_the_pool_sees_nothing_of_an_earlier_one(livy):
     delete(url, earlier[0]["id"])
 
 
+def pool_metrics(livy) -> dict:
+    """The pool's series of one /metrics scrape, by name (labels included)."""
+    text = requests.get(f"{livy.url}/metrics", timeout=30).text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line.startswith("livy_session_pool_")}
+
+
+def test_metrics_show_the_pool(livy):
+    wait_pool_ready(livy)
+    before = pool_metrics(livy)
+    assert before['livy_session_pool_drivers{condition="ready"}'] == POOL_SIZE, before
+    answer, t0 = post_session(livy.url, {"kind": "pyspark"})
+    seconds_to_idle(livy.url, answer["id"], t0)
+    after = pool_metrics(livy)
+    assert after["livy_session_pool_handed_out_total"] == before["livy_session_pool_handed_out_total"] + 1, after
+    assert after['livy_session_pool_drivers{condition="in_use"}'] >= 1, after
+    delete(livy.url, answer["id"])
+
+
 def test_pylivy_takes_a_pooled_driver(livy):
     wait_pool_ready(livy, 1)
     t0 = time.monotonic()
