@@ -49,8 +49,7 @@ def pool_ready(server):
         return {int(m.group(1)) for line in text.splitlines() if message in line
                 for m in [re.search(rf"{field}=(\d+)", line)] if m}
 
-    gone = (ids("pooled driver handed over", "session_id") | ids("pooled driver failed", "pooled_id")
-            | ids("replacing it", "pooled_id"))
+    gone = ids("pooled driver handed over", "session_id") | ids("stopping a pooled driver", "pooled_id")
     started = ids("starting a pooled driver", "pooled_id") - gone
     return ids("pooled driver ready", "pooled_id") - gone, started
 

@@ -497,3 +497,30 @@ fn a_kerberized_hadoop_needs_the_launch_principal_and_keytab_like_livy() {
     let plain = LivyConf::load(&env_with(conf_dir.path(), spark.path())).unwrap();
     assert!(plain.conf.launch_kerberos.is_none());
 }
+
+#[test]
+fn the_pool_is_off_by_default_and_its_unknown_keys_are_refused() {
+    let c = load_with("livy.server.port = 9999\n").unwrap().conf;
+    assert_eq!(c.pool, None);
+    let c = load_with("livy.server.session.pool.size = 3\nlivy.server.session.pool.kind = sql\n")
+        .unwrap()
+        .conf;
+    let pool = c.pool.unwrap();
+    assert_eq!((pool.size, pool.kind), (3, crate::sessions::Kind::Sql));
+    assert_eq!(pool.ttl, Duration::from_secs(3600));
+    let Err(e) = load_with("livy.server.session.pool.sise = 3\n") else {
+        panic!("a misspelt pool key must be refused")
+    };
+    assert!(
+        e.to_string()
+            .contains("livy.server.session.pool.sise: unknown pool key"),
+        "{e}"
+    );
+    let Err(e) = load_with("livy.server.session.pool.kind = sparkr\n") else {
+        panic!("sparkr pools must be refused")
+    };
+    assert!(
+        e.to_string().contains("livy.server.session.pool.kind"),
+        "{e}"
+    );
+}

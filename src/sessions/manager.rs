@@ -424,8 +424,7 @@ impl InteractiveSessions {
             p.recovery()
                 .remove(crate::recovery::statements_key(session.id));
         }
-        let dir = session.run_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        remove_run_dir(session).await;
     }
 
     /// Stops the driver, leaving the session listed as killed.
@@ -631,6 +630,12 @@ fn channel_bind(rsc: &crate::conf::RscConf, local: bool) -> String {
 /// Spark 4 deprecates it and pip-installed Spark (our embedded default) does not ship it, so
 /// livy-rs has no SparkR interpreter: refusing up front beats a session that can never start.
 const SPARKR_UNSUPPORTED: &str = "SparkR sessions are not supported by livy-rs: Apache Spark 4 deprecates SparkR and pip-installed Spark does not ship it; use kind pyspark, spark or sql";
+
+/// Removes a session's run directory (driver config, output), off the runtime.
+pub(super) async fn remove_run_dir(session: &Session) {
+    let dir = session.run_dir.clone();
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+}
 
 /// Writes a file only the server's user can read, in a directory only it can enter.
 fn write_private(dir: &Path, file: &Path, text: &str) -> anyhow::Result<()> {

@@ -22,7 +22,7 @@
 //! growing back-off, so a broken Spark setup does not spin.
 
 use super::interactive::{Handover, LinkCommand, NewSession, Resource, Session};
-use super::manager::{timeouts, ExitTarget, InteractiveSessions, Launched, Start};
+use super::manager::{remove_run_dir, timeouts, ExitTarget, InteractiveSessions, Launched, Start};
 use super::request::{CreateSessionRequest, Kind};
 use super::{Reservation, SessionState};
 use crate::conf::pool::PoolConf;
@@ -329,8 +329,7 @@ impl InteractiveSessions {
             Ok(child) => session.set_child(child),
             Err(e) => {
                 self.registry.release(reservation);
-                let dir = session.run_dir.clone();
-                let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+                remove_run_dir(&session).await;
                 return Err(ApiError::Internal(anyhow::anyhow!(
                     "cannot start spark-submit: {e}"
                 )));
@@ -342,13 +341,27 @@ impl InteractiveSessions {
             monitor.track(&session.app_tag, listener);
         }
         self.run_link(&session, commands, connection).await?;
-        pool.inner.lock().drivers.push(Pooled {
+        let pooled = Pooled {
             session,
             reservation,
             exit_to,
             started: Instant::now(),
             ready_at: None,
-        });
+        };
+        // Checked under the lock `stop_pool` takes after cancelling: a driver launched while the
+        // server stopped the pool is either in the list it empties or stopped here.
+        let late = {
+            let mut inner = pool.inner.lock();
+            if pool.stop.is_cancelled() {
+                Some(pooled)
+            } else {
+                inner.drivers.push(pooled);
+                None
+            }
+        };
+        if let Some(pooled) = late {
+            self.discard(pooled).await;
+        }
         Ok(())
     }
 
@@ -488,8 +501,7 @@ impl InteractiveSessions {
                 self.stop(&session).await;
                 session.life.forget_record();
                 self.registry.release(reservation);
-                let dir = session.run_dir.clone();
-                let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+                remove_run_dir(&session).await;
                 return Ok(None);
             }
         }
@@ -509,10 +521,10 @@ impl InteractiveSessions {
 
     /// Stops a pooled driver that will never be taken, and forgets its id's reservation.
     async fn discard(&self, pooled: Pooled) {
+        tracing::info!(pooled_id = pooled.session.id, "stopping a pooled driver");
         self.stop(&pooled.session).await;
         self.registry.release(pooled.reservation);
-        let dir = pooled.session.run_dir.clone();
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        remove_run_dir(&pooled.session).await;
     }
 
     /// Stops refilling and stops every driver not taken (also with recovery: they have no
