@@ -226,6 +226,14 @@ pub fn resolve_uri(uri: &str, livy: &LivyConf) -> Result<String, String> {
     Ok(resolved)
 }
 
+/// The server-side file a [`resolve_uri`]-checked `file:` URI names (the real path the
+/// whitelist was checked against), or `None` for any other scheme.
+pub fn local_file(resolved: &str) -> Option<std::path::PathBuf> {
+    let uri = JavaUri::parse(resolved).ok()?;
+    (uri.scheme.as_deref() == Some("file"))
+        .then(|| std::path::PathBuf::from(real_path(&normalize(&uri.path))))
+}
+
 /// The parts of a URI Livy looks at, as `java.net.URI` reports them (path percent-decoded).
 ///
 /// Hand-written because the decision must match Java's URI view of scheme and path; the WHATWG

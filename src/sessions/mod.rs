@@ -9,6 +9,7 @@ pub mod manager;
 pub mod record;
 pub mod registry;
 pub mod request;
+pub mod staging;
 pub mod state;
 #[cfg(test)]
 pub(crate) mod tests;
