@@ -473,7 +473,6 @@ impl InteractiveSessions {
             record,
             statements,
             self.conf.spark.redaction.clone(),
-            self.yarn.is_some(),
             self.staging(record_proxy_user.as_deref()),
             self.conf.sessions.cache_log_size,
             self.conf.rsc.retained_statements,
