@@ -293,23 +293,35 @@ pub fn wire(
         }
         None => None,
     };
+    // One RM and one WebHDFS client for the whole server (see yarn::cluster): the monitor,
+    // the admission check, the REST submitter and session staging share their memory of the
+    // active HA peer and their SPNEGO cookies.
+    let cluster = match &conf.yarn {
+        Some(settings) => Some(
+            crate::yarn::cluster::Cluster::new(
+                &settings.cluster,
+                cluster_auth(identity.as_ref(), &settings.cluster),
+            )
+            .map_err(|e| anyhow::anyhow!("cannot set up the YARN clients: {e}"))?,
+        ),
+        None => None,
+    };
     let launcher = Arc::new(
-        Launcher::new(conf.clone(), identity.clone())
+        Launcher::new(conf.clone(), identity.clone(), cluster.clone())
             .map_err(|e| anyhow::anyhow!("cannot set up the YARN clients: {e}"))?,
     );
-    let yarn = match &conf.yarn {
-        Some(settings) => {
+    let yarn = match (&conf.yarn, &cluster) {
+        (Some(settings), Some(cluster)) => {
             let kerberos = settings.cluster.authentication == crate::yarn::Authentication::Kerberos;
-            let rm = crate::yarn::RmClient::from_conf(&settings.cluster)
-                .auth(cluster_auth(identity.as_ref(), &settings.cluster))
-                .build()
-                .map_err(|e| anyhow::anyhow!("cannot set up the ResourceManager client: {e}"))?;
-            let monitor =
-                crate::yarn::monitor::AppMonitor::start(rm, settings.monitor.clone(), stop.clone());
+            let monitor = crate::yarn::monitor::AppMonitor::start(
+                cluster.rm().clone(),
+                settings.monitor.clone(),
+                stop.clone(),
+            );
             monitor.set_kill_as_proxy_user(kerberos);
             Some(monitor)
         }
-        None => None,
+        _ => None,
     };
     let batches = Arc::new(Batches::new(
         conf.clone(),

@@ -150,12 +150,13 @@ async fn setup() -> Setup {
     local_files(dir.path());
     let spark_home = common::fake_spark_home();
     let livy = livy_conf(&emu, spark_home.path());
-    let submitter = RestSubmitter::new(
-        livy.clone(),
-        livy.yarn.as_ref().unwrap(),
+    let settings = livy.yarn.as_ref().unwrap();
+    let cluster = livy_rs::yarn::cluster::Cluster::new(
+        &settings.cluster,
         std::sync::Arc::new(livy_rs::yarn::NoAuth),
     )
     .unwrap();
+    let submitter = RestSubmitter::new(livy.clone(), settings, &cluster).unwrap();
     Setup {
         emu,
         fs,
@@ -365,7 +366,12 @@ async fn admission_refuses_what_cannot_fit_and_admits_when_the_rm_is_down() {
             .unwrap()
             .conf,
     );
-    let launcher = livy_rs::launch::Launcher::new(livy, None).unwrap();
+    let cluster = livy_rs::yarn::cluster::Cluster::new(
+        &livy.yarn.as_ref().unwrap().cluster,
+        Arc::new(livy_rs::yarn::NoAuth),
+    )
+    .unwrap();
+    let launcher = livy_rs::launch::Launcher::new(livy, None, Some(cluster)).unwrap();
     let conf = |executors: &str| -> BTreeMap<String, String> {
         [
             ("spark.submit.deployMode", "cluster"),

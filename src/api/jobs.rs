@@ -9,8 +9,9 @@ use super::sessions::{find, Need};
 use super::{AppState, Caller};
 use crate::coerce::opt_string;
 use crate::error::ApiError;
-use crate::launch::prepare::resolve_uri;
+use crate::launch::prepare::{local_file, resolve_uri};
 use crate::sessions::interactive::{JobKind, JobStatus, Resource};
+use crate::sessions::staging::check_name;
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::StatusCode;
@@ -133,7 +134,19 @@ async fn add(
         .uri
         .filter(|u| !u.is_empty())
         .ok_or_else(|| ApiError::BadRequest("requirement failed: uri is required.".into()))?;
-    let resolved = resolve_uri(&uri, &app.conf).map_err(ApiError::BadRequest)?;
+    let mut resolved = resolve_uri(&uri, &app.conf).map_err(ApiError::BadRequest)?;
+    // On YARN a file on the server's disk is out of the driver's reach: it is staged in the
+    // cluster file system and added from there.
+    if let (Some(staging), Some(local)) = (&session.staging, local_file(&resolved)) {
+        let name = local
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        resolved = staging
+            .put_file(&name, &local, app.conf.files_upload_max)
+            .await?;
+    }
     session.add_resource(what, resolved).await?;
     Ok(Json(json!({})))
 }
@@ -165,7 +178,8 @@ async fn add_jar(
     add(app, caller, id, r, Resource::Jar).await
 }
 
-/// Saves the multipart part `field` into the session's run dir and adds it to the context.
+/// Saves the multipart part `field` into the session's run dir (on YARN: into its staging
+/// directory in the cluster file system) and adds it to the context.
 async fn upload(
     app: AppState,
     caller: Caller,
@@ -193,10 +207,21 @@ async fn upload(
             .ok_or_else(|| {
                 ApiError::BadRequest("The uploaded part has no usable file name.".into())
             })?;
+        if session.staging.is_some() {
+            check_name(&name)?;
+        }
         let path = save_upload(part, &session.run_dir.join("uploads"), &name, file_max).await?;
-        session
-            .add_resource(what, path.display().to_string())
-            .await?;
+        // On YARN the driver reads the file from the session's staging directory in the
+        // cluster file system; the server's copy was only the way there.
+        let uri = match &session.staging {
+            Some(staging) => {
+                let staged = staging.put_file(&name, &path, file_max).await;
+                let _ = tokio::fs::remove_file(&path).await;
+                staged?
+            }
+            None => path.display().to_string(),
+        };
+        session.add_resource(what, uri).await?;
         return Ok(Json(json!({})));
     }
     let noun = if field == "jar" { "jar" } else { "file" };

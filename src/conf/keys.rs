@@ -74,8 +74,6 @@ const CHANNEL: &str =
     "the driver channel is TLS with a pinned certificate and HMAC authentication, not Netty SASL";
 const KEYSTORE_KEYS: &str = "livy-rs serves TLS from PEM files (livy.server.tls.certificate and livy.server.tls.key), not a Java keystore";
 const SPARKR: &str = "SparkR sessions are not supported";
-const STAGING: &str =
-    "uploaded files are kept in the session's directory on the server and added from there";
 const HIVE: &str = "sessions use the catalog Spark is configured with; for Hive set \
                     spark.sql.catalogImplementation=hive in spark-defaults.conf";
 const HDFS_STORE: &str =
@@ -125,6 +123,7 @@ pub const PROCESS_KILL_TIMEOUT: &str = "livy.server.process.kill-timeout";
 pub const LAUNCH_PYSPARK_PYTHON: &str = "livy.server.launch.pyspark-python";
 pub const YARN_SUBMIT: &str = "livy.server.yarn.submit";
 pub const PYSPARK_ARCHIVES: &str = "livy.pyspark.archives";
+pub const SESSION_STAGING_DIR: &str = "livy.session.staging-dir";
 pub const YARN_ADMISSION_CHECK: &str = "livy.server.yarn.admission-check";
 pub const AUTH_TYPE: &str = "livy.server.auth.type";
 pub const AUTH_LDAP_URL: &str = "livy.server.auth.ldap.url";
@@ -176,7 +175,7 @@ pub const KEYS: &[Key] = &[
     k(SPARK_DEPLOY_MODE, None, Str),
     n("livy.spark.scala-version", None, Str, JVM_DRIVER),
     k("livy.spark.version", None, Str),
-    n("livy.session.staging-dir", None, Str, STAGING),
+    k(SESSION_STAGING_DIR, None, Str),
     k("livy.file.upload.max.size", Some("104857600"), Size),
     k(LOCAL_FS_WHITELIST, None, List),
     n("livy.repl.enable-hive-context", Some("false"), Bool, HIVE),

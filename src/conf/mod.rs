@@ -147,6 +147,9 @@ pub struct YarnSettings {
     pub submit_with_rest: bool,
     pub admission_check: bool,
     pub monitor: crate::yarn::monitor::MonitorSettings,
+    /// `livy.session.staging-dir` as a path on `fs.defaultFS`: where each session's uploads go
+    /// (`<dir>/<random>`); `None` = `<owner's home>/.livy-sessions`, as in Livy.
+    pub session_staging_dir: Option<String>,
 }
 
 /// Where the server keeps its files.
@@ -434,6 +437,15 @@ impl LivyConf {
             });
             match crate::yarn::YarnConf::from_hadoop(&hadoop) {
                 Ok(cluster) => Some(YarnSettings {
+                    session_staging_dir: string(keys::SESSION_STAGING_DIR)
+                        .filter(|d| !d.trim().is_empty())
+                        .and_then(|d| {
+                            staging_path(d.trim(), &cluster.default_fs)
+                                .map_err(|e| {
+                                    problems.push(format!("{}: {e}", keys::SESSION_STAGING_DIR))
+                                })
+                                .ok()
+                        }),
                     cluster,
                     submit_with_rest: submit == "rest",
                     admission_check: boolean(keys::YARN_ADMISSION_CHECK),
@@ -459,6 +471,13 @@ impl LivyConf {
             None
         };
 
+        if explicit.contains_key(keys::SESSION_STAGING_DIR) && yarn.is_none() {
+            warnings.push(format!(
+                "livy.conf: '{}' has no effect unless {} is yarn (local sessions keep uploaded files in their directory on the server)",
+                keys::SESSION_STAGING_DIR,
+                keys::SPARK_MASTER
+            ));
+        }
         if explicit.contains_key(keys::PYSPARK_ARCHIVES)
             && !yarn.as_ref().is_some_and(|y| y.submit_with_rest)
         {
@@ -621,3 +640,28 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests;
+
+/// `livy.session.staging-dir` → the path it names on `default_fs`: an absolute path, or a URI
+/// of the default file system (`hdfs://nn:8020/livy`, `hdfs:///livy`). Uploads are written
+/// through WebHDFS to the default file system's NameNodes, so another file system is refused.
+fn staging_path(dir: &str, default_fs: &str) -> Result<String, String> {
+    let path = if dir.starts_with('/') {
+        dir.to_string()
+    } else {
+        let url = reqwest::Url::parse(dir)
+            .map_err(|e| format!("'{dir}' is neither an absolute path nor a URI: {e}"))?;
+        let fs = reqwest::Url::parse(default_fs).map_err(|e| format!("fs.defaultFS: {e}"))?;
+        let same_authority = url.host_str().is_none_or(|h| h.is_empty())
+            || (url.host_str() == fs.host_str() && url.port() == fs.port());
+        if url.scheme() != fs.scheme() || !same_authority {
+            return Err(format!(
+                "'{dir}' is not on the default file system {default_fs}; uploads are staged there"
+            ));
+        }
+        url.path().to_string()
+    };
+    if path.split('/').any(|s| s == "." || s == "..") || path.contains(['?', '#']) {
+        return Err(format!("'{dir}' must be a plain absolute path"));
+    }
+    Ok(path.trim_end_matches('/').to_string())
+}

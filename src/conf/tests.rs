@@ -524,3 +524,32 @@ fn the_pool_is_off_by_default_and_its_unknown_keys_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn session_staging_dir_is_a_path_on_the_default_fs() {
+    let fs = "hdfs://nn.example.com:8020";
+    assert_eq!(staging_path("/livy/staging/", fs).unwrap(), "/livy/staging");
+    assert_eq!(staging_path("hdfs:///livy", fs).unwrap(), "/livy");
+    assert_eq!(
+        staging_path("hdfs://nn.example.com:8020/livy", fs).unwrap(),
+        "/livy"
+    );
+    for bad in [
+        "relative/dir",
+        "s3a://bucket/livy",
+        "hdfs://other:8020/livy",
+        "/livy/../etc",
+        "/livy/a#b",
+    ] {
+        assert!(staging_path(bad, fs).is_err(), "{bad}");
+    }
+    // Local sessions keep uploads on the server: the key is named in a warning.
+    let w = load_with("livy.session.staging-dir = /livy\n")
+        .unwrap()
+        .warnings
+        .join("\n");
+    assert!(
+        w.contains("'livy.session.staging-dir' has no effect unless livy.spark.master is yarn"),
+        "{w}"
+    );
+}

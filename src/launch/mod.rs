@@ -79,8 +79,8 @@ const ADMISSION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What launching on YARN needs besides spark-submit.
 struct YarnLaunch {
-    /// The RM client the admission check asks.
-    rm: crate::yarn::RmClient,
+    /// The server's shared RM and WebHDFS clients (the admission check asks this RM client).
+    cluster: crate::yarn::cluster::Cluster,
     admission_check: bool,
     /// Set with `livy.server.yarn.submit = rest`.
     rest: Option<Arc<RestSubmitter>>,
@@ -97,38 +97,39 @@ pub struct Launcher {
 }
 
 impl Launcher {
-    /// Fails only when the YARN clients cannot be set up from the Hadoop configuration.
+    /// Fails only when the REST submitter cannot be set up from the Hadoop configuration.
     /// `identity` is the server's Kerberos login on a secure cluster: launches then run with
-    /// its credentials (`KRB5CCNAME` of its private ccache, SPNEGO towards the RM and WebHDFS)
-    /// and are refused with the login's error while it has none.
+    /// its credentials (`KRB5CCNAME` of its private ccache) and are refused with the login's
+    /// error while it has none. `cluster` is the server's one set of YARN clients (built by
+    /// `app::wire` with SPNEGO as that identity), required when the master is yarn.
     pub fn new(
         conf: Arc<LivyConf>,
         identity: Option<Arc<crate::auth::hadoop::HadoopIdentity>>,
+        cluster: Option<crate::yarn::cluster::Cluster>,
     ) -> Result<Self, crate::yarn::YarnError> {
-        let yarn = match &conf.yarn {
-            Some(settings) => {
-                let auth = crate::auth::hadoop::negotiate::cluster_auth(
-                    identity.as_ref(),
-                    &settings.cluster,
-                );
+        let yarn = match (&conf.yarn, cluster) {
+            (Some(settings), Some(cluster)) => {
                 let rest = if settings.submit_with_rest {
                     Some(Arc::new(RestSubmitter::new(
                         conf.clone(),
                         settings,
-                        auth.clone(),
+                        &cluster,
                     )?))
                 } else {
                     None
                 };
                 Some(YarnLaunch {
-                    rm: crate::yarn::RmClient::from_conf(&settings.cluster)
-                        .auth(auth)
-                        .build()?,
+                    cluster,
                     admission_check: settings.admission_check,
                     rest,
                 })
             }
-            None => None,
+            (Some(_), None) => {
+                return Err(crate::yarn::YarnError::Invalid(
+                    "the master is yarn but no YARN clients were given".into(),
+                ))
+            }
+            (None, _) => None,
         };
         Ok(Launcher {
             conf,
@@ -137,6 +138,11 @@ impl Launcher {
             yarn,
             identity,
         })
+    }
+
+    /// The server's YARN clients, when the master is yarn.
+    pub fn cluster(&self) -> Option<&crate::yarn::cluster::Cluster> {
+        self.yarn.as_ref().map(|y| &y.cluster)
     }
 
     /// Live launcher processes (Livy counts these against `livy.server.session.max-creation`).
@@ -215,7 +221,7 @@ impl Launcher {
             .unwrap_or("default");
         let checked = tokio::time::timeout(
             ADMISSION_TIMEOUT,
-            admission::check_queue(&yarn.rm, queue, &ask),
+            admission::check_queue(yarn.cluster.rm(), queue, &ask),
         )
         .await
         .unwrap_or_else(|_| Err(format!("no answer within {ADMISSION_TIMEOUT:?}")));
@@ -239,7 +245,7 @@ impl Launcher {
 
     /// The proxy user the launch runs as: only when impersonation is enabled, as spark-submit's
     /// `--proxy-user` is only passed then.
-    fn proxy_user<'a>(&self, proxy_user: Option<&'a str>) -> Option<&'a str> {
+    pub fn proxy_user<'a>(&self, proxy_user: Option<&'a str>) -> Option<&'a str> {
         proxy_user.filter(|_| self.conf.access.impersonation_enabled)
     }
 

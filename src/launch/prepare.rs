@@ -137,7 +137,7 @@ pub fn prepare_conf(
     // proxy-user superuser) to the user's code. So it is a local file like any other.
     for key in KEYTAB_KEYS {
         if let Some(value) = user_conf.get(*key) {
-            local_file(value, livy)?;
+            keytab_file(value, livy)?;
         }
     }
 
@@ -185,7 +185,7 @@ const KEYTAB_KEYS: &[&str] = &["spark.kerberos.keytab", "spark.yarn.keytab"];
 
 /// A path spark-submit reads on this host (plain, `file:` or `local:`): it must sit under
 /// `livy.file.local-dir-whitelist`, checked as [`resolve_uri`] checks `file:` URIs.
-fn local_file(value: &str, livy: &LivyConf) -> Result<(), String> {
+fn keytab_file(value: &str, livy: &LivyConf) -> Result<(), String> {
     let parsed = JavaUri::parse(value)?;
     match parsed.scheme.as_deref() {
         None | Some("file") | Some("local") => {}
@@ -264,6 +264,14 @@ pub fn resolve_uri(uri: &str, livy: &LivyConf) -> Result<String, String> {
         })?;
     }
     Ok(resolved)
+}
+
+/// The server-side file a [`resolve_uri`]-checked `file:` URI names (the real path the
+/// whitelist was checked against), or `None` for any other scheme.
+pub fn local_file(resolved: &str) -> Option<std::path::PathBuf> {
+    let uri = JavaUri::parse(resolved).ok()?;
+    (uri.scheme.as_deref() == Some("file"))
+        .then(|| std::path::PathBuf::from(real_path(&normalize(&uri.path))))
 }
 
 /// The parts of a URI Livy looks at, as `java.net.URI` reports them (path percent-decoded).

@@ -53,6 +53,8 @@ pub struct Session {
     pub run_dir: PathBuf,
     /// Runs on YARN in cluster mode: spark-submit exits once the app is submitted.
     pub on_yarn: bool,
+    /// On YARN: where the session's uploads are staged in the cluster file system.
+    pub staging: Option<Arc<super::staging::Staging>>,
     /// State, application, driver process and record (shared with batches).
     pub(crate) life: Lifecycle,
     /// What only interactive sessions have: statements, jobs, activity clocks.
@@ -106,6 +108,7 @@ pub(crate) struct NewSession {
     pub id: u32,
     pub app_tag: String,
     pub on_yarn: bool,
+    pub staging: Option<Arc<super::staging::Staging>>,
     pub owner: Option<String>,
     pub proxy_user: Option<String>,
     pub request: CreateSessionRequest,
@@ -226,6 +229,7 @@ impl Session {
             kind: n.request.kind,
             app_tag: n.app_tag,
             on_yarn: n.on_yarn,
+            staging: n.staging,
             request: n.request,
             logs: n.logs.unwrap_or_else(|| {
                 Arc::new(ProcessLogs::new(n.log_lines).redacting(n.redaction.clone()))
@@ -513,6 +517,16 @@ impl Session {
             rt.statements.all().skip(from).take(size).cloned().collect()
         };
         (total, page)
+    }
+
+    /// Waits until the session has ended (any final state).
+    pub async fn ended(&self) {
+        let mut rx = self.life.subscribe();
+        while !self.state().is_finished() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Waits until `done` holds or `timeout` passes (the long-poll extension).

@@ -277,6 +277,7 @@ impl InteractiveSessions {
         let secret = random_hex(32);
         let config_path = run_dir.join("config.json");
         let rsc = &self.conf.rsc;
+        let jobs_jar = driver::jobs_jar();
         let config = serde_json::json!({
             "session_id": id,
             "server": channel.advertised,
@@ -287,7 +288,12 @@ impl InteractiveSessions {
             "sql_num_rows": rsc.sql_num_rows,
             "output_cap_bytes": rsc.output_max,
             "job_cancel_trigger_interval_ms": rsc.job_cancel_trigger.as_millis() as u64,
-            "jobs_jar": driver::jobs_jar(),
+            // On YARN the helper travels with the app (below) into the container's directory.
+            "jobs_jar": jobs_jar.as_ref().map(|jar| if self.yarn.is_some() {
+                driver::JOBS_JAR.into()
+            } else {
+                jar.display().to_string()
+            }),
             // With recovery a driver that loses the server keeps its SparkContext and dials
             // back for this long (Livy's livy.rsc.server.idle-timeout); without, it stops.
             "redial_seconds": self.recovery.as_ref().map_or(0, |r| r.conf.driver_redial.as_secs()),
@@ -299,17 +305,21 @@ impl InteractiveSessions {
             ));
         }
         let app_tag = format!("livy-session-{id}-{}", crate::batches::random_tag()).to_lowercase();
-        // On YARN the driver runs in the cluster: its config and the Scala bridge travel with
-        // the app (YARN localizes spark.files into the container's directory, where the program
-        // runs), and the config is named relative to it.
+        // On YARN the driver runs in the cluster: its config, the Scala bridge and the Java
+        // helper travel with the app (YARN localizes spark.files into the container's
+        // directory, where the program runs), and the config is named relative to it.
         let config_arg = if let Some(monitor) = &self.yarn {
             crate::launch::add_yarn_conf(&mut conf, &app_tag, monitor.server_tag(), true);
             let bridge = program.with_file_name(driver::SCALA_BRIDGE_FILE);
-            let shipped = format!(
+            let mut shipped = format!(
                 "file://{},file://{}",
                 config_path.display(),
                 bridge.display()
             );
+            // The Java helper of `jobType: "spark"` jobs (named by its file name in the config).
+            if let Some(jar) = &jobs_jar {
+                shipped.push_str(&format!(",file://{}", jar.display()));
+            }
             let files = match conf.get("spark.files") {
                 Some(existing) if !existing.is_empty() => format!("{existing},{shipped}"),
                 _ => shipped,
@@ -339,6 +349,7 @@ impl InteractiveSessions {
             id,
             app_tag,
             on_yarn: self.yarn.is_some(),
+            staging: self.staging(proxy_user.as_deref()),
             owner,
             proxy_user,
             request,
@@ -363,6 +374,7 @@ impl InteractiveSessions {
         } else {
             tracing::info!(session_id = id, kind = session.kind.as_str(), owner = ?session.owner, "creating session");
         }
+        self.clean_staging_when_ended(&session);
         let connection = channel.expect(id, secret);
         // Whom the process's exit is told to: the pool hands the driver to another session.
         let exit_to: ExitTarget = Arc::new(parking_lot::Mutex::new(Arc::downgrade(&session)));
@@ -412,6 +424,36 @@ impl InteractiveSessions {
             },
         ));
         Ok(())
+    }
+
+    /// On YARN: the staging directory of a session's uploads, as the proxy user when
+    /// impersonating (as the launch runs).
+    pub(super) fn staging(&self, proxy_user: Option<&str>) -> Option<Arc<super::staging::Staging>> {
+        let cluster = self.launcher.cluster()?;
+        let root = self
+            .conf
+            .yarn
+            .as_ref()
+            .and_then(|y| y.session_staging_dir.clone());
+        let proxy_user = self.launcher.proxy_user(proxy_user).map(String::from);
+        Some(Arc::new(super::staging::Staging::new(
+            cluster.clone(),
+            root,
+            proxy_user,
+        )))
+    }
+
+    /// Deletes the session's staging directory once the session ends, whichever way it ends
+    /// (deleted, killed, idle timeout, dead).
+    pub(super) fn clean_staging_when_ended(&self, session: &Arc<Session>) {
+        let Some(staging) = session.staging.clone() else {
+            return;
+        };
+        let session = session.clone();
+        self.tasks.spawn(async move {
+            session.ended().await;
+            staging.clean(session.id).await;
+        });
     }
 
     /// Stops a session's driver (politely, then by killing its process tree) and forgets it.
@@ -538,16 +580,18 @@ impl InteractiveSessions {
                 .await?,
             |s: &crate::statements::StatementRecord| s.statement.id,
         );
+        let record_proxy_user = record.proxy_user.clone();
         let (session, commands) = super::record::restore(
             record,
             statements,
             self.conf.spark.redaction.clone(),
-            self.yarn.is_some(),
+            self.staging(record_proxy_user.as_deref()),
             self.conf.sessions.cache_log_size,
             self.conf.rsc.retained_statements,
             recovery.clone(),
         );
         tracing::info!(session_id = session.id, state = %session.state(), "recovered session");
+        self.clean_staging_when_ended(&session);
         if let Some(p) = &process {
             if finished || !p.is_running() {
                 let done = tokio_util::sync::CancellationToken::new();

@@ -10,6 +10,7 @@ pub mod pool;
 pub mod record;
 pub mod registry;
 pub mod request;
+pub mod staging;
 pub mod state;
 #[cfg(test)]
 pub(crate) mod tests;

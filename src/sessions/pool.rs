@@ -453,6 +453,7 @@ impl InteractiveSessions {
             id: old.id,
             app_tag: old.app_tag.clone(),
             on_yarn: old.on_yarn,
+            staging: self.staging(None),
             owner: taking.owner.map(String::from),
             proxy_user: None,
             request: taking.request.clone(),
@@ -476,6 +477,7 @@ impl InteractiveSessions {
         match tokio::time::timeout(HANDOVER_WAIT, answer).await {
             Ok(Ok(())) => {
                 *pooled.exit_to.lock() = Arc::downgrade(&session);
+                self.clean_staging_when_ended(&session);
                 Ok((session, pooled.reservation))
             }
             _ => {

@@ -98,7 +98,8 @@ pub(crate) fn restore(
     record: SessionRecord,
     statements: Vec<StatementRecord>,
     redaction: crate::launch::redact::Redactor,
-    on_yarn: bool,
+    // Sessions run on YARN exactly when they have a staging directory there.
+    staging: Option<Arc<super::staging::Staging>>,
     log_lines: usize,
     retained_statements: usize,
     recovery: Arc<crate::recovery::Recovery>,
@@ -106,7 +107,8 @@ pub(crate) fn restore(
     let (session, commands) = Session::new(NewSession {
         id: record.id,
         app_tag: record.app_tag.clone(),
-        on_yarn,
+        on_yarn: staging.is_some(),
+        staging,
         owner: record.owner.clone(),
         proxy_user: record.proxy_user.clone(),
         request: record.request.clone(),

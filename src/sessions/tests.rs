@@ -16,6 +16,7 @@ fn session_with(id: u32, retained: usize, run_dir: std::path::PathBuf) -> (Arc<S
         id,
         app_tag: format!("livy-session-{id}-test"),
         on_yarn: false,
+        staging: None,
         owner: None,
         proxy_user: None,
         request: CreateSessionRequest {

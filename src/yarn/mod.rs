@@ -11,6 +11,7 @@
 //!
 //! - [`conf`]: where the RMs and NameNodes are ([`YarnConf::from_hadoop`]).
 //! - [`client`]: [`RmClient`], the ResourceManager client.
+//! - [`cluster`]: [`cluster::Cluster`], the one RM + WebHDFS client pair the server shares.
 //! - [`webhdfs`]: [`WebHdfs`], the file client.
 //! - [`scheduler`]: capacity-scheduler queues and [`queue_headroom`].
 //! - [`error`]: [`YarnError`], with the RemoteException parsed and `is_retriable()`.
@@ -19,6 +20,7 @@
 //! Tests run against `tests/yarn/rm_emulator.py` (see `tests/yarn/EMULATOR.md`).
 
 pub mod client;
+pub mod cluster;
 pub mod conf;
 pub mod error;
 mod failover;

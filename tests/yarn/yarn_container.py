@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,14 +160,18 @@ def monitor_main(spec_path):
     os.makedirs(log_dir, exist_ok=True)
     os.makedirs(cwd, exist_ok=True)
     if spec["cluster"]:
-        for entry in spec.get("files", []):  # YARN localizes --files/--py-files into the container dir
+        # YARN localizes the app's files (primary resource, --files/--py-files/--jars) into the
+        # container dir as copies: the driver never reads the submitting host's paths.
+        for entry in spec.get("files", []):
             path, _, alias = entry.partition("#")
-            if path.startswith("file:"):
+            if path.startswith("file://"):
+                path = path[7:]
+            elif path.startswith("file:"):
                 path = path[5:]
-            link = os.path.join(cwd, alias or os.path.basename(path))
-            if os.path.isfile(path) and not os.path.exists(link):
+            copy = os.path.join(cwd, alias or os.path.basename(path))
+            if os.path.isfile(path) and not os.path.exists(copy):
                 try:
-                    os.symlink(path, link)
+                    shutil.copyfile(path, copy)
                 except OSError:
                     pass
     passthrough = spec.get("passthrough")

@@ -13,11 +13,9 @@ use super::{
 };
 use crate::conf::{LivyConf, YarnSettings};
 use crate::logs::{ProcessLogs, Stream};
+use crate::yarn::cluster::Cluster;
 use crate::yarn::tokens::{am_credentials, is_hdfs, yarn_renewer, TokenSources};
-use crate::yarn::{
-    Authentication, Caller, CreateOptions, FileStatus, RequestAuth, RmClient, WebHdfs, YarnConf,
-    YarnError,
-};
+use crate::yarn::{Caller, CreateOptions, FileStatus, RmClient, WebHdfs, YarnConf, YarnError};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,6 +48,8 @@ pub struct RestSubmitter {
     simple_auth: bool,
     /// The server's Hadoop user (`HADOOP_USER_NAME`, else the OS user), as `user.name`.
     launcher_user: String,
+    /// The server's shared cluster clients (who calls as whom).
+    shared: Cluster,
     /// The cluster, for delegation tokens on a Kerberized one (the AM gets no ticket).
     cluster: YarnConf,
     livy: Arc<LivyConf>,
@@ -62,25 +62,21 @@ fn yarn(what: &str, e: YarnError) -> String {
 }
 
 impl RestSubmitter {
-    /// `auth` speaks for the server towards the RM and WebHDFS (SPNEGO on a Kerberized cluster).
+    /// Uses the server's shared cluster clients (see [`Cluster`]); fails when `fs.defaultFS`
+    /// is not HDFS, as files must be staged there.
     pub fn new(
         livy: Arc<LivyConf>,
         settings: &YarnSettings,
-        auth: Arc<dyn RequestAuth>,
+        shared: &Cluster,
     ) -> Result<Self, YarnError> {
-        let cluster = &settings.cluster;
-        let launcher_user = std::env::var("HADOOP_USER_NAME")
-            .or_else(|_| std::env::var("USER"))
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "livy".into());
         Ok(RestSubmitter {
-            rm: RmClient::from_conf(cluster).auth(auth.clone()).build()?,
-            hdfs: WebHdfs::from_conf(cluster).auth(auth).build()?,
-            default_fs: cluster.default_fs.trim_end_matches('/').to_string(),
-            simple_auth: cluster.authentication == Authentication::Simple,
-            launcher_user,
-            cluster: cluster.clone(),
+            rm: shared.rm().clone(),
+            hdfs: shared.hdfs()?.clone(),
+            default_fs: shared.default_fs().to_string(),
+            simple_auth: shared.simple_auth(),
+            launcher_user: shared.launcher_user().to_string(),
+            shared: shared.clone(),
+            cluster: settings.cluster.clone(),
             livy,
         })
     }
@@ -103,15 +99,7 @@ impl RestSubmitter {
     /// Who the calls are made as: `user.name` = the server's user on a simple-auth cluster (the
     /// authenticator speaks for it otherwise), `doAs` = the proxy user when impersonating.
     fn caller<'a>(&'a self, proxy_user: Option<&'a str>) -> Caller<'a> {
-        let base = if self.simple_auth {
-            Caller::user(&self.launcher_user)
-        } else {
-            Caller::NONE
-        };
-        match proxy_user {
-            Some(user) => base.do_as(user),
-            None => base,
-        }
+        self.shared.caller(proxy_user)
     }
 
     /// The YARN application user: the proxy user when impersonating, else the server's user.

@@ -24,6 +24,8 @@ public final class TestJobs {
         return new PointJob(Integer.parseInt(arg));
       case "sleep":
         return new SleepJob(Long.parseLong(arg));
+      case "where":
+        return new WhereJob();
       default:
         throw new IllegalArgumentException("no job " + name);
     }
@@ -62,6 +64,23 @@ public final class TestJobs {
       spark.range(n).createOrReplaceTempView("livy_rs_numbers");
       Row row = jc.sqlctx().sql("SELECT sum(id) FROM livy_rs_numbers").first();
       return row.getLong(0);
+    }
+  }
+
+  /**
+   * Where the driver loaded livy-api's {@code Job} (livy-rs's helper jar) and this jar's classes
+   * from, space-separated: on YARN both must be copies in the driver's container, not the
+   * server's files.
+   */
+  public static final class WhereJob implements Job<String> {
+    @Override
+    public String call(JobContext jc) {
+      return location(Job.class) + " " + location(WhereJob.class);
+    }
+
+    private static String location(Class<?> c) {
+      java.security.CodeSource source = c.getProtectionDomain().getCodeSource();
+      return source == null ? "?" : String.valueOf(source.getLocation());
     }
   }
 
