@@ -33,11 +33,12 @@ fn main() {
     if let Some(dir) = cli.conf_dir {
         env.livy_conf_dir = Some(dir);
     }
-    let code = match cli.command.unwrap_or(Command::Run) {
-        Command::Validate => match {
-            livy_rs::app::init_logging(LogFormat::Text);
-            livy_rs::app::load_conf(&env)
-        } {
+    let command = cli.command.unwrap_or(Command::Run);
+    if matches!(command, Command::Validate) {
+        livy_rs::app::init_logging(LogFormat::Text);
+    }
+    let code = match command {
+        Command::Validate => match livy_rs::app::load_conf(&env) {
             Some(conf) => {
                 println!(
                     "configuration in {} is valid (Spark {} at {}, master {})",

@@ -384,7 +384,10 @@ mod tests {
         );
         assert!(text
             .contains(r#"livy_http_requests_total{method="GET",route="/sessions",status="200"}"#));
-        assert!(text.contains("livy_statement_duration_seconds_bucket{le=\"1.0\"}"));
+        assert!(
+            text.contains("livy_statement_duration_seconds_bucket{le=\"1"),
+            "{text}"
+        );
         let (ct, text) = render(
             &registry,
             Some("application/openmetrics-text;version=1.0.0"),

@@ -14,6 +14,7 @@ import pytest
 from conftest import scrape, value
 from pyharness.livy_server import LivyServer, LivyServerError, serving
 from pyharness.slapd import Slapd
+from pyharness.wait import wait_until
 from session_helpers import base_conf
 
 USERS = {"alice": "alice-pw-7f3a", "auditor": "auditor-pw-91c2"}
@@ -100,3 +101,19 @@ def test_unknown_metrics_keys_stop_the_server(livy_bin, spark_home):
             server.start()
     finally:
         server.cleanup()
+
+
+def test_refusals_are_counted_and_text_access_lines_carry_the_request_id(livy_bin, spark_home):
+    conf = base_conf(**{"livy.server.session.max-creation": "0"})
+    for livy in serving(LivyServer(conf, binary=livy_bin, name="livy-metrics-refusals")):
+        status, body, headers = livy.call("POST", "/sessions", {"kind": "pyspark"})
+        assert status == 400 and "too many sessions" in body["msg"], body
+        rid = {k.lower(): v for k, v in headers.items()}["x-request-id"]
+        assert value(scrape(livy), "livy_admission_refusals_total", reason="max_creation") == 1
+
+        def posts():  # the request log is written by a background writer: poll for the line
+            access = "".join(p.read_text() for p in livy.log_dir.glob("livy-requests*"))
+            return [line for line in access.splitlines() if '"POST /sessions HTTP/1.1" 400' in line]
+
+        found = wait_until(posts, 10, "the POST's access log line")
+        assert len(found) == 1 and found[0].endswith(f" request_id={rid}"), found

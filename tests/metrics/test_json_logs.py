@@ -9,6 +9,7 @@ import re
 import socket
 from urllib.parse import urlparse
 
+from pyharness.wait import wait_until
 from session_helpers import header
 
 GENERATED = re.compile(r"^[0-9a-f]{16}$")
@@ -47,10 +48,11 @@ def test_every_line_is_json_and_request_ids_join_access_and_server_logs(spark_li
     in_span = [line for line in lines if (line.get("span") or {}).get("request_id") == delete_id]
     assert in_span, "no server log line carries the DELETE's request id"
     assert any("session" in json.dumps(line.get("fields", {})) for line in in_span), in_span
-    access = access_lines(livy)
-    deletes = [a for a in access if a["request_id"] == delete_id]
+    # The request log is written by a background writer: poll for the lines.
+    deletes = wait_until(lambda: [a for a in access_lines(livy) if a["request_id"] == delete_id],
+                         10, "the DELETE's access line")
     assert len(deletes) == 1 and deletes[0]["method"] == "DELETE", deletes
-    assert any(a["request_id"] == "client-id-42" and a["status"] == 201 for a in access)
+    assert any(a["request_id"] == "client-id-42" and a["status"] == 201 for a in access_lines(livy))
 
 
 def raw_get(livy, header_line: bytes) -> bytes:
