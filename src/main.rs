@@ -25,6 +25,8 @@ enum Command {
     Run,
     /// Check the configuration and print every problem found, then exit.
     Validate,
+    /// Print the OpenAPI document of the REST API (served at /openapi.json), then exit.
+    Openapi,
 }
 
 fn main() {
@@ -42,6 +44,10 @@ fn main() {
         env.livy_conf_dir = Some(dir);
     }
     let code = match cli.command.unwrap_or(Command::Run) {
+        Command::Openapi => {
+            print!("{}", livy_rs::api::openapi::document_text());
+            0
+        }
         Command::Validate => match livy_rs::app::load_conf(&env) {
             Some(conf) => {
                 println!(

@@ -7,6 +7,7 @@ pub mod body_limit;
 pub mod cross_site;
 pub mod jobs;
 pub mod json;
+pub mod openapi;
 pub mod security;
 pub mod sessions;
 pub mod statements;
@@ -75,6 +76,7 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .merge(sessions::routes())
         .merge(statements::routes())
         .merge(jobs::routes())
+        .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
