@@ -126,3 +126,41 @@ async fn an_integer_written_with_a_zero_fraction_is_an_integer() {
         .unwrap()
         .contains("expected an integer"));
 }
+
+/// The document is behind the same authentication as the API (Livy has no such page, so
+/// nothing an operator secured opens up): without credentials, a 401 in Livy's shape.
+#[tokio::test]
+async fn the_document_needs_credentials_when_authentication_is_on() {
+    let spark = fake_spark_home();
+    let mut raw: BTreeMap<String, String> = BTreeMap::new();
+    raw.insert("livy.server.auth.type".into(), "ldap".into());
+    // Never reached: a request without credentials is answered before the directory is asked.
+    raw.insert(
+        "livy.server.auth.ldap.url".into(),
+        "ldap://127.0.0.1:9".into(),
+    );
+    raw.insert(
+        "livy.server.auth.ldap.base-dn".into(),
+        "dc=livy,dc=test".into(),
+    );
+    let env = Env {
+        spark_home: Some(spark.path().to_path_buf()),
+        ..Env::default()
+    };
+    let conf = LivyConf::from_map(raw, BTreeSet::new(), &env).unwrap().conf;
+    let app = router(AppState::new(Arc::new(conf)).unwrap(), None);
+    let resp = app
+        .oneshot(
+            Request::builder()
+                .uri(openapi::PATH)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers().contains_key(header::WWW_AUTHENTICATE));
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(body["msg"].is_string(), "{body}");
+}
