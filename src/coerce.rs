@@ -36,7 +36,8 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     Ok(v.map(Scalar::into_string))
 }
 
-/// An optional integer that also accepts a numeric string ("2").
+/// An optional integer that also accepts a numeric string ("2") and a number with no fraction
+/// (`2.0`: an integer to JSON Schema, and Jackson takes it; `2.5` stays an error).
 pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
     let v: Option<Scalar> =
         Option::deserialize(d).map_err(|_: D::Error| de::Error::custom("expected an integer"))?;
@@ -50,6 +51,11 @@ pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error>
             .parse::<i32>()
             .map(Some)
             .map_err(|_| de::Error::custom(format!("expected an integer, got \"{s}\""))),
+        Some(Scalar::Float(f))
+            if f.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&f) =>
+        {
+            Ok(Some(f as i32))
+        }
         Some(_) => Err(de::Error::custom("expected an integer")),
     }
 }

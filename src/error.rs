@@ -74,7 +74,7 @@ impl ApiError {
 }
 
 /// The body of every error and of plain messages such as `{"msg":"deleted"}`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Msg {
     pub msg: String,
 }

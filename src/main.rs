@@ -25,6 +25,8 @@ enum Command {
     Run,
     /// Check the configuration and print every problem found, then exit.
     Validate,
+    /// Print the OpenAPI document of the REST API (served at /openapi.json), then exit.
+    Openapi,
 }
 
 fn main() {
@@ -38,6 +40,10 @@ fn main() {
         livy_rs::app::init_logging(LogFormat::Text);
     }
     let code = match command {
+        Command::Openapi => {
+            print!("{}", livy_rs::api::openapi::document_text());
+            0
+        }
         Command::Validate => match livy_rs::app::load_conf(&env) {
             Some(conf) => {
                 println!(

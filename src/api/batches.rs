@@ -1,8 +1,9 @@
 //! `/batches`: create, list, view, state, log and delete batches.
 
 use super::json::LivyJson;
+use super::sessions::{LogPage, StateView};
 use super::{AppState, Caller};
-use crate::batches::{Batch, CreateBatchRequest};
+use crate::batches::{Batch, BatchView, CreateBatchRequest};
 use crate::error::{ApiError, Msg};
 use crate::logs;
 use axum::extract::{Path, State};
@@ -10,8 +11,19 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// `GET /batches`: one page of batches (Livy calls the list `sessions` here too).
+#[derive(Serialize, ToSchema)]
+pub struct BatchList {
+    /// The index of the page's first batch.
+    pub from: i64,
+    /// How many batches there are in all.
+    pub total: usize,
+    pub sessions: Vec<BatchView>,
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -25,7 +37,10 @@ pub fn routes() -> Router<AppState> {
 /// Default page size of `GET /batches` (Livy's).
 const DEFAULT_PAGE: i64 = 100;
 
-async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/batches", tag = "batches",
+    params(super::openapi::Paging, super::openapi::DoAs),
+    responses((status = 200, description = "A page of batches; logs are hidden from callers without view access", body = BatchList)))]
+async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<BatchList>, ApiError> {
     let from = caller.params.int("from")?.unwrap_or(0).max(0);
     let size = caller.params.int("size")?.unwrap_or(DEFAULT_PAGE).max(0);
     let user = caller.effective_user(&app.access)?;
@@ -37,11 +52,20 @@ async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>
         .iter()
         .map(|b| b.view(can_view(&app, b, user.as_deref())))
         .collect();
-    Ok(Json(
-        json!({ "from": from, "total": total, "sessions": sessions }),
-    ))
+    Ok(Json(BatchList {
+        from,
+        total,
+        sessions,
+    }))
 }
 
+#[utoipa::path(post, path = "/batches", tag = "batches",
+    params(super::openapi::DoAs),
+    request_body = CreateBatchRequest,
+    responses(
+        (status = 201, description = "The batch was created and is starting", body = BatchView,
+            headers(("Location" = String, description = "The new batch's path"))),
+        (status = 400, description = "The request is malformed or refused (`Rejected, Reason: ...`)", body = Msg)))]
 async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -58,29 +82,46 @@ async fn create(
     ))
 }
 
+#[utoipa::path(get, path = "/batches/{id}", tag = "batches",
+    params(super::openapi::BatchId, super::openapi::DoAs),
+    responses((status = 200, description = "The batch; its log is hidden from callers without view access", body = BatchView),
+        (status = 404, description = "No such batch", body = Msg)))]
 async fn view(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Json<BatchView>, ApiError> {
     let batch = app.batches.get(&id)?;
     let user = caller.effective_user(&app.access)?;
     Ok(Json(batch.view(can_view(&app, &batch, user.as_deref()))))
 }
 
+#[utoipa::path(get, path = "/batches/{id}/state", tag = "batches",
+    params(super::openapi::BatchId),
+    responses((status = 200, description = "The batch's state", body = StateView),
+        (status = 404, description = "No such batch", body = Msg)))]
 async fn state(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StateView>, ApiError> {
     let batch = app.batches.get(&id)?;
-    Ok(Json(json!({ "id": batch.id, "state": batch.state() })))
+    Ok(Json(StateView {
+        id: batch.id,
+        state: batch.state(),
+    }))
 }
 
+#[utoipa::path(get, path = "/batches/{id}/log", tag = "batches",
+    params(super::openapi::BatchId, super::openapi::LogPaging, super::openapi::DoAs),
+    responses((status = 200, description = "A page of the batch's log (the last lines by default)", body = LogPage),
+        (status = 400, description = "`from` or `size` is not an integer", body = Msg),
+        (status = 403, description = "The caller may not view this batch", body = Msg),
+        (status = 404, description = "No such batch", body = Msg)))]
 async fn log(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LogPage>, ApiError> {
     let batch = app.batches.get(&id)?;
     let user = caller.effective_user(&app.access)?;
     if !can_view(&app, &batch, user.as_deref()) {
@@ -89,11 +130,19 @@ async fn log(
     let from = caller.params.int("from")?;
     let size = caller.params.int("size")?;
     let (from, total, lines) = logs::page(batch.logs.lines(), from, size);
-    Ok(Json(
-        json!({ "id": batch.id, "from": from, "total": total, "log": lines }),
-    ))
+    Ok(Json(LogPage {
+        id: batch.id,
+        from,
+        total,
+        log: lines,
+    }))
 }
 
+#[utoipa::path(delete, path = "/batches/{id}", tag = "batches",
+    params(super::openapi::BatchId, super::openapi::DoAs),
+    responses((status = 200, description = "The batch was killed and removed: `{\"msg\":\"deleted\"}`", body = Msg),
+        (status = 403, description = "The caller may not modify this batch", body = Msg),
+        (status = 404, description = "No such batch", body = Msg)))]
 async fn delete(
     State(app): State<AppState>,
     caller: Caller,

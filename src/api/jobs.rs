@@ -8,7 +8,7 @@ use super::json::LivyJson;
 use super::sessions::{find, Need};
 use super::{AppState, Caller};
 use crate::coerce::opt_string;
-use crate::error::ApiError;
+use crate::error::{ApiError, Msg};
 use crate::launch::prepare::{local_file, resolve_uri};
 use crate::sessions::interactive::{JobKind, JobStatus, Resource};
 use crate::sessions::staging::check_name;
@@ -17,11 +17,11 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
+use utoipa::ToSchema;
 
 /// The routes that take a multipart upload (the layers in front of every route let multipart
 /// bodies through on these only, with the upload size limit).
@@ -51,23 +51,55 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Livy's `SerializedJob`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SerializedJob {
+pub(super) struct SerializedJob {
+    /// The job, base64: a cloudpickled Python function, or a Kryo-written `org.apache.livy.Job`.
     #[serde(default, deserialize_with = "opt_string")]
     job: Option<String>,
+    /// `pyspark` (or `python`, the default) or `spark`.
     #[serde(default, deserialize_with = "opt_string")]
     job_type: Option<String>,
 }
 
 /// Livy's `AddResource`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AddResource {
+pub(super) struct AddResource {
+    /// The file's URI, resolved as the session's files are (local paths must be allow-listed).
     #[serde(default, deserialize_with = "opt_string")]
     uri: Option<String>,
 }
 
+/// The answer of the Job API's add and upload routes (Livy's: an empty object).
+#[derive(Serialize, ToSchema)]
+pub struct Empty {}
+
+/// The multipart body of the upload routes: one part holding the file.
+#[derive(ToSchema)]
+#[allow(dead_code)] // only the OpenAPI document uses it; the handlers stream the part
+pub(super) struct UploadFile {
+    /// The file; the part's file name is the name it gets in the session.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+}
+
+/// The multipart body of `/upload-jar`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // only the OpenAPI document uses it
+pub(super) struct UploadJar {
+    /// The jar; the part's file name is the name it gets in the session.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    jar: String,
+}
+
+#[utoipa::path(post, path = "/sessions/{id}/submit-job", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    request_body = SerializedJob,
+    responses((status = 201, description = "The job was queued", body = JobStatus),
+        (status = 400, description = "Malformed request, no job, an unknown job type, or a session that cannot take jobs", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn submit_job(
     State(app): State<AppState>,
     caller: Caller,
@@ -94,11 +126,28 @@ async fn submit_job(
     Ok((StatusCode::CREATED, Json(status)))
 }
 
+/// Livy's Python client's name for `submit-job` (the route is served by `submit_job`; this
+/// only documents the second path).
+#[utoipa::path(post, path = "/sessions/{id}/run-job", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    request_body = SerializedJob,
+    responses((status = 201, description = "The job was queued", body = JobStatus),
+        (status = 400, description = "Malformed request, no job, an unknown job type, or a session that cannot take jobs", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
+#[allow(dead_code)]
+fn run_job() {}
+
 fn job_id(text: &str) -> Result<u64, ApiError> {
     text.parse()
         .map_err(|_| ApiError::NotFound(format!("Job {text} not found.")))
 }
 
+#[utoipa::path(get, path = "/sessions/{id}/jobs/{job}", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::JobId, super::openapi::DoAs),
+    responses((status = 200, description = "The job's status", body = JobStatus),
+        (status = 403, description = "The caller may not view this session", body = Msg),
+        (status = 404, description = "No such session or job", body = Msg)))]
 async fn job_status(
     State(app): State<AppState>,
     caller: Caller,
@@ -112,14 +161,19 @@ async fn job_status(
         .ok_or_else(|| ApiError::NotFound(format!("Job {job} not found.")))
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/jobs/{job}/cancel", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::JobId, super::openapi::DoAs),
+    responses((status = 200, description = "The job is being cancelled: `{\"msg\":\"canceled\"}`", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session or job", body = Msg)))]
 async fn cancel_job(
     State(app): State<AppState>,
     caller: Caller,
     Path((id, job)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Msg>, ApiError> {
     let session = find(&app, &caller, &id, Need::Modify)?;
     session.cancel_job(job_id(&job)?)?;
-    Ok(Json(json!({ "msg": "canceled" })))
+    Ok(Msg::new("canceled"))
 }
 
 async fn add(
@@ -128,7 +182,7 @@ async fn add(
     id: String,
     request: AddResource,
     what: Resource,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Empty>, ApiError> {
     let session = find(&app, &caller, &id, Need::Modify)?;
     let uri = request
         .uri
@@ -148,33 +202,54 @@ async fn add(
             .await?;
     }
     session.add_resource(what, resolved).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/add-file", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    request_body = AddResource,
+    responses((status = 200, description = "Added a file to the Spark context (`SparkContext.addFile`)", body = Empty),
+        (status = 400, description = "Malformed request, no uri, or a uri that is not allowed", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn add_file(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     LivyJson(r): LivyJson<AddResource>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Empty>, ApiError> {
     add(app, caller, id, r, Resource::File).await
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/add-pyfile", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    request_body = AddResource,
+    responses((status = 200, description = "Added a Python file to the driver's `sys.path` and the Spark context", body = Empty),
+        (status = 400, description = "Malformed request, no uri, or a uri that is not allowed", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn add_pyfile(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     LivyJson(r): LivyJson<AddResource>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Empty>, ApiError> {
     add(app, caller, id, r, Resource::PyFile).await
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/add-jar", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    request_body = AddResource,
+    responses((status = 200, description = "Added a jar to the Spark context and the session's class path", body = Empty),
+        (status = 400, description = "Malformed request, no uri, or a uri that is not allowed", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn add_jar(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     LivyJson(r): LivyJson<AddResource>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Empty>, ApiError> {
     add(app, caller, id, r, Resource::Jar).await
 }
 
@@ -187,7 +262,7 @@ async fn upload(
     mut form: Multipart,
     field: &str,
     what: Resource,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Empty>, ApiError> {
     let session = find(&app, &caller, &id, Need::Modify)?;
     let file_max = app.conf.files_upload_max;
     while let Some(part) = form
@@ -222,7 +297,7 @@ async fn upload(
             None => path.display().to_string(),
         };
         session.add_resource(what, uri).await?;
-        return Ok(Json(json!({})));
+        return Ok(Json(Empty {}));
     }
     let noun = if field == "jar" { "jar" } else { "file" };
     Err(ApiError::BadRequest(format!("No {noun} sent!")))
@@ -294,29 +369,53 @@ async fn save_upload(
     Ok(path)
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/upload-file", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    request_body(content = UploadFile, content_type = "multipart/form-data"),
+    responses((status = 200, description = "Uploaded a file into the session and added it", body = Empty),
+        (status = 400, description = "A malformed upload, no file part, or a part without a usable file name", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg),
+        (status = 413, description = "The file is larger than `livy.file.upload.max.size`", body = Msg)))]
 async fn upload_file(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     form: Multipart,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Empty>, ApiError> {
     upload(app, caller, id, form, "file", Resource::File).await
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/upload-pyfile", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    request_body(content = UploadFile, content_type = "multipart/form-data"),
+    responses((status = 200, description = "Uploaded a Python file into the session and added it", body = Empty),
+        (status = 400, description = "A malformed upload, no file part, or a part without a usable file name", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg),
+        (status = 413, description = "The file is larger than `livy.file.upload.max.size`", body = Msg)))]
 async fn upload_pyfile(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     form: Multipart,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Empty>, ApiError> {
     upload(app, caller, id, form, "file", Resource::PyFile).await
 }
 
+#[utoipa::path(post, path = "/sessions/{id}/upload-jar", tag = "jobs",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    request_body(content = UploadJar, content_type = "multipart/form-data"),
+    responses((status = 200, description = "Uploaded a jar into the session and added it", body = Empty),
+        (status = 400, description = "A malformed upload, no file part, or a part without a usable file name", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg),
+        (status = 413, description = "The file is larger than `livy.file.upload.max.size`", body = Msg)))]
 async fn upload_jar(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     form: Multipart,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Empty>, ApiError> {
     upload(app, caller, id, form, "jar", Resource::Jar).await
 }

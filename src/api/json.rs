@@ -146,6 +146,8 @@ mod tests {
         assert_eq!(t.l, vec!["a", "1"]);
         assert_eq!(t.m["k"], "3");
         assert_eq!(t.m["b"], "true");
+        // An integer written with a zero fraction is an integer (JSON Schema, Jackson).
+        assert_eq!(parse(r#"{"n":9008627.0}"#).unwrap().n, Some(9008627));
         let t = parse(r#"{"n":null,"l":null,"m":null}"#).unwrap();
         assert_eq!((t.n, t.l.len(), t.m.len()), (None, 0, 0));
     }

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod json;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 pub mod security;
 pub mod sessions;
 pub mod statements;
@@ -79,6 +80,7 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .merge(sessions::routes())
         .merge(statements::routes())
         .merge(jobs::routes())
+        .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -4,14 +4,43 @@ use super::json::LivyJson;
 use super::{AppState, Caller};
 use crate::error::{ApiError, Msg};
 use crate::logs;
-use crate::sessions::{CreateSessionRequest, Session};
+use crate::sessions::{CreateSessionRequest, Session, SessionState, SessionView};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// `GET /sessions`: one page of sessions (Livy's `from`/`total`/`sessions`).
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    /// The index of the page's first session.
+    pub from: i64,
+    /// How many sessions there are in all.
+    pub total: usize,
+    pub sessions: Vec<SessionView>,
+}
+
+/// `GET /sessions/{id}/state` and `GET /batches/{id}/state`.
+#[derive(Serialize, ToSchema)]
+pub struct StateView {
+    pub id: u32,
+    pub state: SessionState,
+}
+
+/// `GET /sessions/{id}/log` and `GET /batches/{id}/log`: a page of log lines.
+#[derive(Serialize, ToSchema)]
+pub struct LogPage {
+    pub id: u32,
+    /// The index of the first line shown.
+    pub from: usize,
+    /// How many lines are kept in all.
+    pub total: usize,
+    pub log: Vec<String>,
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -71,7 +100,10 @@ fn can_view(app: &AppState, caller: &Caller, session: &Session) -> Result<bool, 
     ))
 }
 
-async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/sessions", tag = "sessions",
+    params(super::openapi::Paging, super::openapi::DoAs),
+    responses((status = 200, description = "A page of sessions; details are hidden from callers without view access", body = SessionList)))]
+async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<SessionList>, ApiError> {
     let from = caller.params.int("from")?.unwrap_or(0).max(0);
     let size = caller.params.int("size")?.unwrap_or(100).max(0);
     let (total, page) = app.sessions.registry().page(
@@ -82,11 +114,20 @@ async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>
     for s in &page {
         sessions.push(s.view(can_view(&app, &caller, s)?));
     }
-    Ok(Json(
-        json!({ "from": from, "total": total, "sessions": sessions }),
-    ))
+    Ok(Json(SessionList {
+        from,
+        total,
+        sessions,
+    }))
 }
 
+#[utoipa::path(post, path = "/sessions", tag = "sessions",
+    params(super::openapi::DoAs),
+    request_body = CreateSessionRequest,
+    responses(
+        (status = 201, description = "The session was created and is starting", body = SessionView,
+            headers(("Location" = String, description = "The new session's path"))),
+        (status = 400, description = "The request is malformed or refused (`Rejected, Reason: ...`)", body = Msg)))]
 async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -104,39 +145,64 @@ async fn create(
     ))
 }
 
+#[utoipa::path(get, path = "/sessions/{id}", tag = "sessions",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    responses((status = 200, description = "The session; its log is hidden from callers without view access", body = SessionView),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn view(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionView>, ApiError> {
     let session = find(&app, &caller, &id, Need::Nothing)?;
     let show = can_view(&app, &caller, &session)?;
-    Ok(Json(json!(session.view(show))))
+    Ok(Json(session.view(show)))
 }
 
+#[utoipa::path(get, path = "/sessions/{id}/state", tag = "sessions",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    responses((status = 200, description = "The session's state", body = StateView),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn state(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StateView>, ApiError> {
     let session = find(&app, &caller, &id, Need::Nothing)?;
-    Ok(Json(json!({ "id": session.id, "state": session.state() })))
+    Ok(Json(StateView {
+        id: session.id,
+        state: session.state(),
+    }))
 }
 
+#[utoipa::path(get, path = "/sessions/{id}/log", tag = "sessions",
+    params(super::openapi::SessionId, super::openapi::LogPaging, super::openapi::DoAs),
+    responses((status = 200, description = "A page of the session's log (the last lines by default)", body = LogPage),
+        (status = 400, description = "`from` or `size` is not an integer", body = Msg),
+        (status = 403, description = "The caller may not view this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn log(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LogPage>, ApiError> {
     let session = find(&app, &caller, &id, Need::View)?;
     let from = caller.params.int("from")?;
     let size = caller.params.int("size")?;
     let (from, total, lines) = logs::page(session.logs.lines(), from, size);
-    Ok(Json(
-        json!({ "id": session.id, "from": from, "total": total, "log": lines }),
-    ))
+    Ok(Json(LogPage {
+        id: session.id,
+        from,
+        total,
+        log: lines,
+    }))
 }
 
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    responses((status = 200, description = "The session was stopped and removed: `{\"msg\":\"deleted\"}`", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn delete(
     State(app): State<AppState>,
     caller: Caller,
@@ -148,6 +214,11 @@ async fn delete(
 }
 
 /// Livy's `POST /sessions/{id}/stop`: stops the driver, keeps the session listed.
+#[utoipa::path(post, path = "/sessions/{id}/stop", tag = "sessions",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    responses((status = 204, description = "The session's driver was stopped; the session stays listed"),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn stop(
     State(app): State<AppState>,
     caller: Caller,
@@ -159,6 +230,11 @@ async fn stop(
 }
 
 /// Livy's `POST /sessions/{id}/interrupt`, which in Livy stops the session.
+#[utoipa::path(post, path = "/sessions/{id}/interrupt", tag = "sessions",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    responses((status = 200, description = "The session was stopped (as Livy does): `{\"msg\":\"interrupted\"}`", body = Msg),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn interrupt(
     State(app): State<AppState>,
     caller: Caller,
@@ -170,12 +246,17 @@ async fn interrupt(
 }
 
 /// Livy's `POST /sessions/{id}/connect` (the Job API client's "attach"): records activity.
+#[utoipa::path(post, path = "/sessions/{id}/connect", tag = "sessions",
+    params(super::openapi::SessionId, super::openapi::DoAs),
+    responses((status = 200, description = "The session", body = SessionView),
+        (status = 403, description = "The caller may not modify this session", body = Msg),
+        (status = 404, description = "No such session", body = Msg)))]
 async fn connect(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionView>, ApiError> {
     let session = find(&app, &caller, &id, Need::Modify)?;
     session.record_activity();
-    Ok(Json(json!(session.view(true))))
+    Ok(Json(session.view(true)))
 }

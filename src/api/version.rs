@@ -3,7 +3,8 @@
 use super::AppState;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The Livy REST API version whose behaviour livy-rs follows.
 pub const LIVY_API_VERSION: &str = "0.9.0";
@@ -13,16 +14,32 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Livy's version document, plus which server answers it.
-async fn version() -> Json<Value> {
-    Json(json!({
-        "version": LIVY_API_VERSION,
-        "user": "",
-        "revision": "",
-        "branch": "",
-        "date": "",
-        "url": "",
-        "server": format!("livy-rs {}", env!("CARGO_PKG_VERSION")),
-    }))
+#[derive(Serialize, ToSchema)]
+pub struct VersionInfo {
+    /// The Livy version whose REST API this server follows.
+    pub version: &'static str,
+    /// Livy's build facts; empty here.
+    pub user: &'static str,
+    pub revision: &'static str,
+    pub branch: &'static str,
+    pub date: &'static str,
+    pub url: &'static str,
+    /// `livy-rs <version>`.
+    pub server: String,
+}
+
+#[utoipa::path(get, path = "/version", tag = "server",
+    responses((status = 200, description = "The Livy API version served", body = VersionInfo)))]
+async fn version() -> Json<VersionInfo> {
+    Json(VersionInfo {
+        version: LIVY_API_VERSION,
+        user: "",
+        revision: "",
+        branch: "",
+        date: "",
+        url: "",
+        server: format!("livy-rs {}", env!("CARGO_PKG_VERSION")),
+    })
 }
 
 /// The `Server` header sent with `livy.server.send-server-version = true` (Jetty's

@@ -44,7 +44,7 @@ pub struct Batch {
 }
 
 /// A batch as clients see it (Livy's `BatchSessionView`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchView {
     pub id: u32,

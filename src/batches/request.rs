@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 /// A batch as the user submitted it. Kept whole with the batch (and, with recovery, in the state
 /// store), so nothing the user sent is lost.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateBatchRequest {
     #[serde(default, deserialize_with = "opt_string")]
@@ -26,12 +26,15 @@ pub struct CreateBatchRequest {
     #[serde(default, deserialize_with = "opt_string")]
     pub driver_memory: Option<String>,
     #[serde(default, deserialize_with = "opt_int")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub driver_cores: Option<i32>,
     #[serde(default, deserialize_with = "opt_string")]
     pub executor_memory: Option<String>,
     #[serde(default, deserialize_with = "opt_int")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub executor_cores: Option<i32>,
     #[serde(default, deserialize_with = "opt_int")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub num_executors: Option<i32>,
     #[serde(default, deserialize_with = "string_list")]
     pub archives: Vec<String>,

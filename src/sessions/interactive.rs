@@ -75,7 +75,7 @@ pub struct Session {
 }
 
 /// A session as clients see it (Livy's `SessionInfo`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub id: u32,

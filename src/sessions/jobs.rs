@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// A Job API job as Livy's `JobStatus` shows it (`result` is what the Python client decodes).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct JobStatus {
     pub id: u64,
     pub state: JobState,
@@ -21,7 +21,7 @@ pub struct JobStatus {
 }
 
 /// Livy's `JobHandle.State` names.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum JobState {
     Sent,

@@ -24,7 +24,7 @@ pub use state::SessionState;
 use serde::{Deserialize, Serialize};
 
 /// Links about the Spark application, as Livy's `AppInfo` (all null until known).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppInfo {
     pub driver_log_url: Option<String>,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The kind of an interactive session (Livy's `Kind`); `shared` is Livy 0.9's default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Spark,
@@ -36,7 +36,7 @@ impl Kind {
 }
 
 /// A session as the user asked for it; kept whole with the session.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateSessionRequest {
     #[serde(default, deserialize_with = "opt_kind")]
@@ -52,12 +52,15 @@ pub struct CreateSessionRequest {
     #[serde(default, deserialize_with = "opt_string")]
     pub driver_memory: Option<String>,
     #[serde(default, deserialize_with = "opt_int")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub driver_cores: Option<i32>,
     #[serde(default, deserialize_with = "opt_string")]
     pub executor_memory: Option<String>,
     #[serde(default, deserialize_with = "opt_int")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub executor_cores: Option<i32>,
     #[serde(default, deserialize_with = "opt_int")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub num_executors: Option<i32>,
     #[serde(default, deserialize_with = "string_list")]
     pub archives: Vec<String>,
@@ -90,7 +93,7 @@ fn opt_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
 crate::impl_spark_request!(CreateSessionRequest);
 
 /// `POST /sessions/{id}/statements`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
     #[serde(deserialize_with = "required_string")]
@@ -100,7 +103,7 @@ pub struct ExecuteRequest {
 }
 
 /// `POST /sessions/{id}/completion`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompletionRequest {
     #[serde(deserialize_with = "required_string")]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Livy's `SessionState`, shared by interactive sessions and batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     NotStarted,

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Livy's `StatementState`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StatementState {
     Waiting,
@@ -24,18 +24,42 @@ impl StatementState {
 }
 
 /// One statement, serialised exactly as Livy's REST API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Statement {
     pub id: u32,
     pub code: String,
     pub state: StatementState,
+    /// Null until the statement is available (and after a cancel).
+    #[schema(value_type = Option<StatementOutput>)]
     pub output: Option<Value>,
     pub progress: f64,
     pub started: i64,
     pub completed: i64,
     /// The kind the statement runs as (kept for recovery; not part of Livy's view).
     #[serde(skip_serializing, default)]
+    #[schema(ignore)]
     pub kind: String,
+}
+
+/// A statement's output as the driver (or the server, for a statement that could not finish)
+/// writes it, and as Livy's REST API shows it. Only the OpenAPI document uses this type: the
+/// output is kept as the driver's JSON, whose `data` holds whatever MIME types it produced.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum StatementOutput {
+    /// The code ran: `data` maps MIME types (`text/plain`, `application/json`, `image/png`, ...)
+    /// to their content.
+    Ok {
+        execution_count: i64,
+        data: BTreeMap<String, Value>,
+    },
+    /// The code failed (or could not run): the exception's name, message and traceback lines.
+    Error {
+        execution_count: i64,
+        ename: String,
+        evalue: String,
+        traceback: Vec<String>,
+    },
 }
 
 /// The statements of one session, oldest first, bounded by `livy.rsc.retained-statements`.

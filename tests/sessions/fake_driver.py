@@ -12,6 +12,8 @@ Statement "language" (any kind):
     report      text "max_concurrent=N": the most statements it ever had received and not answered
     anything    text = the code
 Completion answers `["<kind>", "<code>", "<cursor>"]`, so tests see what the server sent.
+`add_file`/`add_pyfile`/`add_jar` are acknowledged (nothing is added); a Job API `job` ends with a
+job error (this driver runs no jobs).
 Right after `ready` it also sends a message of an unknown type (the server must ignore it).
 Standard library only.
 """
@@ -172,6 +174,11 @@ def main(argv):
         elif kind == "complete":
             conn.send({"type": "completion", "req": msg["req"],
                        "candidates": [str(msg.get("kind")), msg.get("code"), str(msg.get("cursor"))]})
+        elif kind in ("add_file", "add_pyfile", "add_jar"):
+            conn.send({"type": "ack", "req": msg["req"]})
+        elif kind == "job":
+            conn.send({"type": "job_result", "req": msg["req"],
+                       "error": "Client job error:the fake driver runs no jobs"})
         elif kind == "shutdown" and mode == "late-ready":
             with lock:
                 running = state["running"]
