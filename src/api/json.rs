@@ -100,6 +100,14 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a parameter whose name matches `name` in any letter case, in order.
+    pub fn values_any_case<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// An integer parameter; a value that is not one is a 400 naming it.
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         self.get(name)

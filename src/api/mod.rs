@@ -5,6 +5,7 @@ pub mod access_log;
 pub mod batches;
 pub mod body_limit;
 pub mod cross_site;
+pub mod impersonation;
 pub mod jobs;
 pub mod json;
 pub mod metrics;
@@ -73,6 +74,7 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
     let auth = state.auth.clone();
     let scrapers = Arc::new(state.conf.server.metrics.clone());
     let metrics = metrics::routes(&state);
+    let access = state.access.clone();
     let app = Router::new()
         .merge(version::routes())
         .merge(ui::routes(&state.conf.server))
@@ -86,7 +88,13 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .with_state(state)
         .merge(metrics)
         .layer(middleware::from_fn(negotiate_version))
-        .layer(middleware::from_fn(livy_error_shape));
+        .layer(middleware::from_fn(livy_error_shape))
+        // After authentication (it needs the caller): a doAs the caller may not use is refused
+        // on every route, before any handler runs.
+        .layer(middleware::from_fn_with_state(
+            access,
+            impersonation::refuse_forbidden_do_as,
+        ));
     // Livy's filter order: authentication runs before the CSRF check, and the security headers
     // wrap everything, so 400/401/403/404 answers carry them too.
     let app = if security.csrf_protection {
@@ -187,10 +195,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<RemoteUser>()
             .and_then(|u| u.0.clone());
         let params = Params::parse(parts.uri.query());
-        let do_as = params
-            .get("doAs")
-            .filter(|v| !v.is_empty())
-            .map(String::from);
+        let do_as = impersonation::do_as(&params)?;
         Ok(Caller {
             user,
             do_as,

@@ -25,7 +25,15 @@ pub struct Settings {
     pub channel: Arc<ChannelServer>,
     /// A session recovered after a restart: its driver dials back and says `resumed`.
     pub resume: bool,
+    /// How long the driver has to confirm an addition (see [`ADDITION_TIMEOUT`]).
+    pub addition_timeout: Duration,
 }
+
+/// How long the driver has to confirm an addition (`add-jar`, `add-file`, ...; the REST call
+/// waits as long). Requests behind an addition wait for its confirmation, so one the driver
+/// never confirms (a driver stuck in C code holding Python's GIL cannot even read it) must not
+/// hold them forever: it fails with a message saying so, and the queue moves on.
+pub const ADDITION_TIMEOUT: Duration = Duration::from_secs(120);
 
 type Writer = WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
 
@@ -67,6 +75,8 @@ pub async fn run(
         shutting_down: false,
         completions: HashMap::new(),
         acks: HashMap::new(),
+        ack_deadlines: std::collections::BTreeMap::new(),
+        addition_timeout: settings.addition_timeout,
         queued: VecDeque::new(),
         next_req: 0,
         in_flight: None,
@@ -78,7 +88,9 @@ pub async fn run(
         link.on_command(cmd).await;
     }
     loop {
+        let ack_deadline = link.next_ack_deadline();
         tokio::select! {
+            _ = sleep_until_some(ack_deadline) => link.fail_unconfirmed_additions().await,
             frame = frames.recv() => match frame {
                 Some(Ok(value)) => link.on_frame(value).await,
                 Some(Err(e)) => {
@@ -201,6 +213,14 @@ async fn wait_for_driver(
     }
 }
 
+/// Sleeps until `at`, or forever without one (a `select!` branch that is off).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn is_job(cmd: &LinkCommand, id: u64) -> bool {
     matches!(cmd, LinkCommand::Job { id: held, .. } if *held == id)
 }
@@ -237,6 +257,9 @@ struct Link {
     shutting_down: bool,
     completions: HashMap<u64, oneshot::Sender<Vec<String>>>,
     acks: HashMap<u64, oneshot::Sender<Result<(), String>>>,
+    /// When each unconfirmed addition in `acks` times out (by request id).
+    ack_deadlines: std::collections::BTreeMap<u64, tokio::time::Instant>,
+    addition_timeout: Duration,
     /// Jobs and additions (`Job`, `AddResource`) held, in order: sent before the driver was
     /// ready, or after an addition the driver has not confirmed yet (see [`Link::hold`]).
     queued: VecDeque<LinkCommand>,
@@ -354,6 +377,7 @@ impl Link {
                 });
             }
             FromDriver::Ack { req, error } => {
+                self.ack_deadlines.remove(&req);
                 if let Some(reply) = self.acks.remove(&req) {
                     let _ = reply.send(error.map_or(Ok(()), Err));
                 }
@@ -612,16 +636,50 @@ impl Link {
         self.next_req += 1;
         let req = self.next_req;
         self.acks.insert(req, reply);
+        self.ack_deadlines
+            .insert(req, tokio::time::Instant::now() + self.addition_timeout);
         let msg = match what {
             Resource::File => ToDriver::AddFile { req, uri },
             Resource::PyFile => ToDriver::AddPyfile { req, uri },
             Resource::Jar => ToDriver::AddJar { req, uri },
         };
         if let Err(why) = self.send(&msg).await {
+            self.ack_deadlines.remove(&req);
             if let Some(reply) = self.acks.remove(&req) {
                 let _ = reply.send(Err(format!("could not be sent to the driver: {why}")));
             }
         }
+    }
+
+    fn next_ack_deadline(&self) -> Option<tokio::time::Instant> {
+        self.ack_deadlines.values().min().copied()
+    }
+
+    /// Fails the additions the driver did not confirm in time (a late confirmation is then
+    /// ignored) and sends what waited behind them.
+    async fn fail_unconfirmed_additions(&mut self) {
+        let now = tokio::time::Instant::now();
+        let late: Vec<u64> = self
+            .ack_deadlines
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(req, _)| *req)
+            .collect();
+        for req in late {
+            self.ack_deadlines.remove(&req);
+            tracing::warn!(
+                session_id = self.session.id,
+                req,
+                "the driver did not confirm an addition in time"
+            );
+            if let Some(reply) = self.acks.remove(&req) {
+                let _ = reply.send(Err(format!(
+                    "The driver did not confirm the addition within {}s; it may be busy in code that cannot be interrupted.",
+                    self.addition_timeout.as_secs()
+                )));
+            }
+        }
+        self.release_held().await;
     }
 
     /// Whether a job or addition must wait behind others: until the driver is ready, and while

@@ -22,12 +22,14 @@ struct Limits {
     /// Shut the server's writing half before the link gets it: every send then fails with an
     /// I/O error while reads still work (a connection broken in one direction).
     break_writes: bool,
+    addition_timeout: Duration,
 }
 
 const DEFAULT: Limits = Limits {
     max_message: 4096,
     output_max: 0,
     break_writes: false,
+    addition_timeout: WAIT,
 };
 
 /// A session whose link runs against a driver the test plays; the driver is `ready`.
@@ -62,6 +64,7 @@ async fn connected(limits: Limits) -> (Arc<Session>, ClientStream) {
             max_message: limits.max_message,
             output_max: limits.output_max,
             cancel_timeout: WAIT,
+            addition_timeout: limits.addition_timeout,
             channel: server.clone(),
             resume: false,
         },
@@ -215,5 +218,49 @@ async fn an_output_past_the_cap_becomes_an_error_output() {
     session
         .wait_until(WAIT, |s| s.state() == SessionState::Idle)
         .await;
+    assert_eq!(session.state(), SessionState::Idle);
+}
+
+#[tokio::test]
+async fn an_addition_the_driver_never_confirms_fails_in_time_and_frees_the_queue() {
+    let (session, mut driver) = connected(Limits {
+        addition_timeout: Duration::from_secs(1),
+        ..DEFAULT
+    })
+    .await;
+    let adding = {
+        let session = session.clone();
+        tokio::spawn(async move {
+            session
+                .add_resource(
+                    crate::sessions::interactive::Resource::File,
+                    "file:/tmp/x".into(),
+                )
+                .await
+        })
+    };
+    let frame = next_frame(&mut driver).await;
+    assert_eq!(frame["type"], "add_file", "{frame}");
+    // A job behind the addition waits for it; the driver never answers the addition.
+    let job = session.submit_job("AAAA".into(), JobKind::Python).unwrap();
+    let answer = tokio::time::timeout(WAIT, adding)
+        .await
+        .expect("the addition is still waiting")
+        .unwrap();
+    let err = answer.expect_err("an unconfirmed addition must fail");
+    assert!(
+        err.to_string()
+            .contains("did not confirm the addition within 1s"),
+        "{err}"
+    );
+    // The job behind it goes to the driver now.
+    let frame = next_frame(&mut driver).await;
+    assert_eq!(
+        (frame["type"].as_str(), frame["req"].as_u64()),
+        (Some("job"), Some(job.id)),
+        "{frame}"
+    );
+    // A late confirmation changes nothing.
+    send(&mut driver, &json!({"type": "ack", "req": 1})).await;
     assert_eq!(session.state(), SessionState::Idle);
 }

@@ -319,19 +319,24 @@ impl Session {
 
     /// Ends the session: says why in its log, ends unfinished statements, sets the final state.
     /// The first reason wins: a later "connection lost" must not hide why the driver failed.
+    ///
+    /// The final state is set under the runtime lock, with the statements and jobs ended: a
+    /// statement or job is accepted under that lock only while the state is not finished
+    /// (`submit`, `submit_job`), so none can slip in between and wait forever. (Lock order:
+    /// runtime, then the lifecycle's; `submit` takes them in the same order.)
     pub(crate) fn end(&self, state: SessionState, why: Vec<String>) {
-        if self.state().is_finished() {
-            return;
-        }
         let reason = why
             .iter()
             .map(|l| l.trim().trim_start_matches("livy-rs: "))
             .find(|l| !l.is_empty())
             .unwrap_or("the session ended")
             .to_string();
-        self.logs.set_diagnostics(why);
         {
             let mut rt = self.runtime.lock();
+            if self.state().is_finished() {
+                return;
+            }
+            self.logs.set_diagnostics(why);
             rt.end_reason = Some(reason.clone());
             rt.statements.abandon(&reason, now_ms());
             // Jobs that can no longer run (say, sent while the session started) fail with why.
@@ -342,9 +347,9 @@ impl Session {
                 }
             }
             evict_finished_jobs(&mut rt.jobs, self.retained_jobs);
+            self.set_state(state);
         }
         self.notify_statements();
-        self.set_state(state);
     }
 
     /// Wakes everyone waiting for a change of this session, and records the change (and that

@@ -164,7 +164,13 @@ impl Session {
         let answer = if starting {
             Ok(rx.await)
         } else {
-            tokio::time::timeout(Duration::from_secs(120), rx).await
+            // The link fails an unconfirmed addition after ADDITION_TIMEOUT with the reason;
+            // this is a backstop only.
+            tokio::time::timeout(
+                crate::driver::link::ADDITION_TIMEOUT + Duration::from_secs(5),
+                rx,
+            )
+            .await
         };
         match answer {
             Ok(Ok(Ok(()))) => Ok(()),

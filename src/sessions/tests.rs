@@ -192,3 +192,56 @@ fn a_session_shutting_down_only_moves_on_to_a_finished_state() {
     s.set_state(SessionState::Idle);
     assert_eq!(s.state(), SessionState::Killed);
 }
+
+/// `Session::end` against statements and jobs submitted at the same moment, from other threads:
+/// whatever was accepted has ended with the session; none waits forever in a dead session.
+#[test]
+fn nothing_accepted_while_a_session_ends_is_left_waiting() {
+    for round in 0..200 {
+        let (session, _commands) = new_session(0);
+        session.set_state(SessionState::Idle);
+        let go = Arc::new(std::sync::Barrier::new(3));
+        let submitters: Vec<_> = (0..2)
+            .map(|i| {
+                let (session, go) = (session.clone(), go.clone());
+                std::thread::spawn(move || {
+                    go.wait();
+                    for _ in 0..50 {
+                        if i == 0 {
+                            let _ = session.submit("1".into(), None);
+                        } else {
+                            let _ = session.submit_job("job".into(), JobKind::Python);
+                        }
+                    }
+                })
+            })
+            .collect();
+        go.wait();
+        session.end(SessionState::Dead, vec!["\nlivy-rs: test end".into()]);
+        for t in submitters {
+            t.join().unwrap();
+        }
+        assert_eq!(session.state(), SessionState::Dead);
+        let (_, statements) = session.statements(false, 0, None);
+        let waiting: Vec<_> = statements
+            .iter()
+            .filter(|s| !s.state.is_done())
+            .map(|s| s.id)
+            .collect();
+        assert!(
+            waiting.is_empty(),
+            "round {round}: statements {waiting:?} wait in a dead session"
+        );
+        let rt = session.runtime.lock();
+        let unfinished: Vec<_> = rt
+            .jobs
+            .values()
+            .filter(|j| !j.state.is_finished())
+            .map(|j| j.id)
+            .collect();
+        assert!(
+            unfinished.is_empty(),
+            "round {round}: jobs {unfinished:?} never end"
+        );
+    }
+}

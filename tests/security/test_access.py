@@ -170,3 +170,55 @@ def test_the_ui_page_lists_only_what_the_caller_may_view(livy, ccaches, job_dir)
     assert other.status_code == 200 and "alice-private-ui" not in other.text, other.text
     assert "alice-private-ui" in u["auditor"].req("GET", "/ui").text  # a view-user sees all
     u["alice"].req("DELETE", f"/batches/{bid}")
+
+
+def test_a_forbidden_do_as_is_refused_on_every_route_in_every_spelling(livy, ccaches, job_dir):
+    """bob may not act as alice: every route answers Livy's 403 (lists too, even when empty or
+    unreadable per item), whatever the spelling of the parameter, and nothing changes."""
+    u = users(livy, ccaches)
+    r = u["alice"].req("POST", "/sessions", json={"kind": "pyspark"})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    r = u["alice"].req("POST", "/batches", json={"file": str(job_dir / "job.py")})
+    assert r.status_code == 201, r.text
+    bid = r.json()["id"]
+    sessions_before = u["admin"].req("GET", "/sessions").json()["total"]
+    batches_before = u["admin"].req("GET", "/batches").json()["total"]
+    routes = [
+        ("GET", "/sessions", None),
+        ("GET", "/batches", None),
+        ("GET", f"/sessions/{sid}", None),
+        ("GET", f"/sessions/{sid}/state", None),
+        ("GET", f"/sessions/{sid}/log", None),
+        ("GET", f"/sessions/{sid}/statements", None),
+        ("GET", f"/sessions/{sid}/statements/0", None),
+        ("GET", f"/batches/{bid}", None),
+        ("GET", f"/batches/{bid}/state", None),
+        ("GET", f"/batches/{bid}/log", None),
+        ("POST", "/sessions", {"kind": "pyspark"}),
+        ("POST", "/batches", {"file": str(job_dir / "job.py")}),
+        ("POST", f"/sessions/{sid}/statements", {"code": "1 + 1"}),
+        ("POST", f"/sessions/{sid}/statements/0/cancel", None),
+        ("POST", f"/sessions/{sid}/jobs/1/cancel", None),
+        ("DELETE", f"/sessions/{sid}", None),
+        ("DELETE", f"/batches/{bid}", None),
+    ]
+    forbidden = {"msg": "User 'bob' not allowed to impersonate 'alice'."}
+    for query in ("doAs=alice", "doas=alice", "DOAS=alice", "do%41s=%61lice", "doAs=alice&doAs=alice"):
+        for method, path, body in routes:
+            r = u["bob"].req(method, f"{path}?{query}", json=body)
+            assert (r.status_code, r.json()) == (403, forbidden), (query, method, path, r.text)
+    # Two different users in one request: refused, whichever a proxy in front checked.
+    for query in ("doAs=bob&doAs=alice", "doAs=bob&doas=alice"):
+        for method, path, body in routes:
+            r = u["bob"].req(method, f"{path}?{query}", json=body)
+            assert r.status_code == 400 and "more than once" in r.json()["msg"], (query, method, path, r.text)
+    # Nothing was created or deleted.
+    assert u["admin"].req("GET", "/sessions").json()["total"] == sessions_before
+    assert u["admin"].req("GET", "/batches").json()["total"] == batches_before
+    assert u["alice"].req("GET", f"/sessions/{sid}").status_code == 200
+    assert u["alice"].req("GET", f"/batches/{bid}").status_code == 200
+    # Acting as oneself, and a superuser acting as alice, still work.
+    assert u["bob"].req("GET", "/sessions", params={"doAs": "bob"}).status_code == 200
+    assert u["admin"].req("GET", f"/sessions/{sid}/log", params={"doas": "alice"}).status_code == 200
+    assert u["alice"].req("DELETE", f"/sessions/{sid}").json() == {"msg": "deleted"}

@@ -46,6 +46,8 @@ from session_helpers import (
 #: Seconds the wrapper spark-submit sleeps before starting the real one.
 SUBMIT_DELAY = 6
 SESSION_NAME = "rest-pyspark"
+#: livy.rsc.job-cancel.timeout of the module's server (seconds).
+CANCEL_TIMEOUT = 8
 
 
 def forge_driver(address: str, session_id: int, secret: bytes):
@@ -89,6 +91,7 @@ def start_module(ctx):
     conf = base_conf(**{
         "livy.server.spark-home": str(home),
         "livy.server.statement.output-max-size": "1k",
+        "livy.rsc.job-cancel.timeout": f"{CANCEL_TIMEOUT}s",
     })
     return start_with_session("livy-pyspark", conf, {"kind": "pyspark", "name": SESSION_NAME},
                               SPARK_START_TIMEOUT, early=while_starting)
@@ -414,6 +417,70 @@ def test_cancel_interrupts_a_sleep_and_the_session_is_usable_at_once(livy, sid, 
     after = run(livy, sid, "40 + 2")
     assert ok_text(after) == "42"
     assert time.monotonic() - t0 < 25
+
+
+def test_cancel_interrupts_a_socket_read(livy, sid):
+    st = post_statement(
+        livy, sid,
+        "import socket\n"
+        "srv = socket.socket()\nsrv.bind(('127.0.0.1', 0))\nsrv.listen()\n"
+        "quiet = socket.create_connection(srv.getsockname())\n"
+        "quiet.recv(10)\n",
+    )
+    wait_until(lambda: livy.call("GET", f"/sessions/{sid}/statements/{st['id']}")[1]["state"]
+               == "running", 60, "the socket read to start", interval=0.1)
+    t0 = time.monotonic()
+    livy.call("POST", f"/sessions/{sid}/statements/{st['id']}/cancel")
+    done = wait_statement(livy, sid, st["id"], 30)
+    assert done["state"] == "cancelled" and done["output"]["ename"] == "KeyboardInterrupt", done
+    assert time.monotonic() - t0 < CANCEL_TIMEOUT, "the read was not interrupted"
+    assert ok_text(run(livy, sid, "quiet.close(); srv.close(); 'closed'")) == "'closed'"
+
+
+def _cancel_and_watch(livy, sid, code, runs_for):
+    """Cancels a statement that cannot be interrupted and runs for `runs_for` seconds; returns
+    (seconds from the cancel to `cancelled`, session state then, seconds until `idle`)."""
+    st = post_statement(livy, sid, code)
+    wait_until(lambda: livy.call("GET", f"/sessions/{sid}/statements/{st['id']}")[1]["state"]
+               == "running", 60, "the statement to start", interval=0.1)
+    t0 = time.monotonic()
+    livy.call("POST", f"/sessions/{sid}/statements/{st['id']}/cancel")
+    cancelled = wait_until(
+        lambda: (lambda s: s if s["state"] == "cancelled" else None)(
+            livy.call("GET", f"/sessions/{sid}/statements/{st['id']}")[1]),
+        CANCEL_TIMEOUT + 10, "the statement to be cancelled", interval=0.1)
+    at = time.monotonic() - t0
+    state_then = session_view(livy, sid)["state"]
+    assert cancelled["state"] == "cancelled"
+    wait_session_state(livy, sid, {"idle"}, runs_for + 60)
+    return at, state_then, time.monotonic() - t0
+
+
+def test_cancel_of_code_holding_the_interpreter_is_cancelled_in_time_and_busy_until_free(livy, sid):
+    """A C call that holds Python's GIL (here a libc sleep through ctypes.PyDLL) cannot be
+    interrupted at all: the statement is `cancelled` by livy.rsc.job-cancel.timeout, the session
+    says `busy` while the call runs and `idle` once it returns, and the next statement runs."""
+    at, state_then, idle_at = _cancel_and_watch(
+        livy, sid, "import ctypes\nctypes.PyDLL(None).sleep(25)\n", 25)
+    assert at < CANCEL_TIMEOUT + 4, at
+    assert state_then == "busy", "the interpreter is still in the call"
+    assert idle_at > 15, "idle before the call could have returned"
+    assert ok_text(run(livy, sid, "6 * 7")) == "42"
+
+
+def test_cancel_of_code_that_catches_keyboard_interrupt(livy, sid):
+    code = ("import time\n"
+            "end = time.time() + 25\n"
+            "while time.time() < end:\n"
+            "    try:\n"
+            "        time.sleep(100)\n"
+            "    except KeyboardInterrupt:\n"
+            "        pass\n")
+    at, state_then, idle_at = _cancel_and_watch(livy, sid, code, 25)
+    assert at < CANCEL_TIMEOUT + 4, at
+    assert state_then == "busy", "the loop still runs"
+    assert idle_at > 15
+    assert ok_text(run(livy, sid, "'next'")) == "'next'"
 
 
 # --------------------------------------------------------------------------- errors

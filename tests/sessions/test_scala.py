@@ -12,9 +12,12 @@ from session_helpers import (
     base_conf,
     error_output,
     ok_text,
+    post_statement,
     run,
     start_with_session,
     stop_server,
+    wait_session_state,
+    wait_statement,
 )
 
 
@@ -98,3 +101,19 @@ def test_other_kinds_run_in_a_spark_session(livy, sid):
             {"name": "one", "type": "integer", "nullable": False, "metadata": {}}]},
         "data": [[1]],
     }}, st
+
+
+def test_cancel_of_thread_sleep_right_after_submitting(livy, sid):
+    """The cancel may reach the driver before the statement's code took its thread: the
+    interrupt must not be lost (the statement would sleep on, `cancelled` only by the timeout
+    and the session busy for five minutes)."""
+    import time as _time
+    for _ in range(3):
+        st = post_statement(livy, sid, "Thread.sleep(300000)")
+        t0 = _time.monotonic()
+        livy.call("POST", f"/sessions/{sid}/statements/{st['id']}/cancel")
+        wait_session_state(livy, sid, {"idle"}, 25)
+        done = wait_statement(livy, sid, st["id"], 5)
+        assert done["state"] == "cancelled", done
+        assert _time.monotonic() - t0 < 25
+    assert ok_text(run(livy, sid, "1 + 1", kind="spark")).strip().endswith("2")

@@ -34,6 +34,7 @@ class LivyRsBridge {
     lock.lock()
     val saved = Thread.currentThread.getContextClassLoader
     runner = Thread.currentThread
+    Thread.interrupted() // a cancel meant for the statement before; a real one is sent again
     try {
       val json: JValue = runLines(code.trim.split("\n").toList) match {
         case Success(data) => JObject(JField("status", JString("ok")), JField("data", JObject(data)))

@@ -1026,7 +1026,6 @@ class _Running(object):
         self.next_cancel_at = 0.0
         self.last_progress = None
         self.next_progress_at = 0.0
-        self.interrupted = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -1081,6 +1080,7 @@ class Driver(object):
         self.jobs = {}  # req -> thread ident, for cancel_job
         # Start-up milestones (epoch seconds), logged once the driver is ready.
         self.milestones = [("python_start", _STARTED)]
+        self.cancelled_jobs = set()  # reqs cancelled and not yet ended (see cancel_job)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -1405,7 +1405,13 @@ class Driver(object):
                         res = Err("InterpreterError", "Fail to start interpreter",
                                   [self.scala_error or ""])
                     else:
-                        res = interp.execute(code)
+                        with self.state_lock:
+                            state.in_user_code = True
+                        try:
+                            res = interp.execute(code)
+                        finally:
+                            with self.state_lock:
+                                state.in_user_code = False
                 elif kind == "sql":
                     res = self.sql.execute(code)
                 elif kind == "sparkr":
@@ -1448,6 +1454,7 @@ class Driver(object):
         while not self.stop.is_set():
             self.wake_monitor.wait(0.1)
             self.wake_monitor.clear()
+            self.interrupt_cancelled_jobs()
             with self.state_lock:
                 state = self.running
             if state is None:
@@ -1483,12 +1490,17 @@ class Driver(object):
                         signal.pthread_kill(state.thread_id, signal.SIGINT)
                     else:
                         _post_async_exc(state.thread_id, KeyboardInterrupt)
-        elif state.kind == "spark" and not state.interrupted and self.scala is not None:
-            state.interrupted = True  # once: the Scala interpreter may still have been starting
-            try:
-                self.scala.cancel()
-            except Exception as e:
-                log("interrupting the Scala statement failed: %s" % e)
+        elif state.kind == "spark":
+            # Again at every trigger, while the statement's code runs (not while the Scala
+            # interpreter starts): an interrupt sent before the bridge's `execute` took its
+            # thread would be lost, and the bridge clears a stale one when it starts. Under the
+            # lock, so it never reaches the next statement.
+            with self.state_lock:
+                if self.running is state and state.in_user_code and self.scala is not None:
+                    try:
+                        self.scala.cancel()
+                    except Exception as e:
+                        log("interrupting the Scala statement failed: %s" % e)
 
     def progress_of(self, group):
         tracker = self.sc.statusTracker()
@@ -1523,9 +1535,16 @@ class Driver(object):
     def handle_job(self, msg):
         if msg.get("job_type") == "spark":
             self.send_job_reply(self.java_jobs.run(msg))
+            with self.jobs_lock:
+                self.cancelled_jobs.discard(msg.get("req"))
             return
         req = msg.get("req")
         with self.jobs_lock:
+            if req in self.cancelled_jobs:  # cancelled before its thread got here
+                self.cancelled_jobs.discard(req)
+                self.send_job_reply({"type": "job_result", "req": req,
+                                     "error": "Client job error:KeyboardInterrupt: cancelled"})
+                return
             self.jobs[req] = threading.get_ident()
         reply = {"type": "job_result", "req": req}
         try:
@@ -1540,6 +1559,7 @@ class Driver(object):
             finally:
                 with self.jobs_lock:
                     self.jobs.pop(req, None)
+                    self.cancelled_jobs.discard(req)
                     _clear_async_exc(threading.get_ident())  # a cancel that came too late
         except BaseException:  # noqa: B036 - report everything, including a cancel
             reply.pop("result", None)
@@ -1553,6 +1573,18 @@ class Driver(object):
                        "error": "Client job error:job result is larger than max_message_bytes"})
 
     def cancel_job(self, msg):
+        """Cancels a Job API job: its Spark job group (Spark jobs end, their tasks are
+        interrupted), a Java job's thread (Thread.interrupt), and a Python job's thread by an
+        asynchronous KeyboardInterrupt, posted again at every trigger interval until the job ends.
+
+        What that can and cannot interrupt: a job runs on a thread of its own (jobs run beside
+        statements, which have the main thread), and CPython runs signal handlers in the main
+        thread only, so the SIGINT that ends a statement's sleep (see `trigger_cancel`) cannot
+        reach a job. An asynchronous exception is raised only when the thread next runs Python
+        bytecode: Python loops, short sleeps and Spark actions (whose job group is cancelled)
+        end at once; a job blocked in one long call -- `time.sleep(300)`, a socket read, C code
+        -- ends only when that call returns (a blocking call interrupted by a signal is retried,
+        PEP 475). The server reports the job CANCELLED either way; its thread may run on."""
         req = msg.get("req")
         if msg.get("job_id") is not None:
             try:
@@ -1562,9 +1594,17 @@ class Driver(object):
             except Exception:
                 pass
         with self.jobs_lock:
-            ident = self.jobs.get(req)
-            if ident is not None:
-                _post_async_exc(ident, KeyboardInterrupt)
+            if len(self.cancelled_jobs) >= 1024:  # cancels of jobs long ended: bounded
+                self.cancelled_jobs.intersection_update(self.jobs)
+            self.cancelled_jobs.add(req)
+        self.interrupt_cancelled_jobs()
+
+    def interrupt_cancelled_jobs(self):
+        with self.jobs_lock:
+            for req in self.cancelled_jobs:
+                ident = self.jobs.get(req)
+                if ident is not None:
+                    _post_async_exc(ident, KeyboardInterrupt)
 
     def handle_add(self, msg):
         t, uri = msg["type"], msg.get("uri", "")
