@@ -32,7 +32,7 @@ class Section {
   constructor(key, title) {
     this.lines = [];
     this.pre = h("pre", { class: "log", id: `log-${key}` });
-    this.section = h("section", { class: "log-section" }, h("h2", {}, title), this.pre);
+    this.section = h("section", { class: "log-section empty" }, h("h2", {}, title), this.pre);
   }
 
   /** Shows `lines`, appending when they only add to what is shown; true when anything changed. */
