@@ -5,7 +5,6 @@ use super::sessions::{LogPage, StateView};
 use super::{AppState, Caller};
 use crate::batches::{Batch, BatchView, CreateBatchRequest};
 use crate::error::{ApiError, Msg};
-use crate::logs;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -122,20 +121,18 @@ async fn log(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<LogPage>, ApiError> {
-    let batch = app.batches.get(&id)?;
+    let batch = viewable(&app, &caller, &id)?;
+    super::sessions::log_answer(batch.id, &batch.logs, &caller)
+}
+
+/// The batch `id` when the caller may view it (its log, its page in the web UI).
+pub(super) fn viewable(app: &AppState, caller: &Caller, id: &str) -> Result<Arc<Batch>, ApiError> {
+    let batch = app.batches.get(id)?;
     let user = caller.effective_user(&app.access)?;
-    if !can_view(&app, &batch, user.as_deref()) {
+    if !can_view(app, &batch, user.as_deref()) {
         return Err(forbidden(&batch, user.as_deref()));
     }
-    let from = caller.params.int("from")?;
-    let size = caller.params.int("size")?;
-    let (from, total, lines) = logs::page(batch.logs.lines(), from, size);
-    Ok(Json(LogPage {
-        id: batch.id,
-        from,
-        total,
-        log: lines,
-    }))
+    Ok(batch)
 }
 
 #[utoipa::path(delete, path = "/batches/{id}", tag = "batches",
@@ -161,7 +158,7 @@ async fn delete(
     Ok(Msg::new("deleted"))
 }
 
-fn can_view(app: &AppState, batch: &Arc<Batch>, user: Option<&str>) -> bool {
+pub(super) fn can_view(app: &AppState, batch: &Arc<Batch>, user: Option<&str>) -> bool {
     app.access
         .has_view_access(batch.owner.as_deref(), user, batch.proxy_user.as_deref())
 }

@@ -26,7 +26,8 @@ pub async fn csrf(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Adds the configured security headers to every response (errors and 404s included).
+/// Adds the configured security headers to every response (errors and 404s included). A header
+/// the route set itself is kept: the web UI sends its own, stricter Content-Security-Policy.
 pub async fn add_headers(
     State(headers): State<Arc<Vec<(HeaderName, HeaderValue)>>>,
     req: Request,
@@ -34,7 +35,9 @@ pub async fn add_headers(
 ) -> Response {
     let mut response = next.run(req).await;
     for (name, value) in headers.iter() {
-        response.headers_mut().insert(name.clone(), value.clone());
+        if !response.headers().contains_key(name) {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
     }
     response
 }

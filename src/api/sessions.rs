@@ -71,6 +71,17 @@ pub(super) fn find(
 ) -> Result<Arc<Session>, ApiError> {
     let session = app.sessions.get(id)?;
     session.heartbeat();
+    check(app, caller, session, need)
+}
+
+/// Checks the caller's access to a session already found. The web UI uses this without
+/// [`find`]'s heartbeat: a page left open must not keep an abandoned session alive.
+pub(super) fn check(
+    app: &AppState,
+    caller: &Caller,
+    session: Arc<Session>,
+    need: Need,
+) -> Result<Arc<Session>, ApiError> {
     if need == Need::Nothing {
         return Ok(session);
     }
@@ -91,7 +102,11 @@ pub(super) fn find(
     }
 }
 
-fn can_view(app: &AppState, caller: &Caller, session: &Session) -> Result<bool, ApiError> {
+pub(super) fn can_view(
+    app: &AppState,
+    caller: &Caller,
+    session: &Session,
+) -> Result<bool, ApiError> {
     let user = caller.effective_user(&app.access)?;
     Ok(app.access.has_view_access(
         session.owner.as_deref(),
@@ -187,11 +202,20 @@ async fn log(
     Path(id): Path<String>,
 ) -> Result<Json<LogPage>, ApiError> {
     let session = find(&app, &caller, &id, Need::View)?;
+    log_answer(session.id, &session.logs, &caller)
+}
+
+/// A `/log` answer (sessions and batches): the page of rendered lines `from`/`size` ask for.
+pub(super) fn log_answer(
+    id: u32,
+    logs: &logs::ProcessLogs,
+    caller: &Caller,
+) -> Result<Json<LogPage>, ApiError> {
     let from = caller.params.int("from")?;
     let size = caller.params.int("size")?;
-    let (from, total, lines) = logs::page(session.logs.lines(), from, size);
+    let (from, total, lines) = logs::page(logs.lines(), from, size);
     Ok(Json(LogPage {
-        id: session.id,
+        id,
         from,
         total,
         log: lines,

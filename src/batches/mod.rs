@@ -169,6 +169,12 @@ impl Batch {
         }
     }
 
+    /// When the batch was created and, once it ended, when that was (epoch ms).
+    pub fn created_and_finished_ms(&self) -> (i64, Option<i64>) {
+        let (_, _, finished_at) = self.life.snapshot();
+        (self.created_ms, finished_at.map(crate::recovery::ms_of))
+    }
+
     pub fn record(&self) -> BatchRecord {
         let (state, app, finished_at) = self.life.snapshot();
         BatchRecord {

@@ -11,6 +11,7 @@ pub mod monitoring;
 pub mod pool;
 pub mod recovery;
 pub mod security;
+pub mod ui;
 pub mod units;
 
 use env::detect_spark_version;
@@ -517,12 +518,13 @@ impl LivyConf {
         let set = |name: &str| list(name).into_iter().collect::<BTreeSet<_>>();
         let conf_dir = env.conf_dir();
         let home = env.livy_home.clone().unwrap_or_else(|| PathBuf::from("."));
+        let base_path = ui::base_path(string(keys::UI_BASE_PATH).as_deref(), &mut problems);
         let conf = LivyConf {
             server: ServerConf {
                 host,
                 port: u16::try_from(port).unwrap_or(0),
                 ui_enabled: boolean(keys::UI_ENABLED),
-                base_path: string(keys::UI_BASE_PATH).unwrap_or_default(),
+                base_path,
                 request_header_size: usize::try_from(int(keys::REQUEST_HEADER_SIZE)).unwrap_or(0),
                 send_server_version: boolean(keys::SEND_SERVER_VERSION),
                 request_log_retain_days: usize::try_from(int(keys::REQUEST_LOG_RETAIN_DAYS))

@@ -300,6 +300,11 @@ impl Session {
         self.runtime.lock().last_heartbeat = Instant::now();
     }
 
+    /// When the session last ran a statement or job or was attached to (epoch ms).
+    pub fn last_activity_ms(&self) -> i64 {
+        crate::recovery::ms_of(self.runtime.lock().last_activity)
+    }
+
     pub fn record_activity(&self) {
         let mut rt = self.runtime.lock();
         rt.last_activity = Instant::now();

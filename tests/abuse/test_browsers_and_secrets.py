@@ -86,7 +86,9 @@ def test_secret_conf_values_never_come_back(livy, layout):
     wait_until(batch_log_has_output, timeout=20, what="the batch's spark-submit output in /log")
     seen = {}
     for path in (f"/batches/{batch['id']}", f"/batches/{batch['id']}/log", "/batches",
-                 f"/sessions/{session['id']}", f"/sessions/{session['id']}/log", "/sessions", "/ui", "/"):
+                 f"/sessions/{session['id']}", f"/sessions/{session['id']}/log", "/sessions", "/ui", "/",
+                 "/ui/api/sessions", "/ui/api/batches", f"/ui/api/sessions/{session['id']}",
+                 f"/ui/api/sessions/{session['id']}/log", f"/ui/api/batches/{batch['id']}/log"):
         status, body, _ = livy.call("GET", path, headers={"Accept": "*/*"})
         assert status == 200, (path, body)
         seen[path] = str(body)
