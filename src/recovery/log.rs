@@ -198,28 +198,15 @@ fn replay(path: &Path) -> StoreResult<(BTreeMap<u32, Vec<u8>>, u64, u64)> {
     Ok((records, at as u64, data.len() as u64))
 }
 
-/// Replaces the log by one holding only `records` (temp file, sync, rename, sync the directory:
-/// a crash leaves the old log or the new one). Returns the new length.
+/// Replaces the log by one holding only `records`, written as the store writes any record (a
+/// crash leaves the old log or the new one; a compacted log is small). Returns the new length.
 fn rewrite(path: &Path, records: &BTreeMap<u32, Vec<u8>>) -> StoreResult<u64> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = dir.join(format!(".tmp-log-{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    let mut len = 0u64;
+    let mut bytes = Vec::new();
     for (id, value) in records {
-        let frame = encode(*id, Some(value));
-        f.write_all(&frame)?;
-        len += frame.len() as u64;
+        bytes.extend_from_slice(&encode(*id, Some(value)));
     }
-    f.sync_data()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(len)
+    super::store::write_record(path, &bytes)?;
+    Ok(bytes.len() as u64)
 }
 
 #[cfg(test)]

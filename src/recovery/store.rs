@@ -110,7 +110,7 @@ impl FsStore {
 }
 
 /// Writes one record: temp file, sync, rename over the old record, sync the directory.
-fn write_record(path: &Path, value: &[u8]) -> StoreResult<()> {
+pub(super) fn write_record(path: &Path, value: &[u8]) -> StoreResult<()> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     std::fs::DirBuilder::new()
         .recursive(true)
