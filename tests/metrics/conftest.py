@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "sessions"))
 
-from pyharness.fixtures import livy_bin, spark_home  # noqa: E402,F401  (fixtures)
+from pyharness.fixtures import light_spark_conf, livy_bin, spark_home  # noqa: E402,F401  (fixtures)
 from pyharness.livy_server import LivyServer, serving  # noqa: E402
 from session_helpers import (  # noqa: E402
     base_conf,
@@ -47,13 +47,9 @@ def promtool() -> str:
 
 
 @pytest.fixture(scope="session")
-def spark_livy(livy_bin, spark_home, tmp_path_factory):
+def spark_livy(livy_bin, spark_home, tmp_path_factory, light_spark_conf):
     """One server with JSON logs and SESSIONS idle pyspark sessions; yields (server, ids)."""
-    spark_conf = tmp_path_factory.mktemp("spark-conf")
-    (spark_conf / "spark-defaults.conf").write_text(
-        "spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\n"
-        "spark.ui.enabled false\n"
-    )
+    spark_conf = light_spark_conf
     server = LivyServer(
         base_conf(**{"livy.server.log.format": "json"}),
         binary=livy_bin,

@@ -16,18 +16,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyharness.fixtures import livy_bin, spark_home  # noqa: E402,F401  (fixtures)
+from pyharness.fixtures import light_spark_conf, livy_bin, spark_home  # noqa: E402,F401  (fixtures)
 from pyharness.livy_server import LivyServer, serving  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pool_helpers import POOL_SIZE  # noqa: E402
 
-#: A client-mode driver JVM with C1 only and the serial GC (as tests/clients): about half the CPU.
-SPARK_DEFAULTS = """\
-spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
-spark.ui.enabled false
-spark.ui.showConsoleProgress false
-"""
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +30,8 @@ def work_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def livy(livy_bin, spark_home, tmp_path_factory, work_dir):
-    conf_dir = tmp_path_factory.mktemp("spark-conf")
-    (conf_dir / "spark-defaults.conf").write_text(SPARK_DEFAULTS, encoding="utf-8")
+def livy(livy_bin, spark_home, tmp_path_factory, work_dir, light_spark_conf):
+    conf_dir = light_spark_conf
     conf = {
         "livy.spark.master": "local[1]",
         "livy.file.local-dir-whitelist": str(work_dir),

@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyharness.fixtures import livy_bin, spark_home  # noqa: E402,F401  (fixtures)
+from pyharness.fixtures import light_spark_conf, livy_bin, spark_home  # noqa: E402,F401  (fixtures)
 from pyharness.livy_server import LivyServer, serving  # noqa: E402
 from pyharness.slapd import Slapd  # noqa: E402
 
@@ -45,11 +45,8 @@ def work_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def livy(livy_bin, spark_home, slapd, work_dir, tmp_path_factory):
-    spark_conf = tmp_path_factory.mktemp("spark-conf")
-    (spark_conf / "spark-defaults.conf").write_text(
-        "spark.driver.extraJavaOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\nspark.ui.enabled false\n"
-    )
+def livy(livy_bin, spark_home, slapd, work_dir, tmp_path_factory, light_spark_conf):
+    spark_conf = light_spark_conf
     conf = {
         "livy.spark.master": "local[1]",
         "livy.server.auth.type": "ldap",
