@@ -238,6 +238,8 @@ impl LivyConf {
         let mut problems = Vec::new();
         let mut warnings = Vec::new();
         let mut explicit: BTreeMap<&'static str, String> = BTreeMap::new();
+        // `livy.server.session.pool.*` keys beyond the simple ones: the pool's profiles.
+        let mut pool_keys: BTreeMap<String, String> = BTreeMap::new();
 
         for (name, value) in raw {
             let canonical = match keys::DEPRECATED.iter().find(|(old, _)| *old == name) {
@@ -266,8 +268,8 @@ impl LivyConf {
                     keys::LOG_FORMAT,
                     keys::METRICS_ALLOWED_ADDRESSES
                 )),
-                None if pool::unknown_key(&canonical).is_some() => {
-                    problems.extend(pool::unknown_key(&canonical))
+                None if canonical.starts_with(pool::PREFIX) => {
+                    pool_keys.insert(canonical, value);
                 }
                 None if canonical.starts_with("livy.") => {
                     warnings.push(format!("livy.conf: unknown key '{canonical}' is ignored"))
@@ -336,6 +338,8 @@ impl LivyConf {
             int(pool::SIZE),
             get(pool::KIND),
             duration(pool::TTL),
+            &pool_keys,
+            boolean(keys::IMPERSONATION_ENABLED),
             &mut problems,
         );
         for name in [
@@ -599,6 +603,13 @@ impl LivyConf {
             },
             values,
         };
+        // A profile's Spark settings pass the checks a user's request does (blacklist, file
+        // whitelist, sizes), now that the whole configuration is known.
+        for profile in conf.pool.iter().flat_map(|p| &p.profiles) {
+            if let Err(why) = crate::launch::prepare::launch_conf(&profile.request(), &conf) {
+                problems.push(format!("{}{}: {why}", pool::PROFILE_PREFIX, profile.name));
+            }
+        }
         if problems.is_empty() {
             Ok(Loaded { conf, warnings })
         } else {

@@ -506,8 +506,12 @@ fn the_pool_is_off_by_default_and_its_unknown_keys_are_refused() {
         .unwrap()
         .conf;
     let pool = c.pool.unwrap();
-    assert_eq!((pool.size, pool.kind), (3, crate::sessions::Kind::Sql));
-    assert_eq!(pool.ttl, Duration::from_secs(3600));
+    let default = &pool.profiles[0];
+    assert_eq!(
+        (default.size, default.kind),
+        (3, crate::sessions::Kind::Sql)
+    );
+    assert_eq!(default.ttl, Duration::from_secs(3600));
     let Err(e) = load_with("livy.server.session.pool.sise = 3\n") else {
         panic!("a misspelt pool key must be refused")
     };
@@ -523,6 +527,36 @@ fn the_pool_is_off_by_default_and_its_unknown_keys_are_refused() {
         e.to_string().contains("livy.server.session.pool.kind"),
         "{e}"
     );
+}
+
+#[test]
+fn a_pool_profile_is_checked_like_a_users_request() {
+    let profile = "livy.server.session.pool.profile.etl";
+    let c = load_with(&format!(
+        "{profile}.size = 1\n{profile}.driver-memory = 2g\n{profile}.conf.spark.sql.shuffle.partitions = 4\n"
+    ))
+    .unwrap()
+    .conf;
+    assert_eq!(c.pool.unwrap().profiles[0].name, "etl");
+    for (line, says) in [
+        (
+            "conf.spark.submit.proxyUser.allowCustomClasspathInClusterMode = true",
+            "Blacklisted",
+        ),
+        (
+            "conf.spark.jars = /etc/secret.jar",
+            "cannot be added to user sessions",
+        ),
+        ("driver-memory = lots", "driverMemory"),
+    ] {
+        let Err(e) = load_with(&format!(
+            "{profile}.size = 1\n{profile}.{line}\nlivy.file.local-dir-whitelist = /tmp\n"
+        )) else {
+            panic!("{line} must be refused")
+        };
+        assert!(e.to_string().contains(profile), "{e}");
+        assert!(e.to_string().contains(says), "{line}: {e}");
+    }
 }
 
 #[test]

@@ -202,7 +202,11 @@ async fn wait_for_driver(
                 }
                 // A job cancelled before the driver came never reaches it.
                 Some(LinkCommand::CancelJob(id)) => early.retain(|held| !is_job(held, id)),
-                Some(cmd @ (LinkCommand::Job { .. } | LinkCommand::AddResource { .. })) => {
+                Some(
+                    cmd @ (LinkCommand::Job { .. }
+                    | LinkCommand::AddResource { .. }
+                    | LinkCommand::SetConf { .. }),
+                ) => {
                     log_held(session.id, &cmd);
                     early.push(cmd);
                 }
@@ -234,6 +238,9 @@ fn log_held(session_id: u32, cmd: &LinkCommand) {
         }
         LinkCommand::AddResource { what, .. } => {
             tracing::info!(session_id, ?what, "addition held until the driver is ready")
+        }
+        LinkCommand::SetConf { .. } => {
+            tracing::info!(session_id, "conf change held until the driver is ready")
         }
         _ => {}
     }
@@ -567,7 +574,11 @@ impl Link {
                 }
             }
             LinkCommand::Exited(exit) => self.exited(&exit),
-            cmd @ (LinkCommand::Job { .. } | LinkCommand::AddResource { .. }) if self.hold() => {
+            cmd @ (LinkCommand::Job { .. }
+            | LinkCommand::AddResource { .. }
+            | LinkCommand::SetConf { .. })
+                if self.hold() =>
+            {
                 if !self.ready {
                     log_held(self.session.id, &cmd);
                 }
@@ -588,6 +599,12 @@ impl Link {
             LinkCommand::AddResource {
                 what, uri, reply, ..
             } => self.send_addition(what, uri, reply).await,
+            LinkCommand::SetConf {
+                conf,
+                check_only,
+                reply,
+                ..
+            } => self.send_set_conf(conf, check_only, reply).await,
             // Only a ready link hands its driver over (see `run`); dropping it says no.
             LinkCommand::Handover(_) => {}
         }
@@ -633,16 +650,41 @@ impl Link {
         uri: String,
         reply: oneshot::Sender<Result<(), String>>,
     ) {
+        self.send_acked(reply, |req| match what {
+            Resource::File => ToDriver::AddFile { req, uri },
+            Resource::PyFile => ToDriver::AddPyfile { req, uri },
+            Resource::Jar => ToDriver::AddJar { req, uri },
+        })
+        .await
+    }
+
+    async fn send_set_conf(
+        &mut self,
+        conf: std::collections::BTreeMap<String, String>,
+        check_only: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    ) {
+        self.send_acked(reply, |req| ToDriver::SetConf {
+            req,
+            conf,
+            check_only,
+        })
+        .await
+    }
+
+    /// Sends a request the driver answers with `ack` (additions, conf changes); its answer, or
+    /// why there is none, goes to `reply`.
+    async fn send_acked(
+        &mut self,
+        reply: oneshot::Sender<Result<(), String>>,
+        msg: impl FnOnce(u64) -> ToDriver,
+    ) {
         self.next_req += 1;
         let req = self.next_req;
         self.acks.insert(req, reply);
         self.ack_deadlines
             .insert(req, tokio::time::Instant::now() + self.addition_timeout);
-        let msg = match what {
-            Resource::File => ToDriver::AddFile { req, uri },
-            Resource::PyFile => ToDriver::AddPyfile { req, uri },
-            Resource::Jar => ToDriver::AddJar { req, uri },
-        };
+        let msg = msg(req);
         if let Err(why) = self.send(&msg).await {
             self.ack_deadlines.remove(&req);
             if let Some(reply) = self.acks.remove(&req) {
@@ -702,6 +744,12 @@ impl Link {
                 LinkCommand::AddResource {
                     what, uri, reply, ..
                 } => self.send_addition(what, uri, reply).await,
+                LinkCommand::SetConf {
+                    conf,
+                    check_only,
+                    reply,
+                    ..
+                } => self.send_set_conf(conf, check_only, reply).await,
                 _ => {}
             }
         }

@@ -51,6 +51,12 @@ pub enum ToDriver {
         req: u64,
         uri: String,
     },
+    /// Answered by `ack`; see [`crate::sessions::commands::LinkCommand::SetConf`].
+    SetConf {
+        req: u64,
+        conf: std::collections::BTreeMap<String, String>,
+        check_only: bool,
+    },
     Shutdown,
 }
 

@@ -91,49 +91,67 @@ impl Collector for StateCollector {
     }
 }
 
-/// The warm pool (only when `livy.server.session.pool.size` is set): drivers by condition as
-/// gauges, what it has done since start as counters.
+/// The warm pool (only when a pool profile is configured), labelled by profile: drivers by
+/// condition as gauges, what it has done since start as counters.
 fn encode_pool(
     encoder: &mut DescriptorEncoder,
-    pool: &crate::sessions::pool::PoolStats,
+    pool: &[crate::sessions::pool::PoolStats],
 ) -> Result<(), std::fmt::Error> {
     use prometheus_client::metrics::counter::ConstCounter;
     #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
     struct Condition {
+        profile: String,
         condition: &'static str,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Profile {
+        profile: String,
     }
     let mut family = encoder.encode_descriptor(
         "session_pool_drivers",
-        "Drivers of the warm pool: ready (started, connected, not taken), refilling (starting), in_use (taken by a session that has not ended)",
+        "Drivers of the warm pool by profile: ready (started, connected, not taken), refilling (starting), in_use (taken by a session that has not ended)",
         None,
         MetricType::Gauge,
     )?;
-    for (condition, n) in [
-        ("ready", pool.ready),
-        ("refilling", pool.refilling),
-        ("in_use", pool.in_use),
-    ] {
-        ConstGauge::new(n as i64).encode(family.encode_family(&Condition { condition })?)?;
+    for p in pool {
+        for (condition, n) in [
+            ("ready", p.ready),
+            ("refilling", p.refilling),
+            ("in_use", p.in_use),
+        ] {
+            let labels = Condition {
+                profile: p.profile.clone(),
+                condition,
+            };
+            ConstGauge::new(n as i64).encode(family.encode_family(&labels)?)?;
+        }
     }
-    for (name, help, n) in [
+    type Count = fn(&crate::sessions::pool::PoolStats) -> u64;
+    let counters: [(&str, &str, Count); 3] = [
         (
             "session_pool_handed_out",
-            "Pooled drivers handed to a new session",
-            pool.handed_out,
+            "Pooled drivers handed to a new session, by profile",
+            |p| p.handed_out,
         ),
         (
             "session_pool_failures",
-            "Pooled drivers that failed before they were taken",
-            pool.failures,
+            "Pooled drivers that failed before they were taken, by profile",
+            |p| p.failures,
         ),
         (
             "session_pool_recycled",
-            "Ready pooled drivers replaced after livy.server.session.pool.ttl unused",
-            pool.recycled,
+            "Ready pooled drivers replaced after their profile's ttl unused, by profile",
+            |p| p.recycled,
         ),
-    ] {
-        let family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-        ConstCounter::new(n).encode(family)?;
+    ];
+    for (name, help, count) in counters {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for p in pool {
+            let labels = Profile {
+                profile: p.profile.clone(),
+            };
+            ConstCounter::new(count(p)).encode(family.encode_family(&labels)?)?;
+        }
     }
     Ok(())
 }

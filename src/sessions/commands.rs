@@ -44,6 +44,15 @@ pub enum LinkCommand {
         reply: oneshot::Sender<Result<(), String>>,
         slot: Slot,
     },
+    /// Set Spark SQL settings on the running SparkSession (`spark.conf.set`), all or none: the
+    /// driver refuses the lot when one is not modifiable at runtime (Spark's
+    /// `spark.conf.isModifiable`). With `check_only` it only says whether it would.
+    SetConf {
+        conf: std::collections::BTreeMap<String, String>,
+        check_only: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+        slot: Slot,
+    },
     /// A pooled driver is taken: from now on the link serves `Handover::session` (see
     /// [`crate::sessions::pool`]).
     Handover(Box<Handover>),

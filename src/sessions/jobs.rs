@@ -147,6 +147,37 @@ impl Session {
     /// an upload means "added", which Livy's Java client's `uploadJar(..).get()` relies on); it
     /// fails with the reason when the session ends first.
     pub async fn add_resource(&self, what: Resource, uri: String) -> Result<(), ApiError> {
+        self.acked(|reply, slot| LinkCommand::AddResource {
+            what,
+            uri,
+            reply,
+            slot,
+        })
+        .await
+    }
+
+    /// Sets Spark settings on the running SparkSession, all or none (see
+    /// [`LinkCommand::SetConf`]); with `check_only`, only asks whether the driver would.
+    pub async fn set_runtime_conf(
+        &self,
+        conf: std::collections::BTreeMap<String, String>,
+        check_only: bool,
+    ) -> Result<(), ApiError> {
+        self.acked(|reply, slot| LinkCommand::SetConf {
+            conf,
+            check_only,
+            reply,
+            slot,
+        })
+        .await
+    }
+
+    /// Sends a request the driver confirms (an addition, a conf change) and waits for its
+    /// answer.
+    async fn acked(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<(), String>>, super::commands::Slot) -> LinkCommand,
+    ) -> Result<(), ApiError> {
         let starting = match self.state() {
             SessionState::Idle | SessionState::Busy => false,
             SessionState::NotStarted | SessionState::Starting => true,
@@ -154,12 +185,7 @@ impl Session {
         };
         self.record_activity();
         let (reply, rx) = oneshot::channel();
-        self.request(|slot| LinkCommand::AddResource {
-            what,
-            uri,
-            reply,
-            slot,
-        })?;
+        self.request(|slot| command(reply, slot))?;
         // While starting, the link ends (and drops `reply`) by the connect timeout at the latest.
         let answer = if starting {
             Ok(rx.await)

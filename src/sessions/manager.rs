@@ -36,8 +36,8 @@ pub(super) struct Start {
     pub ttl: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub reservation: super::Reservation,
-    /// For the warm pool: no recovery record, not listed.
-    pub pooled: bool,
+    /// For the warm pool (its profile's name): no recovery record, not listed.
+    pub pooled: Option<String>,
 }
 
 /// A driver whose spark-submit was asked to start.
@@ -74,7 +74,7 @@ pub struct InteractiveSessions {
     /// The driver channel and the driver program on disk, set up on first use so a server that
     /// only runs batches opens no extra port.
     channel: OnceCell<(Arc<ChannelServer>, PathBuf)>,
-    work_dir: PathBuf,
+    pub(super) work_dir: PathBuf,
     pub(super) tasks: TaskTracker,
     pub(super) yarn: Option<Arc<AppMonitor>>,
     pub(super) recovery: Option<Arc<crate::recovery::Recovery>>,
@@ -105,7 +105,7 @@ impl InteractiveSessions {
         InteractiveSessions {
             recovery,
             registry: Registry::default(),
-            pool: conf.pool.clone().map(super::pool::Pool::new),
+            pool: conf.pool.as_ref().map(|p| super::pool::Pool::new(p, &conf)),
             conf,
             launcher,
             access,
@@ -231,7 +231,7 @@ impl InteractiveSessions {
                 ttl,
                 idle_timeout,
                 reservation,
-                pooled: false,
+                pooled: None,
             })
             .await?;
         lifecycle::open(
@@ -360,14 +360,16 @@ impl InteractiveSessions {
             retained_statements: rsc.retained_statements,
             secret: secret.clone(),
             // A pooled driver has no record until it is taken (its taker's session has one).
-            recovery: self.recovery.clone().filter(|_| !pooled),
+            recovery: self.recovery.clone().filter(|_| pooled.is_none()),
             created_ms: crate::statements::now_ms(),
             redaction: self.conf.spark.redaction.clone(),
             logs: None,
         });
-        if pooled {
+        if let Some(profile) = &pooled {
             tracing::info!(
                 pooled_id = id,
+                profile = profile.as_str(),
+                proxy_user = ?session.proxy_user,
                 kind = session.kind.as_str(),
                 "starting a pooled driver"
             );
@@ -554,6 +556,7 @@ impl InteractiveSessions {
         let Some(recovery) = self.recovery.clone() else {
             return Ok(0);
         };
+        self.clean_stale_pooled().await;
         let (records, next) = recovery
             .load_records(INTERACTIVE, |r: &super::record::SessionRecord| r.id)
             .await?;
