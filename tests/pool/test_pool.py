@@ -1,6 +1,7 @@
 """The warm pool of pyspark drivers (livy.server.session.pool.size = 2), end to end on real Spark:
-pooled drivers are not listed until taken; requests that need a driver of their own (proxyUser,
-driverMemory) do not get one; the first two sessions created one after another are idle at once
+pooled drivers are not listed until taken; requests that need a driver of their own (driverMemory,
+a static Spark setting, another kind) do not get one, and a runtime SQL setting is set on a pooled
+driver instead; the first two sessions created one after another are idle at once
 and the next one starts cold; a session taken from the pool sees nothing of an earlier one;
 pylivy takes pooled drivers; a pooled driver killed before it is taken is never handed out.
 
@@ -44,9 +45,10 @@ def test_pooled_drivers_are_not_listed_until_taken(livy):
 def test_requests_that_need_their_own_driver_start_cold(livy):
     wait_pool_ready(livy)
     for body in (
-        {"kind": "pyspark", "proxyUser": "alice"},
         {"kind": "pyspark", "driverMemory": "1g"},
-        {"kind": "pyspark", "conf": {"spark.sql.shuffle.partitions": "3"}},
+        # Static: the pooled driver says Spark cannot change it at runtime, and stays pooled.
+        {"kind": "pyspark", "conf": {"spark.sql.warehouse.dir": "/tmp/livy-rs-pool-warehouse"}},
+        {"kind": "pyspark", "conf": {"spark.executor.memoryOverhead": "512m"}},
         {"kind": "spark"},
     ):
         answer, _ = post_session(livy.url, body)
@@ -99,6 +101,16 @@ def test_a_session_from_the_pool_sees_nothing_of_an_earlier_one(livy):
     delete(url, earlier[0]["id"])
 
 
+def test_a_runtime_sql_setting_is_set_on_a_pooled_driver(livy):
+    wait_pool_ready(livy, 1)
+    url = livy.url
+    answer, t0 = post_session(url, {"kind": "pyspark", "conf": {"spark.sql.shuffle.partitions": "7"}})
+    took = seconds_to_idle(url, answer["id"], t0)
+    assert took < POOLED_BOUND, f"a session with a runtime SQL setting took {took:.1f}s"
+    assert text_of(run(url, answer["id"], 'print(spark.conf.get("spark.sql.shuffle.partitions"))')).strip() == "7"
+    delete(url, answer["id"])
+
+
 def pool_metrics(livy) -> dict:
     """The pool's series of one /metrics scrape, by name (labels included)."""
     text = requests.get(f"{livy.url}/metrics", timeout=30).text
@@ -109,12 +121,13 @@ def pool_metrics(livy) -> dict:
 def test_metrics_show_the_pool(livy):
     wait_pool_ready(livy)
     before = pool_metrics(livy)
-    assert before['livy_session_pool_drivers{condition="ready"}'] == POOL_SIZE, before
+    assert before['livy_session_pool_drivers{profile="default",condition="ready"}'] == POOL_SIZE, before
     answer, t0 = post_session(livy.url, {"kind": "pyspark"})
     seconds_to_idle(livy.url, answer["id"], t0)
     after = pool_metrics(livy)
-    assert after["livy_session_pool_handed_out_total"] == before["livy_session_pool_handed_out_total"] + 1, after
-    assert after['livy_session_pool_drivers{condition="in_use"}'] >= 1, after
+    handed = 'livy_session_pool_handed_out_total{profile="default"}'
+    assert after[handed] == before[handed] + 1, after
+    assert after['livy_session_pool_drivers{profile="default",condition="in_use"}'] >= 1, after
     delete(livy.url, answer["id"])
 
 

@@ -26,6 +26,13 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/ui/api/sessions/{id}", get(session))
         .route("/ui/api/sessions/{id}/log", get(session_log))
         .route("/ui/api/batches/{id}/log", get(batch_log))
+        .route("/ui/api/pool", get(pool))
+}
+
+/// The warm pool's counts per profile (`null` without a pool): no user's data, only counts, so
+/// any caller the UI lets in may see them.
+async fn pool(State(app): State<AppState>, _caller: Caller) -> Json<Value> {
+    Json(json!({ "pool": app.sessions.pool_stats() }))
 }
 
 /// One row of the sessions or batches table (Livy's columns plus age and last activity).

@@ -28,6 +28,19 @@ const BATCH_COLUMNS = [
   { key: "lastActivity", title: "Finished", cell: (r) => agoCell(r.lastActivity), sort: (r) => -(r.lastActivity || 0) },
 ];
 
+// The warm pool's profiles (livy.server.session.pool.*), shown only when a pool is configured.
+const POOL_COLUMNS = [
+  { key: "profile", title: "Pool Profile" },
+  { key: "kind", title: "Kind" },
+  { key: "size", title: "Size", sort: (r) => r.size },
+  { key: "ready", title: "Ready", sort: (r) => r.ready },
+  { key: "inUse", title: "In Use", sort: (r) => r.inUse },
+  { key: "refilling", title: "Refilling", sort: (r) => r.refilling },
+  { key: "failures", title: "Failures", sort: (r) => r.failures },
+  { key: "handedOut", title: "Handed Out", sort: (r) => r.handedOut },
+  { key: "recycled", title: "Recycled", sort: (r) => r.recycled },
+];
+
 /** One sortable, filterable table. */
 class Table {
   constructor(id, title, columns, empty) {
@@ -105,17 +118,23 @@ export function start(main) {
     sessions.render();
     batches.render();
   });
-  replace(main, h("div", { class: "tools" }, filter), sessions.section, batches.section);
+  const pool = new Table("pool-table", "Warm Pool", POOL_COLUMNS, "No pool profile.");
+  [pool.sortKey, pool.descending] = ["profile", false];
+  pool.section.hidden = true;
+  replace(main, h("div", { class: "tools" }, filter), sessions.section, batches.section, pool.section);
 
   let last = "";
   poll(async () => {
-    const [s, b] = await Promise.all([getJson("/ui/api/sessions"), getJson("/ui/api/batches")]);
+    const [s, b, p] = await Promise.all([getJson("/ui/api/sessions"), getJson("/ui/api/batches"), getJson("/ui/api/pool")]);
     sessions.rows = s.sessions;
     batches.rows = b.batches;
+    pool.rows = (p.pool || []).map((r) => ({ ...r, id: r.profile }));
+    pool.section.hidden = !p.pool;
     // Ages move on every tick, so the tables are drawn each time; "changed" drives the backoff.
     sessions.render();
     batches.render();
-    const now = JSON.stringify([s, b]);
+    pool.render();
+    const now = JSON.stringify([s, b, p]);
     const changed = now !== last;
     last = now;
     return changed;
