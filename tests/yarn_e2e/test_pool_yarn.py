@@ -38,7 +38,7 @@ def ready_ids(livy):
 
 def test_a_pool_of_two_serves_the_first_two_sessions_at_once_then_cold(env):
     livy, emu = env
-    pooled = wait_until(lambda: (r := ready_ids(livy)) if len(r) >= 2 else None, SPARK_TIMEOUT,
+    pooled = wait_until(lambda: (lambda r: r if len(r) >= 2 else None)(ready_ids(livy)), SPARK_TIMEOUT,
                         "2 pooled drivers ready on YARN", interval=0.5)
     seen = []
     for name in ("yarn-pool-a", "yarn-pool-b", "yarn-cold-c"):
