@@ -25,19 +25,52 @@ pub const DRIVER_PACKAGE_ZIP: &str = "livy_rs_driver_lib.zip";
 
 /// Every module of the package: (file name, source).
 pub const DRIVER_MODULES: &[(&str, &str)] = &[
-    ("__init__.py", include_str!("python/livy_rs_driver_lib/__init__.py")),
-    ("additions.py", include_str!("python/livy_rs_driver_lib/additions.py")),
-    ("cancel.py", include_str!("python/livy_rs_driver_lib/cancel.py")),
-    ("channel.py", include_str!("python/livy_rs_driver_lib/channel.py")),
-    ("driver.py", include_str!("python/livy_rs_driver_lib/driver.py")),
+    (
+        "__init__.py",
+        include_str!("python/livy_rs_driver_lib/__init__.py"),
+    ),
+    (
+        "additions.py",
+        include_str!("python/livy_rs_driver_lib/additions.py"),
+    ),
+    (
+        "cancel.py",
+        include_str!("python/livy_rs_driver_lib/cancel.py"),
+    ),
+    (
+        "channel.py",
+        include_str!("python/livy_rs_driver_lib/channel.py"),
+    ),
+    (
+        "driver.py",
+        include_str!("python/livy_rs_driver_lib/driver.py"),
+    ),
     ("jobs.py", include_str!("python/livy_rs_driver_lib/jobs.py")),
     ("main.py", include_str!("python/livy_rs_driver_lib/main.py")),
-    ("output.py", include_str!("python/livy_rs_driver_lib/output.py")),
-    ("process.py", include_str!("python/livy_rs_driver_lib/process.py")),
-    ("python_repl.py", include_str!("python/livy_rs_driver_lib/python_repl.py")),
-    ("scala_repl.py", include_str!("python/livy_rs_driver_lib/scala_repl.py")),
-    ("sql_repl.py", include_str!("python/livy_rs_driver_lib/sql_repl.py")),
-    ("statements.py", include_str!("python/livy_rs_driver_lib/statements.py")),
+    (
+        "output.py",
+        include_str!("python/livy_rs_driver_lib/output.py"),
+    ),
+    (
+        "process.py",
+        include_str!("python/livy_rs_driver_lib/process.py"),
+    ),
+    (
+        "python_repl.py",
+        include_str!("python/livy_rs_driver_lib/python_repl.py"),
+    ),
+    (
+        "scala_repl.py",
+        include_str!("python/livy_rs_driver_lib/scala_repl.py"),
+    ),
+    (
+        "sql_repl.py",
+        include_str!("python/livy_rs_driver_lib/sql_repl.py"),
+    ),
+    (
+        "statements.py",
+        include_str!("python/livy_rs_driver_lib/statements.py"),
+    ),
 ];
 
 /// The Scala half of the `spark` kind, which the driver's Scala REPL interprets at start-up; it
@@ -79,7 +112,9 @@ mod tests {
     /// runs; the table must list exactly the package directory's files.
     #[test]
     fn every_module_of_the_package_is_embedded() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/driver/python").join(DRIVER_PACKAGE);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/driver/python")
+            .join(DRIVER_PACKAGE);
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

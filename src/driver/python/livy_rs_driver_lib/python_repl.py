@@ -23,6 +23,11 @@ class UnknownMagic(Exception):
     pass
 
 
+# Its traceback line reads "UnknownMagic: ..." as in Livy: the traceback module prefixes the
+# module name of an exception class not defined in __main__ (where the one-file driver had it).
+UnknownMagic.__module__ = "__main__"
+
+
 class _UserCodeFailed(Exception):
     def __init__(self, exc_info):
         Exception.__init__(self)
