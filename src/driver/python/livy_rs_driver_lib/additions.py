@@ -9,7 +9,8 @@ from .process import log
 
 
 class AdditionsMixin(object):
-    """add_file/add_pyfile/add_jar, a part of the Driver (driver.py holds its state)."""
+    """add_file/add_pyfile/add_jar and set_conf, a part of the Driver (driver.py holds its
+    state)."""
 
     def handle_add(self, msg):
         t, uri = msg["type"], msg.get("uri", "")
@@ -29,6 +30,28 @@ class AdditionsMixin(object):
                 self.java_jobs.add_jar(local)
                 if self.scala is not None:
                     self.scala.add_jar(local)
+        except Exception as e:
+            reply["error"] = "%s: %s" % (type(e).__name__, e)
+        self.send(reply)
+
+    def handle_set_conf(self, msg):
+        """`set_conf`: Spark settings for the running session (a warm-pool driver taking a
+        request's `conf`), all or none. Spark decides which it takes: `spark.conf.isModifiable`
+        is true only for runtime SQL settings; a static or core one (or one Spark does not know)
+        makes the lot refused, so the server starts a driver of its own for the request."""
+        reply = {"type": "ack", "req": msg.get("req")}
+        try:
+            conf = msg.get("conf") or {}
+            if not isinstance(conf, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in conf.items()):
+                raise ValueError("set_conf needs a map of strings")
+            fixed = sorted(k for k in conf if not self.spark.conf.isModifiable(k))
+            if fixed:
+                reply["error"] = ("cannot be changed on a running SparkSession: %s"
+                                  % ", ".join(fixed))
+            elif not msg.get("check_only"):
+                for key, value in conf.items():
+                    self.spark.conf.set(key, value)
         except Exception as e:
             reply["error"] = "%s: %s" % (type(e).__name__, e)
         self.send(reply)

@@ -339,6 +339,8 @@ class Driver(StatementsMixin, JobsMixin, AdditionsMixin):
             self.cancel_job(msg)
         elif t in ("add_file", "add_pyfile", "add_jar"):
             self.spawn(self.handle_add, msg)
+        elif t == "set_conf":
+            self.spawn(self.handle_set_conf, msg)
         elif t == "shutdown":
             log("shutdown requested by the server")
             self.stop.set()
