@@ -284,6 +284,7 @@ async fn every_ui_answer_carries_the_strict_policy() {
         ("/ui/static/livy-ui.css".to_string(), "text/css"),
         ("/ui/api/sessions".to_string(), "application/json"),
         (format!("/ui/api/sessions/{id}"), "application/json"),
+        ("/ui/api/pool".to_string(), "application/json"),
     ] {
         let (status, headers, body) = h.call(Some("alice"), Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
@@ -345,6 +346,7 @@ async fn ui_enabled_false_removes_the_ui() {
         "/ui/session/0",
         "/ui/static/livy-ui.css",
         "/ui/api/sessions",
+        "/ui/api/pool",
     ] {
         let (status, _, body) = h.call(None, Method::GET, path, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");

@@ -33,13 +33,13 @@ def livy_conf(work_dir):
 
 
 def pooled_ready(livy):
-    m = re.search(r"pooled driver ready pooled_id=(\d+)", livy.log_text())
-    return int(m.group(1)) if m else None
+    """The ids of the pooled drivers that became ready (a list: id 0 is a valid one)."""
+    return [int(i) for i in re.findall(r"pooled driver ready pooled_id=(\d+)", livy.log_text())]
 
 
 def test_a_sparkmagic_session_takes_a_pooled_driver(livy, tmp_path):
-    pooled = wait_until(lambda: pooled_ready(livy), SESSION_START_TIMEOUT, "the pooled driver to be ready",
-                        interval=0.5)
+    (pooled,) = wait_until(lambda: pooled_ready(livy), SESSION_START_TIMEOUT, "the pooled driver to be ready",
+                           interval=0.5)
     config = sparkmagic_config(livy.url, session_conf=SESSION_SPARK_CONF, name=f"sparkmagic-pool-{os.getpid()}",
                                start_timeout=SESSION_START_TIMEOUT, statement_timeout=STATEMENT_TIMEOUT,
                                heartbeat_timeout=60)
