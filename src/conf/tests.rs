@@ -289,6 +289,7 @@ fn allow_custom_classpath_lifts_the_built_in_blacklist() {
 fn shipped_template_documents_known_keys_with_their_defaults() {
     let template = include_str!("../../conf/livy.conf.template");
     let mut seen = 0;
+    let mut profile_example = String::from("livy.impersonation.enabled = true\n");
     for line in template.lines() {
         let Some(entry) = line.strip_prefix("# livy.") else {
             continue;
@@ -301,6 +302,11 @@ fn shipped_template_documents_known_keys_with_their_defaults() {
         }
         let key = format!("livy.{key}");
         let value = value.trim();
+        // Pool profiles are open-ended keys: their example must load (below).
+        if key.starts_with(pool::PROFILE_PREFIX) {
+            profile_example.push_str(&format!("{key} = {value}\n"));
+            continue;
+        }
         let known = keys::find(&key).unwrap_or_else(|| panic!("template names unknown key {key}"));
         let default = known.default.unwrap_or("");
         assert!(
@@ -310,6 +316,12 @@ fn shipped_template_documents_known_keys_with_their_defaults() {
         seen += 1;
     }
     assert!(seen > 80, "only {seen} keys documented");
+    let example = load_with(&profile_example)
+        .unwrap_or_else(|e| panic!("the template's pool profile example: {e}\n{profile_example}"))
+        .conf;
+    let profiles = example.pool.map(|p| p.profiles).unwrap_or_default();
+    assert_eq!(profiles.len(), 1, "{profile_example}");
+    assert_eq!(profiles[0].proxy_users.len(), 2);
 }
 
 fn load_with(livy_conf: &str) -> Result<Loaded, ConfError> {
