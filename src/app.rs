@@ -49,16 +49,33 @@ pub fn report_conf(
     }
 }
 
+/// Lines the server log holds in memory while stderr is slow; more are dropped.
+const LOG_BUFFER_LINES: usize = 10_000;
+
 /// Sets up the server log on stderr: `LIVY_LOG` filters it (default `info`), `format` is
 /// `livy.server.log.format`. JSON lines carry the fields of the span they were written in, so
 /// a request's lines carry its `request_id`.
-pub fn init_logging(format: crate::conf::monitoring::LogFormat) {
+///
+/// stderr is a sink the server does not control (a pipe whose reader closed it or stopped
+/// reading): lines go through a bounded queue to a writer thread that drops what it cannot write,
+/// and write errors are not reported on stderr (tracing's report is an `eprintln!`, which panics
+/// on a closed pipe and so killed whichever task logged, the signal watcher included). Keep the
+/// returned guard until exit: dropping it flushes the queue (waiting at most a second).
+pub fn init_logging(
+    format: crate::conf::monitoring::LogFormat,
+) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(true)
+        .thread_name("livy-log")
+        .finish(std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIVY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer)
+        .log_internal_errors(false);
     match format {
         crate::conf::monitoring::LogFormat::Text => {
             builder.with_ansi(std::io::stderr().is_terminal()).init()
@@ -69,6 +86,7 @@ pub fn init_logging(format: crate::conf::monitoring::LogFormat) {
             .with_span_list(false)
             .init(),
     }
+    guard
 }
 
 /// Runs the server until a stop signal. Returns the process exit code.
