@@ -48,9 +48,14 @@ def start_on_a_pipe(livy_bin, layout) -> "tuple[subprocess.Popen, str]":
 def make_it_log_and_stop(proc: subprocess.Popen, url: str) -> None:
     """Many log lines, each request answered; then SIGTERM ends the server promptly and cleanly."""
     try:
+        # A connection each: the server closes one whose refused body it did not read, and a
+        # reused connection would race that close.
         with requests.Session() as http:
-            for _ in range(REQUESTS):
-                r = http.post(url + "/batches", data=b"{}", headers=CROSS_SITE, timeout=10)
+            for i in range(REQUESTS):
+                try:
+                    r = requests.post(url + "/batches", data=b"{}", headers=CROSS_SITE, timeout=10)
+                except requests.ConnectionError as e:
+                    raise AssertionError(f"request {i}: {e}; server exit code {proc.poll()}") from None
                 assert r.status_code == 403, r.text
             assert http.get(url + "/version", timeout=10).status_code == 200
         proc.send_signal(signal.SIGTERM)
