@@ -77,9 +77,10 @@ pub fn init_logging(
         .with_writer(writer)
         .log_internal_errors(false);
     match format {
-        crate::conf::monitoring::LogFormat::Text => {
-            builder.with_ansi(std::io::stderr().is_terminal()).init()
-        }
+        crate::conf::monitoring::LogFormat::Text => builder
+            .fmt_fields(escaped_fields())
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
         crate::conf::monitoring::LogFormat::Json => builder
             .json()
             .with_current_span(true)
@@ -87,6 +88,45 @@ pub fn init_logging(
             .init(),
     }
     guard
+}
+
+/// The text log's fields, written as tracing writes them (`name=value`, the message bare) but
+/// with control and bidirectional-override characters escaped: values come from requests (a
+/// Basic user name, an LDAP error quoting it), and a raw newline in one would start a line that
+/// looks like the server's own. (JSON lines escape them already.)
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let raw = format!("{value:?}");
+        let text = escape_controls(&raw);
+        if field.name() == "message" {
+            write!(w, "{text}")
+        } else {
+            write!(w, "{field}={text}")
+        }
+    })
+    .delimited(" ")
+}
+
+/// `text` with control characters (newlines included) and bidirectional overrides written as
+/// Rust escapes (`\n`, `\u{202e}`).
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Runs the server until a stop signal. Returns the process exit code.
@@ -375,4 +415,17 @@ pub fn wire(
         identity,
         recovery,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_fields_cannot_break_a_line() {
+        assert_eq!(super::escape_controls("alice"), "alice");
+        assert_eq!(
+            super::escape_controls("eve\n2026 INFO forged\r\u{1b}[2K\u{202e}"),
+            "eve\\n2026 INFO forged\\r\\u{1b}[2K\\u{202e}"
+        );
+        assert_eq!(super::escape_controls("tab\there é"), "tab\\there é");
+    }
 }
