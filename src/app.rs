@@ -49,26 +49,84 @@ pub fn report_conf(
     }
 }
 
+/// Lines the server log holds in memory while stderr is slow; more are dropped.
+const LOG_BUFFER_LINES: usize = 10_000;
+
 /// Sets up the server log on stderr: `LIVY_LOG` filters it (default `info`), `format` is
 /// `livy.server.log.format`. JSON lines carry the fields of the span they were written in, so
 /// a request's lines carry its `request_id`.
-pub fn init_logging(format: crate::conf::monitoring::LogFormat) {
+///
+/// stderr is a sink the server does not control (a pipe whose reader closed it or stopped
+/// reading): lines go through a bounded queue to a writer thread that drops what it cannot write,
+/// and write errors are not reported on stderr (tracing's report is an `eprintln!`, which panics
+/// on a closed pipe and so killed whichever task logged, the signal watcher included). Keep the
+/// returned guard until exit: dropping it flushes the queue (waiting at most a second).
+pub fn init_logging(
+    format: crate::conf::monitoring::LogFormat,
+) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(true)
+        .thread_name("livy-log")
+        .finish(std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIVY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer)
+        .log_internal_errors(false);
     match format {
-        crate::conf::monitoring::LogFormat::Text => {
-            builder.with_ansi(std::io::stderr().is_terminal()).init()
-        }
+        crate::conf::monitoring::LogFormat::Text => builder
+            .fmt_fields(escaped_fields())
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
         crate::conf::monitoring::LogFormat::Json => builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .init(),
     }
+    guard
+}
+
+/// The text log's fields, written as tracing writes them (`name=value`, the message bare) but
+/// with control and bidirectional-override characters escaped: values come from requests (a
+/// Basic user name, an LDAP error quoting it), and a raw newline in one would start a line that
+/// looks like the server's own. (JSON lines escape them already.)
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let raw = format!("{value:?}");
+        let text = escape_controls(&raw);
+        if field.name() == "message" {
+            write!(w, "{text}")
+        } else {
+            write!(w, "{field}={text}")
+        }
+    })
+    .delimited(" ")
+}
+
+/// `text` with control characters (newlines included) and bidirectional overrides written as
+/// Rust escapes (`\n`, `\u{202e}`).
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Runs the server until a stop signal. Returns the process exit code.
@@ -357,4 +415,17 @@ pub fn wire(
         identity,
         recovery,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_fields_cannot_break_a_line() {
+        assert_eq!(super::escape_controls("alice"), "alice");
+        assert_eq!(
+            super::escape_controls("eve\n2026 INFO forged\r\u{1b}[2K\u{202e}"),
+            "eve\\n2026 INFO forged\\r\\u{1b}[2K\\u{202e}"
+        );
+        assert_eq!(super::escape_controls("tab\there é"), "tab\\there é");
+    }
 }

@@ -36,8 +36,10 @@ fn main() {
         env.livy_conf_dir = Some(dir);
     }
     let command = cli.command.unwrap_or(Command::Run);
+    // The log's queue is flushed when this guard drops, before `exit` (which runs no destructor).
+    let mut log = None;
     if matches!(command, Command::Validate) {
-        livy_rs::app::init_logging(LogFormat::Text);
+        log = Some(livy_rs::app::init_logging(LogFormat::Text));
     }
     let code = match command {
         Command::Openapi => {
@@ -60,26 +62,26 @@ fn main() {
         Command::Run => {
             // livy.conf chooses the log's format, so it is read first and reported after.
             let loaded = LivyConf::load(&env);
-            livy_rs::app::init_logging(
+            log = Some(livy_rs::app::init_logging(
                 loaded
                     .as_ref()
                     .map_or(LogFormat::Text, |l| l.conf.server.log_format),
-            );
-            let Some(conf) = livy_rs::app::report_conf(loaded) else {
-                std::process::exit(1);
-            };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("livy-server: cannot start the async runtime: {e}");
-                    std::process::exit(1);
-                }
-            };
-            runtime.block_on(livy_rs::app::run(conf))
+            ));
+            match livy_rs::app::report_conf(loaded) {
+                None => 1,
+                Some(conf) => match tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(livy_rs::app::run(conf)),
+                    Err(e) => {
+                        eprintln!("livy-server: cannot start the async runtime: {e}");
+                        1
+                    }
+                },
+            }
         }
     };
+    drop(log);
     std::process::exit(code);
 }

@@ -321,3 +321,23 @@ def test_the_next_url_is_tried_when_one_is_down(slapd, livy_factory):
     assert r.status_code == 200, r.text
     r = requests.get(livy.url + "/batches", auth=HTTPBasicAuth("alice", "wrong"), timeout=30)
     assert r.status_code == 401, r.text
+
+
+def test_a_user_name_or_doas_cannot_forge_server_log_lines(slapd, livy_factory):
+    """Anyone who reaches the port chooses the Basic user name, and any user the doAs value: both
+    are logged (a refused bind, a refused doAs). Newlines and other control characters in them are
+    escaped, so they cannot start a line that looks like the server's own."""
+    livy = livy_factory(ldap_conf(slapd, **{"livy.impersonation.enabled": "true"}))
+    # No colon: the Basic user name ends at the first one.
+    forged = "2026-01-01T00.00.00.000000Z  INFO livy_rs FORGED"
+    r = requests.get(livy.url + "/batches", auth=HTTPBasicAuth(f"eve\n{forged}\r\x1b[2K", "x"), timeout=30)
+    assert_challenge(r, REJECTED)
+    r = requests.get(livy.url + "/batches", params={"doAs": f"bob\n{forged}"},
+                     auth=HTTPBasicAuth("alice", USERS["alice"]), timeout=30)
+    assert r.status_code == 403, r.text
+    wait_until(lambda: livy.log_text().count("FORGED") >= 2, timeout=10, what="both attempts logged")
+    lines = livy.log_text().splitlines()
+    own = ("livy_rs::auth::filter: LDAP authentication failed", "livy_rs::api::impersonation: doAs refused")
+    assert not [line for line in lines if "FORGED" in line and not any(o in line for o in own)], \
+        "\n".join(lines)
+    assert "eve\\n" in livy.log_text() and "bob\\n" in livy.log_text()
