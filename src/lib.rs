@@ -3,7 +3,7 @@
 //! Layout follows the concepts Livy users know: [`conf`] (livy.conf and friends), [`api`] (one
 //! module per REST resource), [`batches`], [`sessions`], [`launch`] (spark-submit and process
 //! supervision), [`auth`] (who may do what), [`yarn`] (ResourceManager and WebHDFS REST
-//! clients); [`app`] ties them together.
+//! clients), [`ha`] (several servers as one over ZooKeeper); [`app`] ties them together.
 
 pub mod api;
 pub mod app;
@@ -14,6 +14,7 @@ pub mod coerce;
 pub mod conf;
 pub mod driver;
 pub mod error;
+pub mod ha;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod launch;
