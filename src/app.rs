@@ -110,14 +110,18 @@ pub async fn run(conf: LivyConf) -> i32 {
         }
     };
     let recovery = match &conf.recovery {
-        Some(settings) => match crate::recovery::Recovery::open(settings.clone(), conf.security.tls.is_some()).await {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("livy-server: {e:#}");
-                tracing::error!(error = %format!("{e:#}"), "cannot open the recovery store");
-                return 1;
+        Some(settings) => {
+            match crate::recovery::Recovery::open(settings.clone(), conf.security.tls.is_some())
+                .await
+            {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("livy-server: {e:#}");
+                    tracing::error!(error = %format!("{e:#}"), "cannot open the recovery store");
+                    return 1;
+                }
             }
-        },
+        }
         None => None,
     };
     let state = match wire(conf.clone(), recovery) {

@@ -14,9 +14,9 @@ pub mod coerce;
 pub mod conf;
 pub mod driver;
 pub mod error;
-pub mod ha;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ha;
 pub mod launch;
 pub mod logs;
 pub mod metrics;

@@ -108,11 +108,10 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
     } else {
         app
     };
-    let app = app
-        .layer(middleware::from_fn_with_state(
-            auth,
-            crate::auth::filter::authenticate,
-        ));
+    let app = app.layer(middleware::from_fn_with_state(
+        auth,
+        crate::auth::filter::authenticate,
+    ));
     // Active/active: a request another server forwarded names its caller in a signed header,
     // checked before authentication (a header that does not verify is refused).
     let app = match state.recovery.as_ref().and_then(|r| r.ha()) {
@@ -122,11 +121,10 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         )),
         None => app,
     };
-    let app = app
-        .layer(middleware::from_fn_with_state(
-            scrapers,
-            metrics::admit_scrapers,
-        ));
+    let app = app.layer(middleware::from_fn_with_state(
+        scrapers,
+        metrics::admit_scrapers,
+    ));
     // Before authentication: a request another site's page sent is refused without spending a
     // GSSAPI or LDAP check on it, and an oversized body without reading it. (Layers added with
     // `Router::layer` run after routing, so both see which route was matched.)

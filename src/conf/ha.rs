@@ -45,12 +45,8 @@ pub struct HaConf {
 
 /// The message for a `livy.server.ha.*` key livy-rs does not know, or `None`.
 pub fn unknown_key(name: &str) -> Option<String> {
-    (name.starts_with(PREFIX) && !KEYS.contains(&name)).then(|| {
-        format!(
-            "{name}: unknown key; livy-rs knows {}",
-            KEYS.join(", ")
-        )
-    })
+    (name.starts_with(PREFIX) && !KEYS.contains(&name))
+        .then(|| format!("{name}: unknown key; livy-rs knows {}", KEYS.join(", ")))
 }
 
 /// Reads the HA keys; `None` when HA is off. `zookeeper_recovery` says whether recovery is on
@@ -61,6 +57,8 @@ pub fn parse(
     session_timeout: Duration,
     problems: &mut Vec<String>,
 ) -> Option<HaConf> {
+    // Every key is read whatever the mode, so a key set with HA off is still checked.
+    let (secret_file, advertised_url) = (get(SECRET_FILE), get(ADVERTISED_URL));
     match get(MODE).as_deref().unwrap_or("off") {
         "off" => return None,
         "active-active" => {}
@@ -77,7 +75,7 @@ pub fn parse(
         ));
         return None;
     }
-    let secret = match get(SECRET_FILE) {
+    let secret = match secret_file {
         None => {
             problems.push(format!(
                 "{SECRET_FILE} must name a file only the server can read, holding the secret the servers share (at least {MIN_SECRET_BYTES} bytes), when {MODE} is active-active"
@@ -92,7 +90,6 @@ pub fn parse(
             }
         },
     };
-    let advertised_url = get(ADVERTISED_URL);
     if let Some(url) = &advertised_url {
         let ok = url::Url::parse(url).is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/"
@@ -105,9 +102,7 @@ pub fn parse(
         }
     }
     if session_timeout < Duration::from_secs(1) || session_timeout > Duration::from_secs(60) {
-        problems.push(format!(
-            "{SESSION_TIMEOUT}: must be between 1s and 60s"
-        ));
+        problems.push(format!("{SESSION_TIMEOUT}: must be between 1s and 60s"));
         return None;
     }
     Some(HaConf {
@@ -121,7 +116,8 @@ pub fn parse(
 /// holder speak for any user to every server), with at least [`MIN_SECRET_BYTES`] bytes.
 /// Errors name the file, never its content.
 fn read_secret(path: &std::path::Path) -> Result<PeerSecret, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
     if !meta.is_file() {
         return Err(format!("'{}' is not a file", path.display()));
     }
@@ -133,7 +129,8 @@ fn read_secret(path: &std::path::Path) -> Result<PeerSecret, String> {
             mode & 0o777
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
     let trimmed = bytes.trim_ascii();
     if trimmed.len() < MIN_SECRET_BYTES {
         return Err(format!(
@@ -169,7 +166,10 @@ mod tests {
     fn active_active_needs_zookeeper_recovery_and_a_private_secret() {
         assert_eq!(run(&[], false), (None, vec![]));
         let (c, p) = run(&[(MODE, "active-active")], false);
-        assert!(c.is_none() && p[0].contains("state-store = zookeeper"), "{p:?}");
+        assert!(
+            c.is_none() && p[0].contains("state-store = zookeeper"),
+            "{p:?}"
+        );
         let (_, p) = run(&[(MODE, "hot")], true);
         assert!(p[0].contains(MODE), "{p:?}");
         let (_, p) = run(&[(MODE, "active-active")], true);

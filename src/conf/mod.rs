@@ -344,8 +344,13 @@ impl LivyConf {
                 duration(ha::SESSION_TIMEOUT),
                 &mut problems,
             );
-        } else if string(ha::MODE).is_some_and(|m| m != "off") {
-            ha::parse(&|name: &str| string(name), false, Duration::ZERO, &mut problems);
+        } else {
+            ha::parse(
+                &|name: &str| string(name),
+                false,
+                Duration::ZERO,
+                &mut problems,
+            );
         }
         let pool = pool::parse(
             int(pool::SIZE),

@@ -80,7 +80,8 @@ pub async fn verify_peer(State(ha): State<Arc<Ha>>, req: Request, next: Next) ->
             parts.extensions.insert(TrustedPeer);
             parts.extensions.insert(RemoteUser(user));
             parts.extensions.insert(Forwarded);
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
         Err(reason) => {
             tracing::warn!(%reason, path = %parts.uri.path(), "refused a request with an invalid server-to-server forwarding header");
@@ -180,21 +181,25 @@ async fn to_owner(
         };
         match owner {
             Some(o) if o == ha.me => {
-                return next.run(Request::from_parts(parts, Body::from(bytes))).await
+                return next
+                    .run(Request::from_parts(parts, Body::from(bytes)))
+                    .await
             }
             Some(o) => match ha.member(&o).await {
-                Ok(Some(member)) => match send(ha, &member, &parts, &bytes, user.as_deref()).await {
-                    Ok(response) => return response,
-                    Err(e) if left.is_zero() => {
-                        tracing::warn!(%kind, id, owner = %o, error = %e, "cannot forward a request to its owner");
-                        return unavailable("no answer");
+                Ok(Some(member)) => {
+                    match send(ha, &member, &parts, &bytes, user.as_deref()).await {
+                        Ok(response) => return response,
+                        Err(e) if left.is_zero() => {
+                            tracing::warn!(%kind, id, owner = %o, error = %e, "cannot forward a request to its owner");
+                            return unavailable("no answer");
+                        }
+                        Err(e) if e.is_connect() => ha.owner_changed(kind, id, left).await,
+                        Err(e) => {
+                            tracing::warn!(%kind, id, owner = %o, error = %e, "cannot forward a request to its owner");
+                            return unavailable("its answer was cut off");
+                        }
                     }
-                    Err(e) if e.is_connect() => ha.owner_changed(kind, id, left).await,
-                    Err(e) => {
-                        tracing::warn!(%kind, id, owner = %o, error = %e, "cannot forward a request to its owner");
-                        return unavailable("its answer was cut off");
-                    }
-                },
+                }
                 // A member node gone before the owner nodes of its session: they go next.
                 Ok(None) if !left.is_zero() => ha.owner_changed(kind, id, left).await,
                 _ => return unavailable("it left the service"),
@@ -204,10 +209,11 @@ async fn to_owner(
                     Ok(true) => super::takeover::adopt(state, ha, kind, id).await,
                     _ => false,
                 };
-                if adopted || left.is_zero() || !matches!(ha.has_record(kind, id).await, Ok(true))
-                {
+                if adopted || left.is_zero() || !matches!(ha.has_record(kind, id).await, Ok(true)) {
                     // Ours now, or no such entry anywhere: answered here (a 404 for the latter).
-                    return next.run(Request::from_parts(parts, Body::from(bytes))).await;
+                    return next
+                        .run(Request::from_parts(parts, Body::from(bytes)))
+                        .await;
                 }
             }
         }
@@ -249,7 +255,11 @@ pub(super) async fn send(
     // What describes the answer itself; the layers of this server add their own headers
     // (security, server version, request id) as on any answer.
     response.headers_mut().remove(header::CONTENT_TYPE);
-    for name in [header::CONTENT_TYPE, header::LOCATION, header::CONTENT_DISPOSITION] {
+    for name in [
+        header::CONTENT_TYPE,
+        header::LOCATION,
+        header::CONTENT_DISPOSITION,
+    ] {
         if let Some(value) = headers.get(&name) {
             response.headers_mut().insert(name, value.clone());
         }

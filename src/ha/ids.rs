@@ -39,7 +39,11 @@ impl Ha {
             match self.client.get_data(&path).await {
                 Ok((data, stat)) => {
                     let (id, record) = advanced(&data).map_err(HaError::Refused)?;
-                    match self.client.set_data(&path, &record, Some(stat.version)).await {
+                    match self
+                        .client
+                        .set_data(&path, &record, Some(stat.version))
+                        .await
+                    {
                         Ok(_) => return Ok(id),
                         Err(zk::Error::BadVersion) => continue,
                         Err(e) => return Err(e.into()),
@@ -115,11 +119,17 @@ mod tests {
 
     #[test]
     fn the_counter_advances_and_keeps_other_fields() {
-        assert_eq!(advanced(b"").unwrap(), (0, br#"{"nextSessionId":1}"#.to_vec()));
+        assert_eq!(
+            advanced(b"").unwrap(),
+            (0, br#"{"nextSessionId":1}"#.to_vec())
+        );
         let (id, rec) = advanced(br#"{"nextSessionId":41,"future":true}"#).unwrap();
         assert_eq!(id, 41);
         let v: serde_json::Value = serde_json::from_slice(&rec).unwrap();
-        assert_eq!((v["nextSessionId"].as_u64(), v["future"].as_bool()), (Some(42), Some(true)));
+        assert_eq!(
+            (v["nextSessionId"].as_u64(), v["future"].as_bool()),
+            (Some(42), Some(true))
+        );
         assert!(advanced(br#"{"nextSessionId":4294967295}"#).is_err());
         assert!(advanced(b"not json").is_err());
     }

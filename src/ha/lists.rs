@@ -74,7 +74,9 @@ pub async fn gather(ha: &Arc<Ha>, req: Request, next: Next) -> Response {
                 Some(e) => all.extend(e),
                 None => tracing::warn!(member = %member.id, "a peer's list answer was not a list"),
             },
-            Err(e) => tracing::warn!(member = %member.id, error = %e, "cannot ask a peer for its entries"),
+            Err(e) => {
+                tracing::warn!(member = %member.id, error = %e, "cannot ask a peer for its entries")
+            }
         }
     }
     all.sort_by_key(|e| e["id"].as_u64().unwrap_or(u64::MAX));

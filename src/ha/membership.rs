@@ -38,7 +38,11 @@ impl Ha {
         let bytes = serde_json::to_vec(&member).unwrap_or_default();
         let options = zk::CreateMode::Ephemeral.with_acls(self.acls());
         self.client
-            .create(&self.path(&format!("ha/members/{}", self.me)), &bytes, &options)
+            .create(
+                &self.path(&format!("ha/members/{}", self.me)),
+                &bytes,
+                &options,
+            )
             .await?;
         tracing::info!(member = %self.me, url, channel, "joined the active-active service");
         self.refresh_members().await?;
@@ -171,7 +175,8 @@ mod tests {
 
     #[test]
     fn a_newer_servers_member_node_keeps_fields_this_version_does_not_know() {
-        let text = r#"{"id":"1-ab","url":"http://h:1","channel":"h:2","version":"9.9.9","zone":"b"}"#;
+        let text =
+            r#"{"id":"1-ab","url":"http://h:1","channel":"h:2","version":"9.9.9","zone":"b"}"#;
         let m: Member = serde_json::from_str(text).unwrap();
         assert_eq!(m.extra["zone"], "b");
         let again: serde_json::Value = serde_json::to_value(&m).unwrap();

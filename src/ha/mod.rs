@@ -17,10 +17,10 @@
 
 pub mod forward;
 pub mod ids;
+pub mod lists;
 pub mod membership;
 pub mod ownership;
 pub mod peer;
-pub mod lists;
 pub mod takeover;
 
 use crate::conf::ha::HaConf;

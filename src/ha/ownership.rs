@@ -21,7 +21,9 @@ impl Ha {
             .await
         {
             Ok(_) => Ok(true),
-            Err(zk::Error::NodeExists) => Ok(self.owner(kind, id).await?.as_deref() == Some(&self.me)),
+            Err(zk::Error::NodeExists) => {
+                Ok(self.owner(kind, id).await?.as_deref() == Some(&self.me))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -68,8 +70,14 @@ impl Ha {
         let ids = |names: Vec<String>| -> BTreeSet<u32> {
             names.iter().filter_map(|n| n.parse().ok()).collect()
         };
-        let owned = ids(self.client.list_children(&self.path(&format!("ha/owners/{kind}"))).await?);
-        let records = ids(self.client.list_children(&self.path(&format!("v1/{kind}"))).await?);
+        let owned = ids(self
+            .client
+            .list_children(&self.path(&format!("ha/owners/{kind}")))
+            .await?);
+        let records = ids(self
+            .client
+            .list_children(&self.path(&format!("v1/{kind}")))
+            .await?);
         Ok(records.difference(&owned).copied().collect())
     }
 }

@@ -106,7 +106,8 @@ impl Peer {
         let [version, ts, nonce, user, mac] = parts[..] else {
             return Err(Refusal::Malformed);
         };
-        if version != VERSION || nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if version != VERSION || nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(Refusal::Malformed);
         }
         let ts: i64 = ts.parse().map_err(|_| Refusal::Malformed)?;
@@ -136,7 +137,9 @@ impl Peer {
             return Ok(None);
         }
         let user = hex::decode(user).map_err(|_| Refusal::Malformed)?;
-        String::from_utf8(user).map(Some).map_err(|_| Refusal::Malformed)
+        String::from_utf8(user)
+            .map(Some)
+            .map_err(|_| Refusal::Malformed)
     }
 }
 
@@ -183,9 +186,18 @@ mod tests {
         );
         let header = a.sign(Some("alice"), &REQ);
         for changed in [
-            Signed { method: "DELETE", ..REQ },
-            Signed { path_and_query: "/sessions/3/statements?doAs=root", ..REQ },
-            Signed { body: b"{\"code\":\"evil\"}", ..REQ },
+            Signed {
+                method: "DELETE",
+                ..REQ
+            },
+            Signed {
+                path_and_query: "/sessions/3/statements?doAs=root",
+                ..REQ
+            },
+            Signed {
+                body: b"{\"code\":\"evil\"}",
+                ..REQ
+            },
         ] {
             assert_eq!(b.verify(&header, &changed), Err(Refusal::BadSignature));
         }
@@ -197,7 +209,10 @@ mod tests {
         let ts = now_secs() - 3600;
         let nonce = "0".repeat(32);
         let mac = hex::encode(a.mac(ts, &nonce, "-", &REQ).finalize().into_bytes());
-        assert_eq!(b.verify(&format!("v1;{ts};{nonce};-;{mac}"), &REQ), Err(Refusal::Stale));
+        assert_eq!(
+            b.verify(&format!("v1;{ts};{nonce};-;{mac}"), &REQ),
+            Err(Refusal::Stale)
+        );
         for junk in ["", "v1", "v1;x;y;z;w", "v2;1;00;-;00", "alice"] {
             assert!(b.verify(junk, &REQ).is_err(), "{junk}");
         }

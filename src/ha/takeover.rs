@@ -85,7 +85,10 @@ pub async fn run(state: AppState, ha: Arc<Ha>) {
         known = now;
         if left {
             let adopted = adopt_orphans(&state, &ha).await;
-            tracing::info!(adopted, "a server left the service; its orphans were adopted");
+            tracing::info!(
+                adopted,
+                "a server left the service; its orphans were adopted"
+            );
         }
     }
 }

@@ -148,3 +148,43 @@ def test_a_killed_servers_batch_is_adopted_and_finishes(service):
     wait_until(lambda: survivor.call("GET", f"/batches/{bid}")[1]["state"] == "success",
                timeout=60, what="the adopted batch's end")
     service.replace(victim)
+
+
+def statement(svc: Service, sid: int, stid: int, via=None):
+    status, body = (via.call("GET", f"/sessions/{sid}/statements/{stid}")[:2] if via
+                    else lb_call(svc, "GET", f"/sessions/{sid}/statements/{stid}")[:2])
+    return body if status == 200 else None
+
+
+def test_a_pylivy_session_through_the_balancer_survives_a_kill_of_its_owner(service):
+    from livy import LivySession, SessionKind
+
+    with LivySession.create(service.lb.url, kind=SessionKind.PYSPARK, echo=False) as session:
+        session.wait()
+        assert session.run("print(1 + 1)").text.strip() == "2"
+        sid = session.session_id
+        # A busy session: its statement runs while its server dies.
+        status, st, _ = lb_call(service, "POST", f"/sessions/{sid}/statements",
+                                {"code": "import time\ntime.sleep(8)\nprint(6 * 7)"})
+        assert status == 201, st
+        wait_until(lambda: (statement(service, sid, st["id"]) or {}).get("state") == "running",
+                   timeout=60, what="the statement running")
+        owner = server_of(service, owner_pid(service, "interactive", sid))
+        service.kill(owner)
+        killed = time.monotonic()
+        survivors = [s for s in service.servers if s is not owner]
+
+        def served():
+            status, view, _ = survivors[0].call("GET", f"/sessions/{sid}", timeout=30)
+            return status == 200 and view["state"] in ("busy", "idle") and view["state"]
+
+        wait_until(served, timeout=TAKEOVER_TARGET + 30, what="the session served again")
+        served_after = time.monotonic() - killed
+        done = wait_until(
+            lambda: (s := statement(service, sid, st["id"], via=survivors[1])) and
+            s["state"] == "available" and s, timeout=60, what="the statement's result")
+        assert done["output"]["data"]["text/plain"].strip() == "42", done
+        assert served_after <= TAKEOVER_TARGET, served_after
+        # And the session keeps working through the balancer.
+        assert session.run("print(2 + 3)").text.strip() == "5"
+    service.replace(owner)
