@@ -36,7 +36,7 @@ impl Ha {
     pub async fn allocate(&self, kind: &str) -> HaResult<u32> {
         let path = self.path(&format!("v1/{kind}/state"));
         for _ in 0..CAS_ATTEMPTS {
-            match self.client.get_data(&path).await {
+            match super::retry(|| self.client.get_data(&path)).await {
                 Ok((data, stat)) => {
                     let (id, record) = advanced(&data).map_err(HaError::Refused)?;
                     match self
@@ -52,7 +52,7 @@ impl Ha {
                 Err(zk::Error::NoNode) => {
                     let (id, record) = advanced(b"").map_err(HaError::Refused)?;
                     let options = zk::CreateMode::Persistent.with_acls(self.acls());
-                    match self.client.create(&path, &record, &options).await {
+                    match super::retry(|| self.client.create(&path, &record, &options)).await {
                         Ok(_) => return Ok(id),
                         Err(zk::Error::NodeExists) => continue,
                         Err(e) => return Err(e.into()),

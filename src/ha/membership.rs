@@ -123,11 +123,8 @@ impl Ha {
         if let Some(m) = self.members.borrow().get(id) {
             return Ok(Some(m.clone()));
         }
-        match self
-            .client
-            .get_data(&self.path(&format!("ha/members/{id}")))
-            .await
-        {
+        let path = self.path(&format!("ha/members/{id}"));
+        match super::retry(|| self.client.get_data(&path)).await {
             Ok((data, _)) => Ok(serde_json::from_slice(&data).ok()),
             Err(zk::Error::NoNode) => Ok(None),
             Err(e) => Err(e.into()),

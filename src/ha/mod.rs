@@ -40,6 +40,44 @@ pub enum HaError {
 
 pub type HaResult<T> = Result<T, HaError>;
 
+/// How long a ZooKeeper request cut off by a slow connection is retried (the client
+/// reconnects on the same session meanwhile; on a loaded machine an answer can take longer than
+/// the client's read timeout, two fifths of the session timeout).
+const RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Whether a failed request may succeed when sent again: a connection problem, not an answer.
+fn transient(e: &zk::Error) -> bool {
+    matches!(
+        e,
+        zk::Error::ConnectionLoss
+            | zk::Error::Throttled
+            | zk::Error::UnexpectedError(_)
+            | zk::Error::Custom(_)
+    )
+}
+
+/// Runs a ZooKeeper request again while it fails transiently, up to [`RETRY_FOR`]. Every
+/// request retried here is safe to repeat: a read, a create (a repeat finds the node and checks
+/// its owner) or a compare-and-set (a repeat fails on the version and reads again).
+pub(crate) async fn retry<T, F, Fut>(mut op: F) -> Result<T, zk::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, zk::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match op().await {
+            Err(e) if transient(&e) && tokio::time::Instant::now() + backoff < deadline => {
+                tracing::debug!(error = %e, "ZooKeeper request cut off; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// This server's part in the service.
 pub struct Ha {
     pub conf: HaConf,

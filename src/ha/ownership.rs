@@ -15,11 +15,8 @@ impl Ha {
     /// Takes ownership; false when another server owns it already.
     pub async fn own(&self, kind: &str, id: u32) -> HaResult<bool> {
         let options = zk::CreateMode::Ephemeral.with_acls(self.acls());
-        match self
-            .client
-            .create(&self.owner_path(kind, id), self.me.as_bytes(), &options)
-            .await
-        {
+        let path = self.owner_path(kind, id);
+        match super::retry(|| self.client.create(&path, self.me.as_bytes(), &options)).await {
             Ok(_) => Ok(true),
             Err(zk::Error::NodeExists) => {
                 Ok(self.owner(kind, id).await?.as_deref() == Some(&self.me))
@@ -30,7 +27,8 @@ impl Ha {
 
     /// The member id of the owner, if any.
     pub async fn owner(&self, kind: &str, id: u32) -> HaResult<Option<String>> {
-        match self.client.get_data(&self.owner_path(kind, id)).await {
+        let path = self.owner_path(kind, id);
+        match super::retry(|| self.client.get_data(&path)).await {
             Ok((data, _)) => Ok(Some(String::from_utf8_lossy(&data).into_owned())),
             Err(zk::Error::NoNode) => Ok(None),
             Err(e) => Err(e.into()),
@@ -58,9 +56,8 @@ impl Ha {
 
     /// Whether `v1/<kind>/<id>` exists.
     pub async fn has_record(&self, kind: &str, id: u32) -> HaResult<bool> {
-        Ok(self
-            .client
-            .check_stat(&self.path(&format!("v1/{kind}/{id}")))
+        let path = self.path(&format!("v1/{kind}/{id}"));
+        Ok(super::retry(|| self.client.check_stat(&path))
             .await?
             .is_some())
     }
@@ -70,14 +67,12 @@ impl Ha {
         let ids = |names: Vec<String>| -> BTreeSet<u32> {
             names.iter().filter_map(|n| n.parse().ok()).collect()
         };
-        let owned = ids(self
-            .client
-            .list_children(&self.path(&format!("ha/owners/{kind}")))
-            .await?);
-        let records = ids(self
-            .client
-            .list_children(&self.path(&format!("v1/{kind}")))
-            .await?);
+        let (owners, records) = (
+            self.path(&format!("ha/owners/{kind}")),
+            self.path(&format!("v1/{kind}")),
+        );
+        let owned = ids(super::retry(|| self.client.list_children(&owners)).await?);
+        let records = ids(super::retry(|| self.client.list_children(&records)).await?);
         Ok(records.difference(&owned).copied().collect())
     }
 }
