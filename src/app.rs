@@ -168,14 +168,18 @@ pub async fn run(conf: LivyConf) -> i32 {
         }
     };
     let recovery = match &conf.recovery {
-        Some(settings) => match crate::recovery::Recovery::open(settings.clone()).await {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("livy-server: {e:#}");
-                tracing::error!(error = %format!("{e:#}"), "cannot open the recovery store");
-                return 1;
+        Some(settings) => {
+            match crate::recovery::Recovery::open(settings.clone(), conf.security.tls.is_some())
+                .await
+            {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("livy-server: {e:#}");
+                    tracing::error!(error = %format!("{e:#}"), "cannot open the recovery store");
+                    return 1;
+                }
             }
-        },
+        }
         None => None,
     };
     let state = match wire(conf.clone(), recovery) {
@@ -200,6 +204,11 @@ pub async fn run(conf: LivyConf) -> i32 {
                 "logged in to Kerberos from the launch keytab"
             );
         }
+    }
+    if let Err(e) = join_service(&state, &local).await {
+        eprintln!("livy-server: cannot join the active-active service: {e:#}");
+        tracing::error!(error = %format!("{e:#}"), "cannot join the active-active service");
+        return 1;
     }
     state.sessions.start_pool();
     let shutdown = CancellationToken::new();
@@ -267,9 +276,42 @@ pub async fn run(conf: LivyConf) -> i32 {
     0
 }
 
-/// Loads what the recovery store holds, before the port serves anything.
+/// Active/active: registers this server with the others (its REST URL and driver channel),
+/// then adopts what no server runs, now and whenever a server leaves.
+async fn join_service(state: &AppState, local: &str) -> anyhow::Result<()> {
+    let Some(ha) = state.recovery.as_ref().and_then(|r| r.ha()).cloned() else {
+        return Ok(());
+    };
+    let url = match &ha.conf.advertised_url {
+        Some(url) => url.clone(),
+        None => {
+            let scheme = if state.conf.security.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let port = local.rsplit(':').next().unwrap_or_default();
+            let host = match state.conf.server.host.as_str() {
+                "0.0.0.0" | "::" | "[::]" | "" => nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| "localhost".into()),
+                host => host.to_string(),
+            };
+            format!("{scheme}://{host}:{port}")
+        }
+    };
+    let channel = state.sessions.channel_address().await?;
+    ha.join(&url, &channel).await?;
+    ha.exit_on_session_loss();
+    tokio::spawn(crate::ha::takeover::run(state.clone(), ha));
+    Ok(())
+}
+
+/// Loads what the recovery store holds, before the port serves anything. (Active/active
+/// servers adopt instead: see [`join_service`].)
 async fn recover(state: &AppState) -> anyhow::Result<()> {
-    if state.recovery.is_none() {
+    if state.recovery.as_ref().is_none_or(|r| r.ha().is_some()) {
         return Ok(());
     }
     let started = Instant::now();

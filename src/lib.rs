@@ -3,7 +3,7 @@
 //! Layout follows the concepts Livy users know: [`conf`] (livy.conf and friends), [`api`] (one
 //! module per REST resource), [`batches`], [`sessions`], [`launch`] (spark-submit and process
 //! supervision), [`auth`] (who may do what), [`yarn`] (ResourceManager and WebHDFS REST
-//! clients); [`app`] ties them together.
+//! clients), [`ha`] (several servers as one over ZooKeeper); [`app`] ties them together.
 
 pub mod api;
 pub mod app;
@@ -16,6 +16,7 @@ pub mod driver;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ha;
 pub mod launch;
 pub mod logs;
 pub mod metrics;

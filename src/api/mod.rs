@@ -85,8 +85,14 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
         .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
         .merge(metrics)
+        // Active/active: requests about another server's sessions go there (after the caller
+        // is known and the doAs checked, below).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ha::forward::route,
+        ))
         .layer(middleware::from_fn(negotiate_version))
         .layer(middleware::from_fn(livy_error_shape))
         // After authentication (it needs the caller): a doAs the caller may not use is refused
@@ -102,15 +108,23 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
     } else {
         app
     };
-    let app = app
-        .layer(middleware::from_fn_with_state(
-            auth,
-            crate::auth::filter::authenticate,
-        ))
-        .layer(middleware::from_fn_with_state(
-            scrapers,
-            metrics::admit_scrapers,
-        ));
+    let app = app.layer(middleware::from_fn_with_state(
+        auth,
+        crate::auth::filter::authenticate,
+    ));
+    // Active/active: a request another server forwarded names its caller in a signed header,
+    // checked before authentication (a header that does not verify is refused).
+    let app = match state.recovery.as_ref().and_then(|r| r.ha()) {
+        Some(ha) => app.layer(middleware::from_fn_with_state(
+            ha.clone(),
+            crate::ha::forward::verify_peer,
+        )),
+        None => app,
+    };
+    let app = app.layer(middleware::from_fn_with_state(
+        scrapers,
+        metrics::admit_scrapers,
+    ));
     // Before authentication: a request another site's page sent is refused without spending a
     // GSSAPI or LDAP check on it, and an oversized body without reading it. (Layers added with
     // `Router::layer` run after routing, so both see which route was matched.)

@@ -307,10 +307,21 @@ impl Batches {
             .preflight(&conf, request.queue.as_deref(), proxy_user.as_deref())
             .await?;
 
-        let reservation = self
-            .registry
-            .reserve(request.name.as_deref())
-            .map_err(ApiError::rejected)?;
+        let reservation = match self.recovery.as_ref().and_then(|r| r.ha()) {
+            Some(ha) => {
+                crate::ha::ids::reserve(
+                    ha,
+                    &self.registry,
+                    crate::recovery::BATCH,
+                    request.name.as_deref(),
+                )
+                .await?
+            }
+            None => self
+                .registry
+                .reserve(request.name.as_deref())
+                .map_err(ApiError::rejected)?,
+        };
         let id = reservation.id;
         let app_tag = format!("livy-batch-{id}-{}", random_tag()).to_lowercase();
         if let Some(monitor) = &self.yarn {
@@ -404,6 +415,9 @@ impl Batches {
     fn forget(&self, batch: &Batch) {
         self.registry.remove(batch.id);
         batch.life.forget_record();
+        if let Some(recovery) = &self.recovery {
+            crate::ha::ids::release(recovery, crate::recovery::BATCH, batch.id);
+        }
         if let Some(dir) = batch
             .life
             .child()

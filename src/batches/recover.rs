@@ -28,6 +28,24 @@ impl Batches {
         Ok(count)
     }
 
+    /// Active/active: takes over one batch another server ran (this server owns it now).
+    /// False when its record is gone (deleted meanwhile).
+    pub async fn adopt(&self, id: u32) -> anyhow::Result<bool> {
+        let Some(recovery) = self.recovery.clone() else {
+            return Ok(false);
+        };
+        let Some(bytes) = recovery.get(&crate::recovery::key(BATCH, id)).await? else {
+            return Ok(false);
+        };
+        let mut records =
+            crate::recovery::decode_records(BATCH, vec![(id, bytes)], |r: &BatchRecord| r.id);
+        let Some(record) = records.pop() else {
+            anyhow::bail!("the record of batch {id} is unreadable");
+        };
+        self.restore(record);
+        Ok(true)
+    }
+
     fn restore(&self, record: BatchRecord) {
         let logs = Arc::new(
             ProcessLogs::new(self.conf.sessions.cache_log_size)

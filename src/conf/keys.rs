@@ -243,6 +243,11 @@ pub const KEYS: &[Key] = &[
     k("livy.server.recovery.zk-state-store.key-prefix", Some("livy"), Str),
     // livy-rs: digest credentials that protect the ZooKeeper records (they hold driver secrets).
     k("livy.server.recovery.zk-state-store.digest", None, Str),
+    // livy-rs: several servers as one (src/conf/ha.rs).
+    k(super::ha::MODE, Some("off"), Str),
+    k(super::ha::SECRET_FILE, None, Str),
+    k(super::ha::ADVERTISED_URL, None, Str),
+    k(super::ha::SESSION_TIMEOUT, Some(super::ha::DEFAULT_SESSION_TIMEOUT), Duration),
     // Logs, YARN, HDFS.
     k(CACHE_LOG_SIZE, Some("200"), Int),
     k(YARN_APP_LOOKUP_TIMEOUT, Some("120s"), Duration),

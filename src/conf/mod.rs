@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod env;
+pub mod ha;
 pub mod hadoop;
 pub mod keys;
 pub mod ldap;
@@ -271,6 +272,9 @@ impl LivyConf {
                 None if canonical.starts_with(pool::PREFIX) => {
                     pool_keys.insert(canonical, value);
                 }
+                None if ha::unknown_key(&canonical).is_some() => {
+                    problems.extend(ha::unknown_key(&canonical))
+                }
                 None if canonical.starts_with("livy.") => {
                     warnings.push(format!("livy.conf: unknown key '{canonical}' is ignored"))
                 }
@@ -329,11 +333,27 @@ impl LivyConf {
                 ));
             }
         }
-        let recovery = recovery::parse(
+        let mut recovery = recovery::parse(
             &|name: &str| string(name),
             duration("livy.rsc.server.idle-timeout"),
             &mut problems,
         );
+        if let Some(r) = recovery.as_mut() {
+            let zookeeper = matches!(r.store, recovery::StoreConf::ZooKeeper { .. });
+            r.ha = ha::parse(
+                &|name: &str| string(name),
+                zookeeper,
+                duration(ha::SESSION_TIMEOUT),
+                &mut problems,
+            );
+        } else {
+            ha::parse(
+                &|name: &str| string(name),
+                false,
+                Duration::ZERO,
+                &mut problems,
+            );
+        }
         let pool = pool::parse(
             int(pool::SIZE),
             get(pool::KIND),
@@ -342,6 +362,13 @@ impl LivyConf {
             boolean(keys::IMPERSONATION_ENABLED),
             &mut problems,
         );
+        if pool.is_some() && recovery.as_ref().is_some_and(|r| r.ha.is_some()) {
+            problems.push(format!(
+                "{}: the warm pool is not supported with {} = active-active yet",
+                pool::SIZE,
+                ha::MODE
+            ));
+        }
         for name in [
             keys::SESSION_MAX_CREATION,
             keys::CACHE_LOG_SIZE,

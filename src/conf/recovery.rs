@@ -29,6 +29,8 @@ pub struct RecoveryConf {
     /// `livy.rsc.server.idle-timeout`: how long a driver keeps dialing a server that is gone, and
     /// so how long a restarted server waits for the drivers of its recovered sessions.
     pub driver_redial: Duration,
+    /// `livy.server.ha.mode = active-active` (only with the ZooKeeper store).
+    pub ha: Option<super::ha::HaConf>,
 }
 
 /// Keys this module reads.
@@ -137,6 +139,7 @@ pub fn parse(
     Some(RecoveryConf {
         store,
         driver_redial,
+        ha: None,
     })
 }
 

@@ -40,6 +40,8 @@ pub struct Recovery {
     /// Records written and their bytes since start (logged at stop; benchmarks read them).
     pub writes: std::sync::atomic::AtomicU64,
     pub bytes: std::sync::atomic::AtomicU64,
+    /// Active/active: the servers sharing this store (ids, ownership, forwarding).
+    ha: Option<Arc<crate::ha::Ha>>,
 }
 
 /// How long a request that hands out an id (a create, a statement, a job) waits for its record
@@ -90,8 +92,9 @@ pub(crate) fn owner_is_gone(holder: &str) -> bool {
 
 impl Recovery {
     /// Opens and claims the store. An unusable store is an error: the server must not start and
-    /// then silently drop what users submit.
-    pub async fn open(conf: RecoveryConf) -> anyhow::Result<Arc<Self>> {
+    /// then silently drop what users submit. With active/active on, the store is shared with
+    /// the other servers instead (`tls`: the REST port, and so peers, speak HTTPS).
+    pub async fn open(conf: RecoveryConf, tls: bool) -> anyhow::Result<Arc<Self>> {
         let store: Arc<dyn StateStore> = match &conf.store {
             StoreConf::Filesystem { dir } => Arc::new(FsStore::open(dir).map_err(|e| {
                 anyhow::anyhow!("cannot open the recovery store {}: {e}", dir.display())
@@ -109,10 +112,27 @@ impl Recovery {
                     })?,
             ),
         };
-        store
-            .claim(&owner_id())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ha = match (&conf.ha, &conf.store) {
+            (
+                Some(ha),
+                StoreConf::ZooKeeper {
+                    ensemble,
+                    key_prefix,
+                    digest,
+                    ..
+                },
+            ) => Some(Arc::new(
+                crate::ha::Ha::connect(ha.clone(), ensemble, key_prefix, digest.as_deref(), tls)
+                    .await?,
+            )),
+            _ => {
+                store
+                    .claim(&owner_id())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                None
+            }
+        };
         let recovery = Arc::new(Recovery {
             conf,
             store,
@@ -122,6 +142,7 @@ impl Recovery {
             behind: std::sync::atomic::AtomicBool::new(false),
             writes: Default::default(),
             bytes: Default::default(),
+            ha,
         });
         tokio::spawn(writer::run(recovery.clone()));
         Ok(recovery)
@@ -230,8 +251,12 @@ impl Recovery {
         Ok(v["nextSessionId"].as_u64().unwrap_or(0) as u32)
     }
 
-    /// Queues the next-id record (Livy's `SessionManagerState`).
+    /// Queues the next-id record (Livy's `SessionManagerState`). With active/active the
+    /// record is the shared counter, advanced only by compare-and-set (`crate::ha::ids`).
     pub fn set_next_id(&self, kind: &str, next: u32) {
+        if self.ha.is_some() {
+            return;
+        }
         let bytes =
             serde_json::to_vec(&serde_json::json!({ "nextSessionId": next })).unwrap_or_default();
         self.put(format!("v1/{kind}/state"), bytes);
@@ -307,6 +332,11 @@ pub fn ms_of(at: std::time::Instant) -> i64 {
 }
 
 impl Recovery {
+    /// The active/active service this server is part of, when on.
+    pub fn ha(&self) -> Option<&Arc<crate::ha::Ha>> {
+        self.ha.as_ref()
+    }
+
     /// Reads one record directly (start-up only).
     pub async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         Ok(self.store.get(key).await?)

@@ -194,6 +194,19 @@ impl StateStore for ZkStore {
             let path = self.path("v1/owner")?;
             let client = self.client().await?;
             self.make_parents(&client, &path).await?;
+            // Servers in active/active mode share the store (crate::ha); a single server must
+            // not take their sessions.
+            match client.list_children(&self.path("ha/members")?).await {
+                Ok(members) if !members.is_empty() => {
+                    return Err(StoreError::Refused(format!(
+                        "{} livy-rs servers in active-active mode use the ZooKeeper recovery store {}; set livy.server.ha.mode = active-active to join them",
+                        members.len(),
+                        self.prefix
+                    )))
+                }
+                Ok(_) | Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(zk_err(e)),
+            }
             let options = zk::CreateMode::Ephemeral.with_acls(self.acls());
             for _ in 0..2 {
                 match client.create(&path, owner.as_bytes(), &options).await {

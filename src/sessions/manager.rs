@@ -139,10 +139,16 @@ impl InteractiveSessions {
                         hostname()
                     }
                 });
-                let (identity, port) = self.channel_identity().await?;
+                let ha = self.recovery.as_ref().and_then(|r| r.ha());
+                let (identity, port) = match ha {
+                    // One certificate for the whole service (drivers pin it and may dial any
+                    // server); each server its own port.
+                    Some(ha) => (ha.channel_identity().await?, None),
+                    None => self.channel_identity().await?,
+                };
                 let server =
                     ChannelServer::start(&bind, &advertise, rsc.port_range, identity, port).await?;
-                if let Some(recovery) = &self.recovery {
+                if let Some(recovery) = self.recovery.as_ref().filter(|r| r.ha().is_none()) {
                     let port = server.advertised.rsplit(':').next().unwrap_or_default();
                     let record = serde_json::json!({
                         "port": port.parse::<u16>().unwrap_or(0),
@@ -208,10 +214,21 @@ impl InteractiveSessions {
         self.launcher
             .preflight(&conf, request.queue.as_deref(), proxy_user.as_deref())
             .await?;
-        let reservation = self
-            .registry
-            .reserve(request.name.as_deref())
-            .map_err(ApiError::rejected)?;
+        let reservation = match self.recovery.as_ref().and_then(|r| r.ha()) {
+            Some(ha) => {
+                crate::ha::ids::reserve(
+                    ha,
+                    &self.registry,
+                    crate::recovery::INTERACTIVE,
+                    request.name.as_deref(),
+                )
+                .await?
+            }
+            None => self
+                .registry
+                .reserve(request.name.as_deref())
+                .map_err(ApiError::rejected)?,
+        };
         let Launched {
             session,
             commands,
@@ -295,6 +312,13 @@ impl InteractiveSessions {
             // With recovery a driver that loses the server keeps its SparkContext and dials
             // back for this long (Livy's livy.rsc.server.idle-timeout); without, it stops.
             "redial_seconds": self.recovery.as_ref().map_or(0, |r| r.conf.driver_redial.as_secs()),
+            // Active/active: every server's channel, to dial back to when this one is gone.
+            "servers": self.recovery.as_ref().and_then(|r| r.ha()).map(|ha| {
+                let mut all: Vec<String> = ha.members().into_values().map(|m| m.channel).collect();
+                all.retain(|c| c != &channel.advertised);
+                all.insert(0, channel.advertised.clone());
+                all
+            }),
         });
         if let Err(e) = write_private(&run_dir, &config_path, &config.to_string()) {
             self.registry.release(reservation);
@@ -469,6 +493,7 @@ impl InteractiveSessions {
             p.forget();
             p.recovery()
                 .remove(crate::recovery::statements_key(session.id));
+            crate::ha::ids::release(p.recovery(), crate::recovery::INTERACTIVE, session.id);
         }
         remove_run_dir(session).await;
     }
@@ -568,6 +593,34 @@ impl InteractiveSessions {
         self.registry.advance_next_id(next);
         recovery.set_next_id(INTERACTIVE, self.registry.next_id());
         Ok(count)
+    }
+
+    /// Active/active: takes over one session another server ran (this server owns it now);
+    /// its driver dials back here. False when its record is gone (deleted meanwhile).
+    pub async fn adopt(&self, id: u32) -> anyhow::Result<bool> {
+        use crate::recovery::INTERACTIVE;
+        let Some(recovery) = self.recovery.clone() else {
+            return Ok(false);
+        };
+        let Some(bytes) = recovery.get(&crate::recovery::key(INTERACTIVE, id)).await? else {
+            return Ok(false);
+        };
+        let mut records = crate::recovery::decode_records(
+            INTERACTIVE,
+            vec![(id, bytes)],
+            |r: &super::record::SessionRecord| r.id,
+        );
+        let Some(record) = records.pop() else {
+            anyhow::bail!("the record of session {id} is unreadable");
+        };
+        self.restore(record, &recovery).await?;
+        Ok(true)
+    }
+
+    /// The driver channel's address (started now if it was not yet).
+    pub async fn channel_address(&self) -> anyhow::Result<String> {
+        let (channel, _) = self.channel().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(channel.advertised.clone())
     }
 
     async fn restore(

@@ -104,12 +104,7 @@ impl<T: Entry> Registry<T> {
 
     /// Claims the next id and, if given, the name. Changes nothing on error.
     pub fn reserve(&self, name: Option<&str>) -> Result<Reservation, NameError> {
-        if let Some(n) = name {
-            // Livy's check (`forall(_.isDigit)`) is also true for "", so an empty name is invalid.
-            if n.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(NameError::AllDigits(n.to_string()));
-            }
-        }
+        Self::check_name(name)?;
         let mut inner = self.inner.write();
         if let Some(n) = name {
             if inner.by_name.contains_key(n) {
@@ -125,6 +120,35 @@ impl<T: Entry> Registry<T> {
             id,
             name: name.map(String::from),
         })
+    }
+
+    /// Claims an id given out elsewhere (the service-wide counter of active/active) and, if
+    /// given, the name. Changes nothing on error.
+    pub fn reserve_id(&self, id: u32, name: Option<&str>) -> Result<Reservation, NameError> {
+        Self::check_name(name)?;
+        let mut inner = self.inner.write();
+        if let Some(n) = name {
+            if inner.by_name.contains_key(n) {
+                return Err(NameError::Duplicate(n.to_string()));
+            }
+            inner.by_name.insert(n.to_string(), id);
+        }
+        inner.next_id = inner.next_id.max(id.wrapping_add(1));
+        Ok(Reservation {
+            id,
+            name: name.map(String::from),
+        })
+    }
+
+    /// Livy's check of a name before anything is claimed for it.
+    pub fn check_name(name: Option<&str>) -> Result<(), NameError> {
+        match name {
+            // Livy's check (`forall(_.isDigit)`) is also true for "", so an empty name is invalid.
+            Some(n) if n.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(NameError::AllDigits(n.to_string()))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Claims a name for an id reserved without one (a pooled driver taken by a request that
@@ -253,6 +277,18 @@ mod tests {
         assert!(r.reserve(Some("report")).is_err());
         r.release(res);
         assert!(r.reserve(Some("report")).is_ok());
+    }
+
+    #[test]
+    fn ids_given_out_elsewhere_are_claimed_with_their_name() {
+        let r = Registry::<E>::default();
+        let res = r.reserve_id(7, Some("etl")).unwrap();
+        assert_eq!(res.id, 7);
+        r.insert(res, Arc::new(E(7, Some("etl".into()))));
+        assert_eq!(r.get("etl").unwrap().0, 7);
+        assert!(r.reserve_id(8, Some("etl")).is_err());
+        assert!(r.reserve_id(8, Some("8")).is_err());
+        assert_eq!(r.next_id(), 8);
     }
 
     #[test]

@@ -39,6 +39,9 @@ class Driver(StatementsMixin, JobsMixin, AdditionsMixin):
         if self.kind not in SESSION_KINDS:
             raise ValueError("unknown session kind %r" % self.kind)
         self.server = config["server"]
+        # Active/active on the server side: every server's channel (the launching one first);
+        # after losing its server the driver dials back to whichever takes the session over.
+        self.servers = [self.server] + [s for s in (config.get("servers") or []) if s != self.server]
         self.fingerprint = config["fingerprint"]
         self.secret = config["secret"]
         self.max_message_bytes = int(config.get("max_message_bytes") or 64 * 1024 * 1024)
@@ -145,7 +148,19 @@ class Driver(StatementsMixin, JobsMixin, AdditionsMixin):
     # -- start-up ---------------------------------------------------------------------------
 
     def connect(self):
-        host, _, port = self.server.rpartition(":")
+        """Connects to the first server that lets this session in (with one server: it)."""
+        error = None
+        for address in list(self.servers):
+            try:
+                self.connect_to(address)
+                self.server = address
+                return
+            except (ProtocolError, OSError, ChannelClosed, ValueError) as e:
+                error = e
+        raise error
+
+    def connect_to(self, address):
+        host, _, port = address.rpartition(":")
         host = host.strip("[]")
         channel = Channel(host, int(port), self.fingerprint, self.max_message_bytes)
         try:
@@ -173,7 +188,9 @@ class Driver(StatementsMixin, JobsMixin, AdditionsMixin):
                 self.connect()
             except (ProtocolError, OSError, ChannelClosed, ValueError):
                 time.sleep(min(delay, max(0.0, deadline - time.time())))
-                delay = min(delay * 2, 5.0)
+                # Several servers: one of them adopts the session within seconds, so keep
+                # asking often.
+                delay = min(delay * 2, 1.0 if len(self.servers) > 1 else 5.0)
                 continue
             with self.redial_lock:
                 resend = list(self.recent.values())
