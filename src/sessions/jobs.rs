@@ -253,6 +253,26 @@ impl Session {
         }
     }
 
+    /// Stages the local file `local` (at most `max` bytes) as `name` in the session's staging
+    /// directory on the cluster (see [`super::staging`]); returns its URI there. The record is
+    /// written again when this made the directory, so a restarted server still deletes it.
+    pub async fn stage_file(
+        &self,
+        name: &str,
+        local: &std::path::Path,
+        max: usize,
+    ) -> Result<String, ApiError> {
+        let Some(staging) = &self.staging else {
+            return Ok(local.display().to_string());
+        };
+        let had_dir = staging.dir().is_some();
+        let staged = staging.put_file(name, local, max).await;
+        if !had_dir && staging.dir().is_some() {
+            self.notify();
+        }
+        staged
+    }
+
     /// Why an addition that waited for the driver was not made: the session ended first.
     fn ended_before_addition(&self) -> String {
         let reason = self.runtime.lock().end_reason.clone();

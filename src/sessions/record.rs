@@ -45,6 +45,10 @@ pub struct SessionRecord {
     pub next_job_id: u64,
     pub process: Option<ProcessRecord>,
     pub diagnostics: Vec<String>,
+    /// On YARN: the session's staging directory in the cluster file system, once made (absent
+    /// in older records), so a restarted server deletes it when the session ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staging_dir: Option<String>,
 }
 
 impl Recordable for Session {
@@ -88,6 +92,7 @@ impl Recordable for Session {
                 next_job_id: rt.next_job_id,
                 process: self.life.child().and_then(|c| c.detached.clone()),
                 diagnostics: self.logs.diagnostics(),
+                staging_dir: self.staging.as_ref().and_then(|s| s.dir()),
             }
         };
         serde_json::to_vec(&record)
@@ -108,6 +113,9 @@ pub(crate) fn restore(
     retained_statements: usize,
     recovery: Arc<crate::recovery::Recovery>,
 ) -> (Arc<Session>, super::interactive::Commands) {
+    if let (Some(staging), Some(dir)) = (&staging, record.staging_dir.clone()) {
+        staging.restore_dir(dir);
+    }
     let (session, commands) = Session::new(NewSession {
         id: record.id,
         app_tag: record.app_tag.clone(),
