@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod link;
+pub mod program;
 pub mod protocol;
 pub mod tls;
 
@@ -13,15 +14,9 @@ mod link_tests;
 #[cfg(test)]
 mod tests;
 
-/// The driver program, embedded so the package needs nothing but the binary; it is written to
-/// the server's run directory and handed to spark-submit.
-pub const DRIVER_PY: &str = include_str!("python/livy_rs_driver.py");
-
-/// The Scala half of the `spark` kind, which the driver's Scala REPL interprets at start-up; it
-/// is written beside the program (and shipped with it on YARN), where the program looks for it.
-pub const SCALA_BRIDGE: &str = include_str!("python/livy_rs_bridge.scala");
-/// Its file name beside the program.
-pub const SCALA_BRIDGE_FILE: &str = "livy_rs_bridge.scala";
+pub use program::{
+    write_program, DRIVER_FILE, DRIVER_PACKAGE_ZIP, DRIVER_PY, SCALA_BRIDGE, SCALA_BRIDGE_FILE,
+};
 
 /// The file name of the driver's Java helper (src/driver/java, built by scripts/build-jobs-jar):
 /// livy-api's `Job`/`JobContext` and the runner of `jobType: "spark"` jobs.

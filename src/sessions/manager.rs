@@ -154,9 +154,7 @@ impl InteractiveSessions {
                 }
                 let dir = self.work_dir.join("driver");
                 std::fs::create_dir_all(&dir)?;
-                let program = dir.join("livy_rs_driver.py");
-                std::fs::write(&program, driver::DRIVER_PY)?;
-                std::fs::write(dir.join(driver::SCALA_BRIDGE_FILE), driver::SCALA_BRIDGE)?;
+                let program = driver::write_program(&dir)?;
                 Ok::<_, anyhow::Error>((server, program))
             })
             .await
@@ -305,15 +303,18 @@ impl InteractiveSessions {
             ));
         }
         let app_tag = format!("livy-session-{id}-{}", crate::batches::random_tag()).to_lowercase();
-        // On YARN the driver runs in the cluster: its config, the Scala bridge and the Java
-        // helper travel with the app (YARN localizes spark.files into the container's
-        // directory, where the program runs), and the config is named relative to it.
+        // On YARN the driver runs in the cluster: its config, its package (one zip, see
+        // driver::program), the Scala bridge and the Java helper travel with the app (YARN
+        // localizes spark.files into the container's directory, where the program runs), and
+        // the config is named relative to it.
         let config_arg = if let Some(monitor) = &self.yarn {
             crate::launch::add_yarn_conf(&mut conf, &app_tag, monitor.server_tag(), true);
             let bridge = program.with_file_name(driver::SCALA_BRIDGE_FILE);
+            let package = program.with_file_name(driver::DRIVER_PACKAGE_ZIP);
             let mut shipped = format!(
-                "file://{},file://{}",
+                "file://{},file://{},file://{}",
                 config_path.display(),
+                package.display(),
                 bridge.display()
             );
             // The Java helper of `jobType: "spark"` jobs (named by its file name in the config).

@@ -19,6 +19,7 @@
 //!
 //! Tests run against `tests/yarn/rm_emulator.py` (see `tests/yarn/EMULATOR.md`).
 
+mod apps_query;
 pub mod client;
 pub mod cluster;
 pub mod conf;
