@@ -109,7 +109,12 @@ def test_a_job_in_a_busy_loop_is_cancelled_once_its_thread_has_ended(livy, sid, 
             while True:
                 n += 1
         finally:
-            open(str(ended), "w").close()
+            while True:  # the driver repeats the interrupt until the job has ended
+                try:
+                    open(str(ended), "w").close()
+                    break
+                except KeyboardInterrupt:
+                    pass
 
     job = submit_job(livy, sid, spin)
     wait_for_file(entered, "the job to run")
@@ -138,7 +143,12 @@ def test_a_job_blocked_in_a_sleep_is_started_until_the_timeout_and_the_session_g
         try:
             t.sleep(CANCEL_TIMEOUT + 20)
         finally:
-            open(str(ended), "w").close()
+            while True:  # the driver repeats the interrupt until the job has ended
+                try:
+                    open(str(ended), "w").close()
+                    break
+                except KeyboardInterrupt:
+                    pass
 
     job = submit_job(livy, sid, doze)
     wait_for_file(entered, "the job to sleep")
@@ -174,3 +184,42 @@ def test_a_job_blocked_in_a_sleep_is_started_until_the_timeout_and_the_session_g
     assert not ended.exists()
     wait_for_file(ended, "the sleeping job's thread to end by itself")
     assert job_status(livy, sid, job)["state"] == "CANCELLED"
+
+
+def test_a_job_that_catches_the_interrupt_and_starts_spark_again_is_cancelled_by_its_group(
+        livy, sid, tmp_path):
+    """The driver repeats the cancel until the job ends: a job that swallows the interrupt and
+    starts another Spark action has that action cancelled too (its job group is cancelled
+    again), so it ends well before the timeout — and only then is it CANCELLED."""
+    entered, ended = tmp_path / "entered", tmp_path / "ended"
+
+    def stubborn(ctx):
+        import time as t
+
+        open(str(entered), "w").close()
+        try:
+            end = t.time() + 60
+            while t.time() < end:
+                try:
+                    ctx.sc.parallelize([1, 2], 2).map(lambda x: t.sleep(30) or x).count()
+                except KeyboardInterrupt:
+                    pass
+        finally:
+            while True:  # the driver repeats the interrupt until the job has ended
+                try:
+                    open(str(ended), "w").close()
+                    break
+                except KeyboardInterrupt:
+                    pass
+
+    job = submit_job(livy, sid, stubborn)
+    wait_for_file(entered, "the job to run")
+    time.sleep(1)  # its first Spark action runs (the cancel must also reach later ones)
+    t0 = time.monotonic()
+    cancel(livy, sid, job)
+    seen = watch_until_finished(livy, sid, job, CANCEL_TIMEOUT + 10)
+    took = time.monotonic() - t0
+    assert job_status(livy, sid, job)["state"] == "CANCELLED", seen
+    assert ended.exists(), "CANCELLED while its thread still ran"
+    assert {state for _, state in seen[:-1]} <= {"STARTED"}, seen
+    assert took < CANCEL_TIMEOUT - 2, seen
