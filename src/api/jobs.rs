@@ -191,14 +191,14 @@ async fn add(
     let mut resolved = resolve_uri(&uri, &app.conf).map_err(ApiError::BadRequest)?;
     // On YARN a file on the server's disk is out of the driver's reach: it is staged in the
     // cluster file system and added from there.
-    if let (Some(staging), Some(local)) = (&session.staging, local_file(&resolved)) {
+    if let (Some(_), Some(local)) = (&session.staging, local_file(&resolved)) {
         let name = local
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
-        resolved = staging
-            .put_file(&name, &local, app.conf.files_upload_max)
+        resolved = session
+            .stage_file(&name, &local, app.conf.files_upload_max)
             .await?;
     }
     session.add_resource(what, resolved).await?;
@@ -289,8 +289,8 @@ async fn upload(
         // On YARN the driver reads the file from the session's staging directory in the
         // cluster file system; the server's copy was only the way there.
         let uri = match &session.staging {
-            Some(staging) => {
-                let staged = staging.put_file(&name, &path, file_max).await;
+            Some(_) => {
+                let staged = session.stage_file(&name, &path, file_max).await;
                 let _ = tokio::fs::remove_file(&path).await;
                 staged?
             }

@@ -76,6 +76,7 @@ pub async fn run(
         completions: HashMap::new(),
         acks: HashMap::new(),
         ack_deadlines: std::collections::BTreeMap::new(),
+        job_cancel_deadlines: std::collections::BTreeMap::new(),
         addition_timeout: settings.addition_timeout,
         queued: VecDeque::new(),
         next_req: 0,
@@ -89,8 +90,10 @@ pub async fn run(
     }
     loop {
         let ack_deadline = link.next_ack_deadline();
+        let job_cancel_deadline = link.job_cancel_deadlines.values().min().copied();
         tokio::select! {
             _ = sleep_until_some(ack_deadline) => link.fail_unconfirmed_additions().await,
+            _ = sleep_until_some(job_cancel_deadline) => link.give_up_job_cancels(),
             frame = frames.recv() => match frame {
                 Some(Ok(value)) => link.on_frame(value).await,
                 Some(Err(e)) => {
@@ -201,7 +204,10 @@ async fn wait_for_driver(
                     let _ = reply.send(Vec::new());
                 }
                 // A job cancelled before the driver came never reaches it.
-                Some(LinkCommand::CancelJob(id)) => early.retain(|held| !is_job(held, id)),
+                Some(LinkCommand::CancelJob(id)) => {
+                    early.retain(|held| !is_job(held, id));
+                    session.job_dropped(id);
+                }
                 Some(
                     cmd @ (LinkCommand::Job { .. }
                     | LinkCommand::AddResource { .. }
@@ -266,6 +272,9 @@ struct Link {
     acks: HashMap<u64, oneshot::Sender<Result<(), String>>>,
     /// When each unconfirmed addition in `acks` times out (by request id).
     ack_deadlines: std::collections::BTreeMap<u64, tokio::time::Instant>,
+    /// When each job being cancelled is `CANCELLED` even if the driver has not said its thread
+    /// ended (`livy.rsc.job-cancel.timeout`; by job id).
+    job_cancel_deadlines: std::collections::BTreeMap<u64, tokio::time::Instant>,
     addition_timeout: Duration,
     /// Jobs and additions (`Job`, `AddResource`) held, in order: sent before the driver was
     /// ready, or after an addition the driver has not confirmed yet (see [`Link::hold`]).
@@ -372,16 +381,8 @@ impl Link {
                 }
             }
             FromDriver::JobResult { req, result, error } => {
-                session.update_job(req, |job| match (result, error) {
-                    (_, Some(error)) => {
-                        job.state = JobState::Failed;
-                        job.error = Some(error);
-                    }
-                    (result, None) => {
-                        job.state = JobState::Succeeded;
-                        job.result = result;
-                    }
-                });
+                self.job_cancel_deadlines.remove(&req);
+                session.job_ended(req, result, error);
             }
             FromDriver::Ack { req, error } => {
                 self.ack_deadlines.remove(&req);
@@ -407,12 +408,25 @@ impl Link {
                     .map(|j| j.id)
                     .collect();
                 for id in lost_jobs {
+                    // One being cancelled has ended: that is all its cancel waited for.
+                    let cancelled = session.job_cancelling(id);
                     session.update_job(id, |j| {
-                        j.state = JobState::Failed;
-                        j.error = Some(
-                            "the job's result was lost while the livy-rs server restarted".into(),
-                        );
+                        if cancelled {
+                            j.state = JobState::Cancelled;
+                        } else {
+                            j.state = JobState::Failed;
+                            j.error = Some(
+                                "the job's result was lost while the livy-rs server restarted"
+                                    .into(),
+                            );
+                        }
                     });
+                }
+                // Cancels the old server asked for: told again, with a fresh timeout.
+                for id in session.cancelling_jobs() {
+                    if running_jobs.contains(&id) {
+                        self.cancel_sent_job(id).await;
+                    }
                 }
                 tracing::info!(
                     session_id = session.id,
@@ -586,14 +600,12 @@ impl Link {
             }
             LinkCommand::Job { id, job, kind, .. } => self.send_job(id, job, kind).await,
             LinkCommand::CancelJob(id) => {
+                let held = self.queued.len();
                 self.queued.retain(|held| !is_job(held, id));
-                if self.ready {
-                    let _ = self
-                        .send(&ToDriver::CancelJob {
-                            req: id,
-                            job_id: job_group(self.session.id, id),
-                        })
-                        .await;
+                if self.queued.len() < held {
+                    self.session.job_dropped(id);
+                } else {
+                    self.cancel_sent_job(id).await;
                 }
             }
             LinkCommand::AddResource {
@@ -690,6 +702,36 @@ impl Link {
             if let Some(reply) = self.acks.remove(&req) {
                 let _ = reply.send(Err(format!("could not be sent to the driver: {why}")));
             }
+        }
+    }
+
+    /// Interrupts a job the driver has (its thread, its Spark job group; the driver repeats
+    /// the interrupt until the thread ends) and arms its `job-cancel.timeout`.
+    async fn cancel_sent_job(&mut self, id: u64) {
+        self.job_cancel_deadlines
+            .insert(id, tokio::time::Instant::now() + self.cancel_timeout);
+        if self.ready {
+            let _ = self
+                .send(&ToDriver::CancelJob {
+                    req: id,
+                    job_id: job_group(self.session.id, id),
+                })
+                .await;
+        }
+    }
+
+    /// Jobs whose cancel timed out are `CANCELLED` now (see [`Session::job_cancel_timed_out`]).
+    fn give_up_job_cancels(&mut self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<u64> = self
+            .job_cancel_deadlines
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.job_cancel_deadlines.remove(&id);
+            self.session.job_cancel_timed_out(id);
         }
     }
 

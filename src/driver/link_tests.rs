@@ -23,6 +23,8 @@ struct Limits {
     /// I/O error while reads still work (a connection broken in one direction).
     break_writes: bool,
     addition_timeout: Duration,
+    /// `livy.rsc.job-cancel.timeout`.
+    cancel_timeout: Duration,
 }
 
 const DEFAULT: Limits = Limits {
@@ -30,6 +32,7 @@ const DEFAULT: Limits = Limits {
     output_max: 0,
     break_writes: false,
     addition_timeout: WAIT,
+    cancel_timeout: WAIT,
 };
 
 /// A session whose link runs against a driver the test plays; the driver is `ready`.
@@ -63,7 +66,7 @@ async fn connected(limits: Limits) -> (Arc<Session>, ClientStream) {
             connect_timeout: WAIT,
             max_message: limits.max_message,
             output_max: limits.output_max,
-            cancel_timeout: WAIT,
+            cancel_timeout: limits.cancel_timeout,
             addition_timeout: limits.addition_timeout,
             channel: server.clone(),
             resume: false,
@@ -262,5 +265,75 @@ async fn an_addition_the_driver_never_confirms_fails_in_time_and_frees_the_queue
     );
     // A late confirmation changes nothing.
     send(&mut driver, &json!({"type": "ack", "req": 1})).await;
+    assert_eq!(session.state(), SessionState::Idle);
+}
+
+/// A cancelled job is `CANCELLED` only once the driver says its thread ended, or after
+/// `livy.rsc.job-cancel.timeout`: never while the driver may still run it unasked.
+#[tokio::test]
+async fn a_cancelled_job_stays_started_until_the_driver_confirms_or_the_timeout() {
+    let timeout = Duration::from_secs(2);
+    let (session, mut driver) = connected(Limits {
+        cancel_timeout: timeout,
+        ..DEFAULT
+    })
+    .await;
+    let state = |id| session.job(id).unwrap().state;
+    let confirmed = session.submit_job("AAAA".into(), JobKind::Python).unwrap();
+    let stuck = session.submit_job("AAAA".into(), JobKind::Python).unwrap();
+    for _ in 0..2 {
+        assert_eq!(next_frame(&mut driver).await["type"], "job");
+    }
+
+    session.cancel_job(confirmed.id).unwrap();
+    let frame = next_frame(&mut driver).await;
+    assert_eq!(
+        (frame["type"].as_str(), frame["req"].as_u64()),
+        (Some("cancel_job"), Some(confirmed.id)),
+        "{frame}"
+    );
+    assert_eq!(
+        state(confirmed.id),
+        JobState::Started,
+        "no confirmation yet"
+    );
+    send(
+        &mut driver,
+        &json!({"type": "job_result", "req": confirmed.id, "error": "Client job error:KeyboardInterrupt"}),
+    )
+    .await;
+    session
+        .wait_until(WAIT, |s| s.job(confirmed.id).unwrap().state.is_finished())
+        .await;
+    let done = session.job(confirmed.id).unwrap();
+    assert_eq!((done.state, done.error), (JobState::Cancelled, None));
+
+    // The driver never confirms this one: CANCELLED at the timeout, not before.
+    let asked = std::time::Instant::now();
+    session.cancel_job(stuck.id).unwrap();
+    assert_eq!(next_frame(&mut driver).await["type"], "cancel_job");
+    session
+        .wait_until(WAIT, |s| s.job(stuck.id).unwrap().state.is_finished())
+        .await;
+    assert_eq!(state(stuck.id), JobState::Cancelled);
+    assert!(asked.elapsed() >= timeout, "{:?}", asked.elapsed());
+    // Its late end changes nothing, and the next job runs.
+    send(
+        &mut driver,
+        &json!({"type": "job_result", "req": stuck.id, "result": "eA=="}),
+    )
+    .await;
+    let next = session.submit_job("AAAA".into(), JobKind::Python).unwrap();
+    assert_eq!(next_frame(&mut driver).await["req"], next.id);
+    send(
+        &mut driver,
+        &json!({"type": "job_result", "req": next.id, "result": "eQ=="}),
+    )
+    .await;
+    session
+        .wait_until(WAIT, |s| s.job(next.id).unwrap().state.is_finished())
+        .await;
+    assert_eq!(state(next.id), JobState::Succeeded);
+    assert_eq!(state(stuck.id), JobState::Cancelled);
     assert_eq!(session.state(), SessionState::Idle);
 }

@@ -15,7 +15,7 @@ use crate::logs::ProcessLogs;
 use crate::statements::{now_ms, Statement, Statements};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,6 +31,9 @@ pub(crate) struct Runtime {
     pub last_heartbeat: Instant,
     pub created_at: Instant,
     pub jobs: BTreeMap<u64, JobStatus>,
+    /// Jobs whose cancel was asked for and that have not ended yet: they stay `STARTED` until
+    /// the driver says their thread ended, or until `livy.rsc.job-cancel.timeout`.
+    pub cancelling_jobs: BTreeSet<u64>,
     pub next_job_id: u64,
     /// Why the session ended (the first reason, as [`Session::end`] found it), for requests that
     /// were still waiting for its driver.
@@ -245,6 +248,7 @@ impl Session {
                 last_heartbeat: now,
                 created_at: now,
                 jobs: BTreeMap::new(),
+                cancelling_jobs: BTreeSet::new(),
                 next_job_id: 1,
                 end_reason: None,
             }),
@@ -344,11 +348,17 @@ impl Session {
             self.logs.set_diagnostics(why);
             rt.end_reason = Some(reason.clone());
             rt.statements.abandon(&reason, now_ms());
-            // Jobs that can no longer run (say, sent while the session started) fail with why.
+            // Jobs that can no longer run (say, sent while the session started) fail with why;
+            // one being cancelled is cancelled: its thread ended with the driver.
+            let cancelling = std::mem::take(&mut rt.cancelling_jobs);
             for job in rt.jobs.values_mut() {
                 if matches!(job.state, JobState::Queued | JobState::Started) {
-                    job.state = JobState::Failed;
-                    job.error = Some(format!("The session ended: {reason}"));
+                    if cancelling.contains(&job.id) {
+                        job.state = JobState::Cancelled;
+                    } else {
+                        job.state = JobState::Failed;
+                        job.error = Some(format!("The session ended: {reason}"));
+                    }
                 }
             }
             evict_finished_jobs(&mut rt.jobs, self.retained_jobs);

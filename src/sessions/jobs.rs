@@ -111,17 +111,20 @@ impl Session {
     }
 
     /// Changes an unfinished job; returns whether it was. A job that ends here may push the
-    /// oldest finished ones out (see `retained_jobs`).
+    /// oldest finished ones out (see `retained_jobs`), and is no longer being cancelled.
     pub(crate) fn update_job(&self, id: u64, f: impl FnOnce(&mut JobStatus)) -> bool {
         let changed = {
             let mut rt = self.runtime.lock();
-            let changed = match rt.jobs.get_mut(&id) {
+            let (changed, ended) = match rt.jobs.get_mut(&id) {
                 Some(job) if !job.state.is_finished() => {
                     f(job);
-                    true
+                    (true, job.state.is_finished())
                 }
-                _ => false,
+                _ => (false, false),
             };
+            if ended {
+                rt.cancelling_jobs.remove(&id);
+            }
             if changed {
                 evict_finished_jobs(&mut rt.jobs, self.retained_jobs);
             }
@@ -131,15 +134,83 @@ impl Session {
         changed
     }
 
+    /// Asks for a job's cancel. Like a statement's, it is truthful: a job the driver runs stays
+    /// `STARTED` until the driver says its thread ended (then `CANCELLED`), or until
+    /// `livy.rsc.job-cancel.timeout` (see [`Session::job_cancel_timed_out`]); one not sent yet
+    /// never runs and is `CANCELLED` as soon as the link drops it. Only the first cancel of an
+    /// unfinished job reaches the link.
     pub fn cancel_job(&self, id: u64) -> Result<(), ApiError> {
-        if self.job(id).is_none() {
-            return Err(ApiError::NotFound(format!("Job {id} not found.")));
-        }
-        // Only the first cancel of a running job reaches the driver.
-        if self.update_job(id, |j| j.state = JobState::Cancelled) {
+        let first = {
+            let mut rt = self.runtime.lock();
+            match rt.jobs.get(&id) {
+                None => return Err(ApiError::NotFound(format!("Job {id} not found."))),
+                Some(job) if job.state.is_finished() => false,
+                Some(_) => rt.cancelling_jobs.insert(id),
+            }
+        };
+        if first {
             self.command(LinkCommand::CancelJob(id));
+            self.notify();
         }
         Ok(())
+    }
+
+    /// Whether a job's cancel was asked for and it has not ended yet.
+    pub(crate) fn job_cancelling(&self, id: u64) -> bool {
+        self.runtime.lock().cancelling_jobs.contains(&id)
+    }
+
+    /// The jobs being cancelled (a resumed driver is told again).
+    pub(crate) fn cancelling_jobs(&self) -> Vec<u64> {
+        self.runtime
+            .lock()
+            .cancelling_jobs
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// A cancelled job that never reached the driver (the link dropped it): cancelled now.
+    pub(crate) fn job_dropped(&self, id: u64) {
+        self.update_job(id, |j| j.state = JobState::Cancelled);
+    }
+
+    /// The driver says a job's thread ended, with its result or its error. After a cancel, an
+    /// error (the interrupt, or a Spark job cancelled with its group) means `CANCELLED`; a
+    /// result means the job had finished before the interrupt could reach it (`SUCCEEDED`, as
+    /// Livy's cancel of a job whose future is done leaves it).
+    pub(crate) fn job_ended(&self, id: u64, result: Option<String>, error: Option<String>) {
+        let cancelling = self.job_cancelling(id);
+        self.update_job(id, |job| match (result, error) {
+            (_, Some(_)) if cancelling => job.state = JobState::Cancelled,
+            (_, Some(error)) => {
+                job.state = JobState::Failed;
+                job.error = Some(error);
+            }
+            (result, None) => {
+                job.state = JobState::Succeeded;
+                job.result = result;
+            }
+        });
+    }
+
+    /// `livy.rsc.job-cancel.timeout` passed since a job's cancel: it is `CANCELLED` whatever its
+    /// code does (a thread blocked in one long C call, say `time.sleep(300)`, cannot be
+    /// interrupted; it runs on beside the next jobs and statements, which do not wait for it).
+    /// Returns whether it was still running.
+    pub(crate) fn job_cancel_timed_out(&self, id: u64) -> bool {
+        if !self.job_cancelling(id) {
+            return false;
+        }
+        let gave_up = self.update_job(id, |j| j.state = JobState::Cancelled);
+        if gave_up {
+            tracing::info!(
+                session_id = self.id,
+                job = id,
+                "the job did not end in time after its cancel; marked cancelled (its thread may still run)"
+            );
+        }
+        gave_up
     }
 
     /// Adds a file, Python file or jar to the running context; waits for the driver's answer.
@@ -206,6 +277,26 @@ impl Session {
                 "The driver did not confirm the addition.".into(),
             )),
         }
+    }
+
+    /// Stages the local file `local` (at most `max` bytes) as `name` in the session's staging
+    /// directory on the cluster (see [`super::staging`]); returns its URI there. The record is
+    /// written again when this made the directory, so a restarted server still deletes it.
+    pub async fn stage_file(
+        &self,
+        name: &str,
+        local: &std::path::Path,
+        max: usize,
+    ) -> Result<String, ApiError> {
+        let Some(staging) = &self.staging else {
+            return Ok(local.display().to_string());
+        };
+        let had_dir = staging.dir().is_some();
+        let staged = staging.put_file(name, local, max).await;
+        if !had_dir && staging.dir().is_some() {
+            self.notify();
+        }
+        staged
     }
 
     /// Why an addition that waited for the driver was not made: the session ended first.

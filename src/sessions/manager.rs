@@ -665,7 +665,13 @@ impl InteractiveSessions {
         if finished {
             return Ok(());
         }
-        if let Some(p) = process.as_ref().filter(|p| !p.is_running()) {
+        // On YARN (cluster mode) spark-submit ends once the app is submitted: its end says
+        // nothing of the driver, which runs in its container and dials back (or the YARN
+        // monitor reports the app's end).
+        if let Some(p) = process
+            .as_ref()
+            .filter(|p| !p.is_running() && !session.on_yarn)
+        {
             // A local driver waits for a restart only livy.rsc.server.idle-timeout long.
             let exit = p.exit();
             session.end(

@@ -39,9 +39,16 @@ pub struct SessionRecord {
     /// The next statement id; the statements are records of their own.
     pub next_statement_id: u32,
     pub jobs: Vec<JobStatus>,
+    /// Jobs whose cancel was asked for and that had not ended (absent in older records).
+    #[serde(default)]
+    pub cancelling_jobs: Vec<u64>,
     pub next_job_id: u64,
     pub process: Option<ProcessRecord>,
     pub diagnostics: Vec<String>,
+    /// On YARN: the session's staging directory in the cluster file system, once made (absent
+    /// in older records), so a restarted server deletes it when the session ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staging_dir: Option<String>,
 }
 
 impl Recordable for Session {
@@ -81,9 +88,11 @@ impl Recordable for Session {
                 finished_ms: finished_at.map(ms_of),
                 next_statement_id: rt.statements.next_id(),
                 jobs: rt.jobs.values().cloned().collect(),
+                cancelling_jobs: rt.cancelling_jobs.iter().copied().collect(),
                 next_job_id: rt.next_job_id,
                 process: self.life.child().and_then(|c| c.detached.clone()),
                 diagnostics: self.logs.diagnostics(),
+                staging_dir: self.staging.as_ref().and_then(|s| s.dir()),
             }
         };
         serde_json::to_vec(&record)
@@ -104,6 +113,9 @@ pub(crate) fn restore(
     retained_statements: usize,
     recovery: Arc<crate::recovery::Recovery>,
 ) -> (Arc<Session>, super::interactive::Commands) {
+    if let (Some(staging), Some(dir)) = (&staging, record.staging_dir.clone()) {
+        staging.restore_dir(dir);
+    }
     let (session, commands) = Session::new(NewSession {
         id: record.id,
         app_tag: record.app_tag.clone(),
@@ -146,6 +158,11 @@ pub(crate) fn restore(
             .into_iter()
             .map(|j| (j.id, j))
             .collect::<BTreeMap<_, _>>();
+        rt.cancelling_jobs = record
+            .cancelling_jobs
+            .into_iter()
+            .filter(|id| rt.jobs.get(id).is_some_and(|j| !j.state.is_finished()))
+            .collect();
         rt.next_job_id = record.next_job_id.max(1);
         rt.last_activity = instant_of(record.last_activity_ms);
         rt.created_at = instant_of(record.created_ms);

@@ -25,8 +25,9 @@ pub struct Staging {
     root: Option<String>,
     /// The proxy user the files belong to (`doas`), when impersonating.
     proxy_user: Option<String>,
-    /// The directory's path once made.
-    dir: tokio::sync::Mutex<Option<String>>,
+    /// The directory's path once made (made once: concurrent first uploads wait for one
+    /// another; kept in the session's recovery record, so a restarted server cleans it up).
+    dir: tokio::sync::OnceCell<String>,
 }
 
 /// Checks an uploaded file's name where it becomes a path in the cluster file system and a URI
@@ -63,21 +64,27 @@ impl Staging {
             cluster,
             root,
             proxy_user,
-            dir: tokio::sync::Mutex::new(None),
+            dir: tokio::sync::OnceCell::new(),
         }
     }
 
     /// The directory's path, if it was made.
-    pub async fn dir(&self) -> Option<String> {
-        self.dir.lock().await.clone()
+    pub fn dir(&self) -> Option<String> {
+        self.dir.get().cloned()
+    }
+
+    /// The directory a session made before a server restart (from its recovery record): later
+    /// uploads go there, and it is deleted when the session ends.
+    pub fn restore_dir(&self, dir: String) {
+        let _ = self.dir.set(dir);
     }
 
     /// Makes the session's directory on first use; returns its path.
     async fn ensure_dir(&self) -> Result<String, ApiError> {
-        let mut dir = self.dir.lock().await;
-        if let Some(d) = dir.as_ref() {
-            return Ok(d.clone());
-        }
+        Ok(self.dir.get_or_try_init(|| self.make_dir()).await?.clone())
+    }
+
+    async fn make_dir(&self) -> Result<String, ApiError> {
         let hdfs = self
             .cluster
             .hdfs()
@@ -97,7 +104,6 @@ impl Staging {
         hdfs.mkdirs(&path, Some(0o700), caller)
             .await
             .map_err(|e| failed("Cannot create the session's staging directory", e))?;
-        *dir = Some(path.clone());
         Ok(path)
     }
 
@@ -146,8 +152,9 @@ impl Staging {
     }
 
     /// Deletes the directory, if one was made (logged, never failing: the session is over).
+    /// Deleting it again (a finished session recovered after a restart) changes nothing.
     pub async fn clean(&self, session_id: u32) {
-        let Some(path) = self.dir.lock().await.take() else {
+        let Some(path) = self.dir() else {
             return;
         };
         let Ok(hdfs) = self.cluster.hdfs() else {

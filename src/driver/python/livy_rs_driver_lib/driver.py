@@ -84,6 +84,8 @@ class Driver(StatementsMixin, JobsMixin, AdditionsMixin):
         # Start-up milestones (epoch seconds), logged once the driver is ready.
         self.milestones = [("python_start", STARTED)]
         self.cancelled_jobs = set()  # reqs cancelled and not yet ended (see cancel_job)
+        self.job_groups = {}  # req -> Spark job group of a running job, for its re-cancels
+        self.next_job_cancel_at = 0.0
 
     # -- plumbing ---------------------------------------------------------------------------
 

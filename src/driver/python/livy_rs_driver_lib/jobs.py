@@ -6,6 +6,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 import traceback
 
 from .cancel import clear_async_exc, post_async_exc
@@ -163,19 +164,28 @@ class JobsMixin(object):
     """Job API messages, a part of the Driver (driver.py holds its state)."""
 
     def handle_job(self, msg):
-        if msg.get("job_type") == "spark":
-            self.send_job_reply(self.java_jobs.run(msg))
-            with self.jobs_lock:
-                self.cancelled_jobs.discard(msg.get("req"))
-            return
         req = msg.get("req")
+        java = msg.get("job_type") == "spark"
         with self.jobs_lock:
             if req in self.cancelled_jobs:  # cancelled before its thread got here
                 self.cancelled_jobs.discard(req)
                 self.send_job_reply({"type": "job_result", "req": req,
                                      "error": "Client job error:KeyboardInterrupt: cancelled"})
                 return
-            self.jobs[req] = threading.get_ident()
+            # A Java job's thread is the JVM's: it is interrupted there (no Python ident).
+            self.jobs[req] = None if java else threading.get_ident()
+            if msg.get("job_id") is not None:
+                self.job_groups[req] = str(msg["job_id"])
+        if java:
+            try:
+                reply = self.java_jobs.run(msg)
+            finally:
+                with self.jobs_lock:
+                    self.jobs.pop(req, None)
+                    self.job_groups.pop(req, None)
+                    self.cancelled_jobs.discard(req)
+            self.send_job_reply(reply)
+            return
         reply = {"type": "job_result", "req": req}
         try:
             try:
@@ -189,6 +199,7 @@ class JobsMixin(object):
             finally:
                 with self.jobs_lock:
                     self.jobs.pop(req, None)
+                    self.job_groups.pop(req, None)
                     self.cancelled_jobs.discard(req)
                     clear_async_exc(threading.get_ident())  # a cancel that came too late
         except BaseException:  # noqa: B036 - report everything, including a cancel
@@ -214,7 +225,11 @@ class JobsMixin(object):
         bytecode: Python loops, short sleeps and Spark actions (whose job group is cancelled)
         end at once; a job blocked in one long call -- `time.sleep(300)`, a socket read, C code
         -- ends only when that call returns (a blocking call interrupted by a signal is retried,
-        PEP 475). The server reports the job CANCELLED either way; its thread may run on."""
+        PEP 475). The job's end (its `job_result`) is what the server waits for to report it
+        CANCELLED; one that does not end in livy.rsc.job-cancel.timeout is reported CANCELLED
+        then, while its thread runs on. Until the job ends, every trigger interval repeats the
+        interrupt, the group's cancel (a job that caught the interrupt and starts another Spark
+        action) and a Java job's Thread.interrupt (one that swallowed the first)."""
         req = msg.get("req")
         if msg.get("job_id") is not None:
             try:
@@ -230,8 +245,28 @@ class JobsMixin(object):
         self.interrupt_cancelled_jobs()
 
     def interrupt_cancelled_jobs(self):
+        """Interrupts the cancelled jobs still running (see `cancel_job`): the asynchronous
+        exception at every call, the Spark job group and a Java job's thread once per trigger
+        interval (they go through py4j)."""
+        now = time.time()
+        again = now >= self.next_job_cancel_at
+        groups = []
         with self.jobs_lock:
             for req in self.cancelled_jobs:
-                ident = self.jobs.get(req)
+                if req not in self.jobs:
+                    continue
+                ident = self.jobs[req]
                 if ident is not None:
                     post_async_exc(ident, KeyboardInterrupt)
+                if again and req in self.job_groups:
+                    groups.append((self.job_groups[req], ident is None))
+        if not groups:
+            return
+        self.next_job_cancel_at = now + self.cancel_interval
+        for group, java in groups:
+            try:
+                self.sc.cancelJobGroup(group)
+                if java and self.java_jobs is not None:
+                    self.java_jobs.cancel(group)
+            except Exception as e:
+                log("re-cancelling job group %s failed: %s" % (group, e))
