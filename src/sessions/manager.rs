@@ -12,7 +12,7 @@ use crate::driver::{self, link};
 use crate::error::ApiError;
 use crate::launch::prepare::launch_conf;
 use crate::launch::{ChildExit, LaunchSpec, Launcher};
-use crate::yarn::monitor::{AppListener, AppMonitor};
+use crate::yarn::monitor::AppMonitor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Weak;
@@ -73,7 +73,7 @@ pub struct InteractiveSessions {
     pub(super) access: Arc<AccessManager>,
     /// The driver channel and the driver program on disk, set up on first use so a server that
     /// only runs batches opens no extra port.
-    channel: OnceCell<(Arc<ChannelServer>, PathBuf)>,
+    pub(super) channel: OnceCell<(Arc<ChannelServer>, PathBuf)>,
     pub(super) work_dir: PathBuf,
     pub(super) tasks: TaskTracker,
     pub(super) yarn: Option<Arc<AppMonitor>>,
@@ -81,11 +81,6 @@ pub struct InteractiveSessions {
     /// The warm pool of drivers (`livy.server.session.pool.*`), when configured.
     pub(super) pool: Option<super::pool::Pool>,
 }
-
-/// The driver channel's identity and port in the recovery store.
-const CHANNEL_KEY: &str = "v1/channel";
-/// Extra time a restarted server gives drivers beyond their own dial-back window.
-const REDIAL_MARGIN: Duration = Duration::from_secs(30);
 
 impl InteractiveSessions {
     pub fn new(
@@ -124,65 +119,6 @@ impl InteractiveSessions {
         self.registry
             .get(id_or_name)
             .ok_or_else(|| ApiError::session_not_found(id_or_name))
-    }
-
-    async fn channel(&self) -> Result<&(Arc<ChannelServer>, PathBuf), ApiError> {
-        self.channel
-            .get_or_try_init(|| async {
-                let rsc = &self.conf.rsc;
-                let local = self.conf.spark.master.starts_with("local");
-                let bind = channel_bind(rsc, local);
-                let advertise = rsc.launcher_address.clone().unwrap_or_else(|| {
-                    if local {
-                        "127.0.0.1".into()
-                    } else {
-                        hostname()
-                    }
-                });
-                let ha = self.recovery.as_ref().and_then(|r| r.ha());
-                let (identity, port) = match ha {
-                    // One certificate for the whole service (drivers pin it and may dial any
-                    // server); each server its own port.
-                    Some(ha) => (ha.channel_identity().await?, None),
-                    None => self.channel_identity().await?,
-                };
-                let server =
-                    ChannelServer::start(&bind, &advertise, rsc.port_range, identity, port).await?;
-                if let Some(recovery) = self.recovery.as_ref().filter(|r| r.ha().is_none()) {
-                    let port = server.advertised.rsplit(':').next().unwrap_or_default();
-                    let record = serde_json::json!({
-                        "port": port.parse::<u16>().unwrap_or(0),
-                        "cert": hex::encode(&server.identity_der.0),
-                        "key": hex::encode(&server.identity_der.1),
-                    });
-                    recovery.put(CHANNEL_KEY.into(), record.to_string().into_bytes());
-                    recovery.flush(crate::recovery::ANSWER_WAIT).await;
-                }
-                let dir = self.work_dir.join("driver");
-                std::fs::create_dir_all(&dir)?;
-                let program = driver::write_program(&dir)?;
-                Ok::<_, anyhow::Error>((server, program))
-            })
-            .await
-            .map_err(ApiError::Internal)
-    }
-
-    /// The channel's TLS identity: the stored one after a restart (drivers pinned it), else new.
-    async fn channel_identity(
-        &self,
-    ) -> anyhow::Result<(crate::driver::tls::ChannelIdentity, Option<u16>)> {
-        use crate::driver::tls::ChannelIdentity;
-        if let Some(recovery) = &self.recovery {
-            if let Some(bytes) = recovery.get(CHANNEL_KEY).await? {
-                let v: serde_json::Value = serde_json::from_slice(&bytes)?;
-                let part = |k: &str| hex::decode(v[k].as_str().unwrap_or_default());
-                if let (Ok(cert), Ok(key)) = (part("cert"), part("key")) {
-                    let port = v["port"].as_u64().and_then(|p| u16::try_from(p).ok());
-                    return Ok((ChannelIdentity::from_der(cert, key)?, port));
-                }
-            }
-        }
-        Ok((ChannelIdentity::generate()?, None))
     }
 
     /// Validates a request, then launches its driver — or hands it a ready driver of the warm
@@ -573,168 +509,6 @@ impl InteractiveSessions {
     }
 }
 
-impl InteractiveSessions {
-    /// Loads every session record after a restart. Unfinished sessions come back `recovering`;
-    /// their drivers dial back (and are let in by the same HMAC proof as at launch), or the
-    /// session ends `dead` with a message saying so when they do not in time.
-    pub async fn recover(&self) -> anyhow::Result<usize> {
-        use crate::recovery::INTERACTIVE;
-        let Some(recovery) = self.recovery.clone() else {
-            return Ok(0);
-        };
-        self.clean_stale_pooled().await;
-        let (records, next) = recovery
-            .load_records(INTERACTIVE, |r: &super::record::SessionRecord| r.id)
-            .await?;
-        let count = records.len();
-        for record in records {
-            self.restore(record, &recovery).await?;
-        }
-        self.registry.advance_next_id(next);
-        recovery.set_next_id(INTERACTIVE, self.registry.next_id());
-        Ok(count)
-    }
-
-    /// Active/active: takes over one session another server ran (this server owns it now);
-    /// its driver dials back here. False when its record is gone (deleted meanwhile).
-    pub async fn adopt(&self, id: u32) -> anyhow::Result<bool> {
-        use crate::recovery::INTERACTIVE;
-        let Some(recovery) = self.recovery.clone() else {
-            return Ok(false);
-        };
-        let Some(bytes) = recovery.get(&crate::recovery::key(INTERACTIVE, id)).await? else {
-            return Ok(false);
-        };
-        let mut records = crate::recovery::decode_records(
-            INTERACTIVE,
-            vec![(id, bytes)],
-            |r: &super::record::SessionRecord| r.id,
-        );
-        let Some(record) = records.pop() else {
-            anyhow::bail!("the record of session {id} is unreadable");
-        };
-        self.restore(record, &recovery).await?;
-        Ok(true)
-    }
-
-    /// The driver channel's address (started now if it was not yet).
-    pub async fn channel_address(&self) -> anyhow::Result<String> {
-        let (channel, _) = self.channel().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(channel.advertised.clone())
-    }
-
-    async fn restore(
-        &self,
-        record: super::record::SessionRecord,
-        recovery: &Arc<crate::recovery::Recovery>,
-    ) -> anyhow::Result<()> {
-        let finished = record.state.is_finished();
-        let process = record.process.clone();
-        let secret = record.secret.clone();
-        let statements = crate::recovery::decode_records(
-            "statement",
-            recovery
-                .load_dir(&crate::recovery::statements_key(record.id))
-                .await?,
-            |s: &crate::statements::StatementRecord| s.statement.id,
-        );
-        let record_proxy_user = record.proxy_user.clone();
-        let (session, commands) = super::record::restore(
-            record,
-            statements,
-            self.conf.spark.redaction.clone(),
-            self.staging(record_proxy_user.as_deref()),
-            self.conf.sessions.cache_log_size,
-            self.conf.rsc.retained_statements,
-            recovery.clone(),
-        );
-        tracing::info!(session_id = session.id, state = %session.state(), "recovered session");
-        self.clean_staging_when_ended(&session);
-        if let Some(p) = &process {
-            if finished || !p.is_running() {
-                let done = tokio_util::sync::CancellationToken::new();
-                done.cancel();
-                tokio::spawn(crate::launch::detached::tail(
-                    p.dir.clone(),
-                    session.logs.clone(),
-                    done,
-                ));
-            }
-        }
-        self.registry.restore(session.clone());
-        if finished {
-            return Ok(());
-        }
-        // On YARN (cluster mode) spark-submit ends once the app is submitted: its end says
-        // nothing of the driver, which runs in its container and dials back (or the YARN
-        // monitor reports the app's end).
-        if let Some(p) = process
-            .as_ref()
-            .filter(|p| !p.is_running() && !session.on_yarn)
-        {
-            // A local driver waits for a restart only livy.rsc.server.idle-timeout long.
-            let exit = p.exit();
-            session.end(
-                SessionState::Dead,
-                vec![format!(
-                    "\nlivy-rs: the driver ended while the server was down ({}); a driver waits livy.rsc.server.idle-timeout ({}s) for the server to come back",
-                    exit.describe(),
-                    recovery.conf.driver_redial.as_secs()
-                )],
-            );
-            return Ok(());
-        }
-        let (channel, _) = self.channel().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let connection = channel.expect(session.id, secret);
-        if let Some(p) = process.filter(|p| p.is_running()) {
-            let weak = Arc::downgrade(&session);
-            let mut child = crate::launch::detached::adopt(
-                p.clone(),
-                session.logs.clone(),
-                self.conf.sessions.process_kill_timeout,
-                Box::new(move |exit: &ChildExit| {
-                    if let Some(session) = weak.upgrade() {
-                        session.command(LinkCommand::Exited(exit.clone()));
-                    }
-                }),
-            );
-            child.detached = Some(p);
-            session.set_child(child);
-        }
-        if let Some(monitor) = &self.yarn {
-            let listener: Weak<dyn AppListener> = Arc::downgrade(&session) as Weak<dyn AppListener>;
-            monitor.track(&session.app_tag, listener);
-        }
-        let rsc = &self.conf.rsc;
-        self.tasks.spawn(link::run(
-            session.clone(),
-            commands,
-            connection,
-            link::Settings {
-                connect_timeout: recovery.conf.driver_redial + REDIAL_MARGIN,
-                max_message: rsc.max_message,
-                output_max: rsc.output_max,
-                cancel_timeout: rsc.job_cancel_timeout,
-                addition_timeout: crate::driver::link::ADDITION_TIMEOUT,
-                channel: channel.clone(),
-                resume: true,
-            },
-        ));
-        Ok(())
-    }
-}
-
-/// Where the driver channel listens: where drivers are told to connect
-/// (`livy.rsc.launcher.address`), not every interface; `livy.rsc.rpc.server.address` overrides.
-/// Without either, local mode listens on loopback and YARN on all interfaces (the host name's
-/// address is often a loopback alias on Debian, which containers could not reach).
-fn channel_bind(rsc: &crate::conf::RscConf, local: bool) -> String {
-    rsc.bind_address
-        .clone()
-        .or_else(|| rsc.launcher_address.clone())
-        .unwrap_or_else(|| if local { "127.0.0.1" } else { "0.0.0.0" }.into())
-}
-
 /// Why a `sparkr` session is refused. Livy ran SparkR through R's `SparkR` package; Apache
 /// Spark 4 deprecates it and pip-installed Spark (our embedded default) does not ship it, so
 /// livy-rs has no SparkR interpreter: refusing up front beats a session that can never start.
@@ -761,27 +535,4 @@ fn write_private(dir: &Path, file: &Path, text: &str) -> anyhow::Result<()> {
         .open(file)?;
     f.write_all(text.as_bytes())?;
     Ok(())
-}
-
-fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_channel_listens_on_the_launcher_address_unless_configured() {
-        let mut rsc = crate::test_support::conf_with(&[]).rsc;
-        assert_eq!(channel_bind(&rsc, true), "127.0.0.1");
-        assert_eq!(channel_bind(&rsc, false), "0.0.0.0");
-        rsc.launcher_address = Some("10.1.2.3".into());
-        assert_eq!(channel_bind(&rsc, false), "10.1.2.3");
-        rsc.bind_address = Some("0.0.0.0".into());
-        assert_eq!(channel_bind(&rsc, false), "0.0.0.0");
-    }
 }

@@ -2,12 +2,14 @@
 //! with batches (states, the registry that owns them, application info).
 
 pub mod commands;
+mod driver_channel;
 pub mod interactive;
 pub mod jobs;
 pub mod lifecycle;
 pub mod manager;
 pub mod pool;
 pub mod record;
+mod recover;
 pub mod registry;
 pub mod request;
 pub mod staging;
