@@ -307,21 +307,13 @@ impl Batches {
             .preflight(&conf, request.queue.as_deref(), proxy_user.as_deref())
             .await?;
 
-        let reservation = match self.recovery.as_ref().and_then(|r| r.ha()) {
-            Some(ha) => {
-                crate::ha::ids::reserve(
-                    ha,
-                    &self.registry,
-                    crate::recovery::BATCH,
-                    request.name.as_deref(),
-                )
-                .await?
-            }
-            None => self
-                .registry
-                .reserve(request.name.as_deref())
-                .map_err(ApiError::rejected)?,
-        };
+        let reservation = crate::ha::ids::reserve(
+            self.recovery.as_ref().and_then(|r| r.ha()),
+            &self.registry,
+            crate::recovery::BATCH,
+            request.name.as_deref(),
+        )
+        .await?;
         let id = reservation.id;
         let app_tag = format!("livy-batch-{id}-{}", random_tag()).to_lowercase();
         if let Some(monitor) = &self.yarn {

@@ -67,15 +67,19 @@ impl Ha {
     }
 }
 
-/// Reserves a new entry's id: from the shared counter, owned by this server before anything of
-/// it is written (so no other server ever takes it for an orphan), with its name.
+/// Reserves a new entry's id with its name. Active/active (`ha`): from the shared counter,
+/// owned by this server before anything of it is written (so no other server ever takes it for
+/// an orphan); otherwise from this server's registry.
 pub async fn reserve<T: crate::sessions::Entry>(
-    ha: &Ha,
+    ha: Option<&std::sync::Arc<Ha>>,
     registry: &crate::sessions::Registry<T>,
     kind: &str,
     name: Option<&str>,
 ) -> Result<crate::sessions::Reservation, crate::error::ApiError> {
     use crate::error::ApiError;
+    let Some(ha) = ha else {
+        return registry.reserve(name).map_err(ApiError::rejected);
+    };
     let unavailable = |e: HaError| {
         tracing::warn!(kind, error = %e, "cannot take an id from ZooKeeper");
         ApiError::ServiceUnavailable(
