@@ -16,7 +16,8 @@ class LivyRsBridge {
   private val writer = props.get("livy-rs.writer").asInstanceOf[java.io.PrintWriter]
   private val magicRe = "^%(\\w+)\\W*(.*)".r
   private val lock = new java.util.concurrent.locks.ReentrantLock()
-  @volatile private var runner: Thread = null
+  private val guard = new Object
+  private var runner: Thread = null // guarded by `guard`
 
   private sealed trait Res
   private case class Success(data: List[(String, JValue)]) extends Res
@@ -33,8 +34,8 @@ class LivyRsBridge {
   def execute(code: String): String = {
     lock.lock()
     val saved = Thread.currentThread.getContextClassLoader
-    runner = Thread.currentThread
-    Thread.interrupted() // a cancel meant for the statement before; a real one is sent again
+    Thread.interrupted() // nothing stale can be left (see `cancel`), but be sure
+    guard.synchronized { runner = Thread.currentThread } // from here on a cancel interrupts it
     try {
       val json: JValue = runLines(code.trim.split("\n").toList) match {
         case Success(data) => JObject(JField("status", JString("ok")), JField("data", JObject(data)))
@@ -50,14 +51,17 @@ class LivyRsBridge {
           JField("ename", JString("Internal Error: " + t.getClass.getName)),
           JField("evalue", JString(String.valueOf(t.getMessage))), JField("traceback", JArray(Nil)))))
     } finally {
-      runner = null
-      Thread.interrupted()
+      guard.synchronized { runner = null } // no interrupt can come after this...
+      Thread.interrupted() // ...and one that came as the code ended is dropped here
       Thread.currentThread.setContextClassLoader(saved)
       lock.unlock()
     }
   }
 
-  def cancel(): Unit = { val t = runner; if (t != null) t.interrupt() }
+  // Under `guard`, as `execute` registers and unregisters its thread: an interrupt never lands
+  // after the statement ended (the thread is py4j's and serves the next calls, where a stale
+  // interrupt would fail a Spark action of the next pyspark statement).
+  def cancel(): Unit = guard.synchronized { if (runner != null) runner.interrupt() }
 
   def addJar(url: String): Unit = { lock.lock(); try intp.addUrlsToClassPath(new java.net.URL(url)) finally lock.unlock() }
 

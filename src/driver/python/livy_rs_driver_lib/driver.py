@@ -78,6 +78,11 @@ class Driver(StatementsMixin, JobsMixin, AdditionsMixin):
         self.state_lock = threading.Lock()
         self.result_lock = threading.Lock()
         self.running = None
+        # Statements received and not yet started (ids), and those of them already cancelled:
+        # a cancel can arrive while its statement waits in `statements` (the server sends it
+        # once the statement is sent), and must not be lost then (see `cancel`).
+        self.queued_ids = set()
+        self.cancelled_before_start = set()
         self.wake_monitor = threading.Event()
         self.jobs_lock = threading.Lock()
         self.jobs = {}  # req -> thread ident, for cancel_job
@@ -347,6 +352,8 @@ class Driver(StatementsMixin, JobsMixin, AdditionsMixin):
                     or not isinstance(msg.get("code", ""), str):
                 raise ValueError("execute needs an integer id and a string code")
             self.last_received = max(msg["id"], self.last_received or 0)
+            with self.state_lock:
+                self.queued_ids.add(msg["id"])
             self.statements.put(msg)
         elif t == "cancel":
             self.cancel(msg.get("id"))

@@ -61,9 +61,21 @@ class StatementsMixin(object):
         code = unix_eol(msg.get("code", ""))
         state = _Running(sid, kind)
         with self.state_lock:
-            self.running = state
-        self.wake_monitor.set()
+            self.queued_ids.discard(sid)
+            if sid in self.cancelled_before_start:
+                # Cancelled while it waited for the worker: its code never runs.
+                self.cancelled_before_start.discard(sid)
+                cancelled = True
+            else:
+                cancelled = False
+                self.running = state
         self.send({"type": "started", "id": sid, "at": now_ms()})
+        if cancelled:
+            log("statement %s was cancelled before it started" % sid)
+            with self.result_lock:
+                self.send_result(sid, livy_output(sid, Err("KeyboardInterrupt", "", [])))
+            return
+        self.wake_monitor.set()
         res = None
         try:
             try:
@@ -79,13 +91,14 @@ class StatementsMixin(object):
                             if state.cancel_requested:
                                 clear_async_exc(state.thread_id)
                 elif kind == "spark":
-                    interp = self.scala_interpreter()
-                    if interp is None:
+                    interp, cancelled = self.scala_for(state)
+                    if cancelled:
+                        log("statement %s was cancelled before its code ran" % sid)
+                        res = Err("KeyboardInterrupt", "", [])
+                    elif interp is None:
                         res = Err("InterpreterError", "Fail to start interpreter",
                                   [self.scala_error or ""])
                     else:
-                        with self.state_lock:
-                            state.in_user_code = True
                         try:
                             res = interp.execute(code)
                         finally:
@@ -117,10 +130,33 @@ class StatementsMixin(object):
         with self.result_lock:
             self.send_result(sid, livy_output(sid, res))
 
+    def scala_for(self, state):
+        """(the Scala interpreter, whether `state` was cancelled first): the first statements
+        wait for the interpreter's start (seconds, tens on a busy machine), and a cancel must not
+        wait for it -- nor interrupt it (`in_user_code` is not set yet)."""
+        while not self.scala_lock.acquire(timeout=0.05):
+            if state.cancel_requested:
+                return None, True
+        self.scala_lock.release()
+        interp = self.scala_interpreter()
+        with self.state_lock:
+            if state.cancel_requested:
+                return None, True
+            state.in_user_code = interp is not None
+        return interp, False
+
     def cancel(self, sid):
         with self.state_lock:
             state = self.running
-            if state is None or state.id != sid or state.cancel_requested:
+            if state is None or state.id != sid:
+                # The server sends a cancel once it sent the statement, which may still wait
+                # for the worker (a busy machine, the Scala interpreter still starting): it
+                # must not be lost, or the statement runs to its end.
+                if sid in self.queued_ids:
+                    self.cancelled_before_start.add(sid)
+                    log("cancelling statement %s before it starts" % sid)
+                return
+            if state.cancel_requested:
                 return
             state.cancel_requested = True
             state.next_cancel_at = 0.0

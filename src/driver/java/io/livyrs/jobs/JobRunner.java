@@ -104,7 +104,9 @@ public final class JobRunner {
   public Outcome run(String jobBase64, String group) {
     Thread self = Thread.currentThread();
     ClassLoader before = self.getContextClassLoader();
-    running.put(group, self);
+    synchronized (running) {
+      running.put(group, self);
+    }
     try {
       self.setContextClassLoader(loader);
       jsc.setJobGroup(group, "", true);
@@ -131,19 +133,27 @@ public final class JobRunner {
       t.printStackTrace(new PrintWriter(trace));
       return Outcome.failure(trace.toString());
     } finally {
-      running.remove(group, self);
+      synchronized (running) {
+        running.remove(group, self); // no interrupt can come after this (see cancel)...
+      }
       jsc.clearJobGroup();
-      Thread.interrupted(); // a cancel that came too late must not hit the next job
+      Thread.interrupted(); // ...and one that came as the job ended must not hit the next call
       self.setContextClassLoader(before);
     }
   }
 
-  /** Cancels a running job: its Spark job group, and an interrupt for code that waits. */
+  /**
+   * Cancels a running job: its Spark job group, and an interrupt for code that waits. The
+   * interrupt is sent under the same lock as {@link #run} unregisters the job's thread, so it
+   * never lands after the job ended: the thread is py4j's and serves later calls.
+   */
   public void cancel(String group) {
     jsc.cancelJobGroup(group);
-    Thread t = running.get(group);
-    if (t != null) {
-      t.interrupt();
+    synchronized (running) {
+      Thread t = running.get(group);
+      if (t != null) {
+        t.interrupt();
+      }
     }
   }
 
