@@ -622,6 +622,43 @@ async fn scheduler_gives_queue_headroom() {
 }
 
 #[tokio::test]
+async fn webhdfs_create_from_file_streams_the_local_file() {
+    let emu = Emulator::start(&[]);
+    let fs = webhdfs(&[("nn1", emu.webhdfs_url())]);
+    let alice = Caller::user("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("data.bin");
+    // Several of the body's chunks, none alike, so a chunk lost or repeated shows.
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&local, &data).unwrap();
+    let file = "/user/alice/streamed.bin";
+    fs.create_from_file(file, &local, &CreateOptions::default(), alice)
+        .await
+        .unwrap();
+    assert_eq!(fs.open(file, alice).await.unwrap(), data);
+
+    // A local file that is not there: a clear error, and nothing asked of the cluster.
+    emu.reset_counters().await;
+    let missing = dir.path().join("missing.bin");
+    let err = fs
+        .create_from_file(
+            "/user/alice/m.bin",
+            &missing,
+            &CreateOptions::default(),
+            alice,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, YarnError::LocalFile { path, .. } if path.ends_with("missing.bin")),
+        "{err}"
+    );
+    assert_eq!(count(&emu, "webhdfs", |k| k.contains("op=CREATE")).await, 0);
+}
+
+#[tokio::test]
 async fn webhdfs_round_trip() {
     let emu = Emulator::start(&[]);
     let fs = webhdfs(&[("nn1", emu.webhdfs_url())]);

@@ -109,6 +109,23 @@ impl Staging {
 
     /// Writes `data` as `name` into the directory; returns the URI the driver reads it from.
     pub async fn put(&self, name: &str, data: Vec<u8>) -> Result<String, ApiError> {
+        self.stage(name, Content::Bytes(data)).await
+    }
+
+    /// Stages the local file `local` (at most `max` bytes) as `name`, streamed from disk (an
+    /// upload's size is bounded by `max`, not by the server's memory).
+    pub async fn put_file(&self, name: &str, local: &Path, max: usize) -> Result<String, ApiError> {
+        let internal = |e: std::io::Error| ApiError::Internal(e.into());
+        let size = tokio::fs::metadata(local).await.map_err(internal)?.len();
+        if size > max as u64 {
+            return Err(ApiError::PayloadTooLarge(
+                crate::api::body_limit::upload_too_large(max),
+            ));
+        }
+        self.stage(name, Content::File(local)).await
+    }
+
+    async fn stage(&self, name: &str, content: Content<'_>) -> Result<String, ApiError> {
         check_name(name)?;
         let dir = self.ensure_dir().await?;
         let path = format!("{dir}/{name}");
@@ -121,13 +138,11 @@ impl Staging {
             .cluster
             .hdfs()
             .map_err(|e| failed("Cannot stage files on this cluster", e))?;
-        hdfs.create(
-            &path,
-            data,
-            &options,
-            self.cluster.caller(self.proxy_user.as_deref()),
-        )
-        .await
+        let caller = self.cluster.caller(self.proxy_user.as_deref());
+        match content {
+            Content::Bytes(data) => hdfs.create(&path, data, &options, caller).await,
+            Content::File(local) => hdfs.create_from_file(&path, local, &options, caller).await,
+        }
         .map_err(|e| {
             failed(
                 "Cannot write the file to the session's staging directory",
@@ -135,20 +150,6 @@ impl Staging {
             )
         })?;
         Ok(format!("{}{path}", self.cluster.default_fs()))
-    }
-
-    /// Stages the local file `local` (at most `max` bytes) as `name`.
-    pub async fn put_file(&self, name: &str, local: &Path, max: usize) -> Result<String, ApiError> {
-        check_name(name)?;
-        let internal = |e: std::io::Error| ApiError::Internal(e.into());
-        let size = tokio::fs::metadata(local).await.map_err(internal)?.len();
-        if size > max as u64 {
-            return Err(ApiError::PayloadTooLarge(
-                crate::api::body_limit::upload_too_large(max),
-            ));
-        }
-        let data = tokio::fs::read(local).await.map_err(internal)?;
-        self.put(name, data).await
     }
 
     /// Deletes the directory, if one was made (logged, never failing: the session is over).
@@ -172,6 +173,12 @@ impl Staging {
             }
         }
     }
+}
+
+/// What [`Staging::stage`] writes.
+enum Content<'a> {
+    Bytes(Vec<u8>),
+    File(&'a Path),
 }
 
 #[cfg(test)]

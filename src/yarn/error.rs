@@ -123,6 +123,12 @@ pub enum YarnError {
     /// The caller asked for something the client cannot express (bad path, bad URL).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A local file to upload could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    LocalFile {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl YarnError {
@@ -142,9 +148,10 @@ impl YarnError {
                 *status >= 500 || remote.is("StandbyException") || remote.is("RetriableException")
             }
             YarnError::Status { status, .. } => *status >= 500,
-            YarnError::UnexpectedBody { .. } | YarnError::Auth { .. } | YarnError::Invalid(_) => {
-                false
-            }
+            YarnError::UnexpectedBody { .. }
+            | YarnError::Auth { .. }
+            | YarnError::Invalid(_)
+            | YarnError::LocalFile { .. } => false,
         }
     }
 

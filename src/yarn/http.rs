@@ -7,9 +7,10 @@
 
 use super::error::{RemoteException, YarnError};
 use futures::future::BoxFuture;
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,12 +103,31 @@ impl RequestAuth for NoAuth {
 /// list is a few MiB; a file read through WebHDFS is a small staged file.
 pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
-/// A request body, as bytes so a request can be repeated on another HA peer (by cloning).
+/// A request body, as bytes so a request can be repeated on another HA peer (by cloning), or a
+/// local file streamed from disk as it is sent (uploads of any size in bounded memory). A
+/// streamed body cannot be replayed: each attempt opens the file again.
 #[derive(Debug, Clone)]
 pub(crate) enum Body {
     Empty,
     Json(Vec<u8>),
     Octets(Vec<u8>),
+    File(PathBuf),
+}
+
+/// Chunks a streamed file is read in.
+const FILE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A file as a streamed request body, with its length as `Content-Length` (a DataNode gets the
+/// size up front, as from Hadoop's own client, rather than a chunked body).
+async fn file_body(path: &std::path::Path) -> Result<(reqwest::Body, u64), YarnError> {
+    let failed = |source| YarnError::LocalFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = tokio::fs::File::open(path).await.map_err(failed)?;
+    let len = file.metadata().await.map_err(failed)?.len();
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, FILE_CHUNK_BYTES);
+    Ok((reqwest::Body::wrap_stream(stream), len))
 }
 
 /// One complete answer (status, headers, the whole body).
@@ -193,6 +213,12 @@ impl Transport {
                 Body::Empty => req,
                 Body::Json(b) => req.header(CONTENT_TYPE, "application/json").body(b),
                 Body::Octets(b) => req.header(CONTENT_TYPE, "application/octet-stream").body(b),
+                Body::File(path) => {
+                    let (body, len) = file_body(&path).await?;
+                    req.header(CONTENT_TYPE, "application/octet-stream")
+                        .header(CONTENT_LENGTH, len)
+                        .body(body)
+                }
             };
             let req = if authorized {
                 self.auth.authorize(req, url).await?

@@ -177,6 +177,37 @@ impl WebHdfs {
         options: &CreateOptions,
         caller: Caller<'_>,
     ) -> Result<(), YarnError> {
+        self.create_from(path, Body::Octets(data), options, caller)
+            .await
+    }
+
+    /// CREATE with the content of the local file `local`, streamed from disk as it is sent:
+    /// memory stays bounded whatever the file's size.
+    pub async fn create_from_file(
+        &self,
+        path: &str,
+        local: &std::path::Path,
+        options: &CreateOptions,
+        caller: Caller<'_>,
+    ) -> Result<(), YarnError> {
+        // Readable before the NameNode is asked: a missing file creates nothing.
+        tokio::fs::metadata(local)
+            .await
+            .map_err(|source| YarnError::LocalFile {
+                path: local.display().to_string(),
+                source,
+            })?;
+        self.create_from(path, Body::File(local.to_path_buf()), options, caller)
+            .await
+    }
+
+    async fn create_from(
+        &self,
+        path: &str,
+        data: Body,
+        options: &CreateOptions,
+        caller: Caller<'_>,
+    ) -> Result<(), YarnError> {
         let mut params = vec![("overwrite", options.overwrite.to_string())];
         if let Some(p) = options.permission {
             params.push(("permission", octal(p)?));
@@ -194,7 +225,7 @@ impl WebHdfs {
         let step2 = self
             .inner
             .transport
-            .send_to_datanode(Method::PUT, &target, Body::Octets(data))
+            .send_to_datanode(Method::PUT, &target, data)
             .await?;
         if step2.status.is_success() {
             Ok(())

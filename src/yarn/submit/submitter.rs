@@ -485,16 +485,14 @@ impl Stager<'_> {
                         "two files named {name} would be staged; rename one (Spark refuses this too)"
                     ));
                 }
-                let data = tokio::fs::read(&local)
-                    .await
-                    .map_err(|e| format!("cannot read {local}: {e}"))?;
                 let path = format!("{}/{name}", self.staging_path);
                 self.logs.push(
                     Stream::Stderr,
                     format!("INFO Client: Uploading resource file:{local} -> {}/{name}", self.staging),
                 );
                 self.uploaded.push(name);
-                self.upload_bytes(data, &path, role, link).await?
+                self.upload_file(std::path::Path::new(&local), &path, role, link)
+                    .await?
             }
             Some("local") => {
                 return Err(format!(
@@ -545,17 +543,46 @@ impl Stager<'_> {
         role: ResourceRole,
         link: String,
     ) -> Result<StagedResource, String> {
-        let options = CreateOptions {
+        self.submitter
+            .hdfs
+            .create(path, data, &self.upload_options(), self.caller)
+            .await
+            .map_err(|e| yarn(&format!("cannot upload {path}"), e))?;
+        self.staged(path, role, link).await
+    }
+
+    /// Writes the local file `local` to `path` (644), streamed from disk, and stats it back.
+    async fn upload_file(
+        &self,
+        local: &std::path::Path,
+        path: &str,
+        role: ResourceRole,
+        link: String,
+    ) -> Result<StagedResource, String> {
+        self.submitter
+            .hdfs
+            .create_from_file(path, local, &self.upload_options(), self.caller)
+            .await
+            .map_err(|e| yarn(&format!("cannot upload {path}"), e))?;
+        self.staged(path, role, link).await
+    }
+
+    fn upload_options(&self) -> CreateOptions {
+        CreateOptions {
             overwrite: true,
             permission: Some(0o644),
             replication: self.replication,
             block_size: None,
-        };
-        self.submitter
-            .hdfs
-            .create(path, data, &options, self.caller)
-            .await
-            .map_err(|e| yarn(&format!("cannot upload {path}"), e))?;
+        }
+    }
+
+    /// The resource YARN localizes from `path`, with the size and time the file system reports.
+    async fn staged(
+        &self,
+        path: &str,
+        role: ResourceRole,
+        link: String,
+    ) -> Result<StagedResource, String> {
         let status = self
             .submitter
             .hdfs
