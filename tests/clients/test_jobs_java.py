@@ -65,18 +65,26 @@ def client(java_build, livy):
 
 
 @pytest.fixture(scope="module")
-def session(client, java_build, livy):
+def made(client, java_build, livy):
     """A session made by the Java client (no `kind`, as livy-client-http sends it), with the jobs
-    jar uploaded as the README's PiApp does."""
+    jar uploaded right after, while it is still `starting`, as the README's PiApp does (the
+    upload's reply comes once the driver has added the jar)."""
     sid = client("create")
+    state_at_upload = livy.call("GET", f"/sessions/{sid}")[1]["state"]
+    client("upload-jar", sid, str(java_build["jobs_jar"]))
     wait_until(lambda: livy.call("GET", f"/sessions/{sid}")[1]["state"] == "idle", 180,
                "the session to become idle")
-    client("upload-jar", sid, str(java_build["jobs_jar"]))
-    yield sid
+    yield {"id": sid, "state_at_upload": state_at_upload}
     livy.call("DELETE", f"/sessions/{sid}", headers={"X-Requested-By": "livy"})
 
 
-def test_pi_job_from_an_uploaded_jar_returns_its_double(client, session):
+@pytest.fixture(scope="module")
+def session(made):
+    return made["id"]
+
+
+def test_pi_job_from_a_jar_uploaded_while_starting_returns_its_double(client, made, session):
+    assert made["state_at_upload"] == "starting", made
     state, _, value = client("run", session, "pi", "2000", timeout=90).partition("\t")
     assert state == "SUCCEEDED", value
     assert 2.9 < float(value) < 3.4
@@ -110,3 +118,20 @@ def test_cancel_ends_a_long_job(client, session):
     state, _, value = client("run", session, "pi", "100", timeout=120).partition("\t")
     assert state == "SUCCEEDED", value
     assert time.monotonic() - started < 90
+
+
+def test_cancel_interrupts_a_job_again_until_it_ends(client, session):
+    # The job swallows the first InterruptedException and sleeps again: only the driver's
+    # repeated interrupt (every livy.rsc.job-cancel.trigger-interval) ends it, long before
+    # livy.rsc.job-cancel.timeout (30 s) would report it CANCELLED anyway.
+    started = time.monotonic()
+    assert client("cancel", session, "stubborn", "600000") == "CANCELLED"
+    assert time.monotonic() - started < 20
+    # The job's thread has ended: the next job runs at once.
+    assert client("run", session, "lambda", "2", timeout=60) == "SUCCEEDED\t30"
+
+
+def test_hivectx_queries_through_a_hive_context(client, session):
+    state, _, value = client("run", session, "hive", "10", timeout=120).partition("\t")
+    assert state == "SUCCEEDED", value
+    assert value == "org.apache.spark.sql.hive.HiveContext 10 45", value

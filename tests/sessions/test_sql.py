@@ -29,11 +29,14 @@ from session_helpers import (
 )
 
 NUM_ROWS = 5
+#: livy.rsc.job-cancel.timeout of the module's server (seconds).
+CANCEL_TIMEOUT = 20
 
 
 def start_module(ctx):
-    return start_with_session("livy-sql", base_conf(**{"livy.rsc.sql.num-rows": NUM_ROWS}),
-                              {"kind": "sql"}, SPARK_START_TIMEOUT)
+    conf = base_conf(**{"livy.rsc.sql.num-rows": NUM_ROWS,
+                        "livy.rsc.job-cancel.timeout": f"{CANCEL_TIMEOUT}s"})
+    return start_with_session("livy-sql", conf, {"kind": "sql"}, SPARK_START_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +99,33 @@ def test_sql_error_and_nothing_of_it_leaks_into_the_next_python_output(livy, sid
     assert st["output"]["data"]["application/json"]["data"] == [[2]]
     # Nothing of the failed query leaks into the next Python statement's output.
     assert ok_text(run(livy, sid, "1 + 1", kind="pyspark")) == "2"
+
+
+def test_cancel_of_a_long_query_mid_stage(livy, sid):
+    # ~2000 tasks of 50M rows: minutes on this machine, unless the cancel ends it.
+    st = post_statement(livy, sid, "SELECT sum(id % 7) AS s FROM range(0, 100000000000, 1, 2000)")
+
+    def mid_stage():
+        view = livy.call("GET", f"/sessions/{sid}/statements/{st['id']}")[1]
+        assert view["state"] in ("waiting", "running"), view
+        return 0 < view["progress"] < 1
+
+    wait_until(mid_stage, 120, "the query's stage under way", interval=0.2)
+    t0 = time.monotonic()
+    status, body, _ = livy.call("POST", f"/sessions/{sid}/statements/{st['id']}/cancel")
+    assert (status, body) == (200, {"msg": "canceled"}), body
+    done = wait_statement(livy, sid, st["id"], CANCEL_TIMEOUT + 5)
+    assert done["state"] == "cancelled", done
+    # Nothing interrupts a SQL statement's thread but the cancelled Spark job group: the
+    # session is idle (its driver free) long before the query would have ended.
+    wait_session_state(livy, sid, {"idle"}, CANCEL_TIMEOUT)
+    assert time.monotonic() - t0 < CANCEL_TIMEOUT
+    tracker = "sc.statusTracker()"
+    code = (f"sorted({{{tracker}.getJobInfo(j).status for j in {tracker}.getJobIdsForGroup('{st['id']}')}}), "
+            f"{tracker}.getActiveJobsIds()")
+    assert ok_text(run(livy, sid, code, kind="pyspark")) == "(['FAILED'], [])"
+    st = run(livy, sid, "SELECT 3 AS three")
+    assert st["output"]["data"]["application/json"]["data"] == [[3]]
 
 
 def test_sigkill_of_the_driver_makes_the_session_dead(livy, sid):

@@ -26,6 +26,10 @@ public final class TestJobs {
         return new SleepJob(Long.parseLong(arg));
       case "where":
         return new WhereJob();
+      case "stubborn":
+        return new StubbornJob(Long.parseLong(arg));
+      case "hive":
+        return new HiveJob(Integer.parseInt(arg));
       default:
         throw new IllegalArgumentException("no job " + name);
     }
@@ -113,6 +117,45 @@ public final class TestJobs {
         Thread.sleep(ms);
         return x;
       }).count();
+    }
+  }
+
+  /**
+   * Sleeps in the driver and swallows the first interrupt, sleeping on: only a cancel that
+   * interrupts it again ends it before {@code millis}.
+   */
+  public static final class StubbornJob implements Job<String> {
+    private final long millis;
+
+    public StubbornJob(long millis) {
+      this.millis = millis;
+    }
+
+    @Override
+    public String call(JobContext jc) throws InterruptedException {
+      try {
+        Thread.sleep(millis);
+      } catch (InterruptedException first) {
+        Thread.sleep(millis);
+      }
+      return "slept through the cancel";
+    }
+  }
+
+  /** Queries through {@code hivectx()} (Spark's Hive classes ship with the pyspark wheel). */
+  public static final class HiveJob implements Job<String> {
+    private final int n;
+
+    public HiveJob(int n) {
+      this.n = n;
+    }
+
+    @Override
+    public String call(JobContext jc) {
+      org.apache.spark.sql.SQLContext hive = jc.hivectx();
+      hive.sparkSession().range(n).createOrReplaceTempView("livy_rs_hive_numbers");
+      Row row = hive.sql("SELECT count(*), sum(id) FROM livy_rs_hive_numbers").first();
+      return hive.getClass().getName() + " " + row.getLong(0) + " " + row.getLong(1);
     }
   }
 }
