@@ -8,8 +8,8 @@ use common::emulator::Emulator;
 use futures::future::BoxFuture;
 use livy_rs::conf::hadoop::HadoopConf;
 use livy_rs::yarn::{
-    queue_headroom, split_by_url_length, AppState, AppsQuery, Caller, CreateOptions, Endpoint,
-    FinalStatus, RequestAuth, Resources, RmClient, WebHdfs, YarnConf, YarnError,
+    queue_headroom, split_by_url_length, AppState, AppsQuery, Caller, Content, CreateOptions,
+    Endpoint, FinalStatus, RequestAuth, Resources, RmClient, WebHdfs, YarnConf, YarnError,
     MAX_APPS_URL_BYTES,
 };
 use reqwest::{Method, RequestBuilder, Url};
@@ -622,7 +622,7 @@ async fn scheduler_gives_queue_headroom() {
 }
 
 #[tokio::test]
-async fn webhdfs_create_from_file_streams_the_local_file() {
+async fn webhdfs_create_streams_a_local_file() {
     let emu = Emulator::start(&[]);
     let fs = webhdfs(&[("nn1", emu.webhdfs_url())]);
     let alice = Caller::user("alice");
@@ -634,18 +634,23 @@ async fn webhdfs_create_from_file_streams_the_local_file() {
         .collect();
     std::fs::write(&local, &data).unwrap();
     let file = "/user/alice/streamed.bin";
-    fs.create_from_file(file, &local, &CreateOptions::default(), alice)
-        .await
-        .unwrap();
+    fs.create(
+        file,
+        Content::File(&local),
+        &CreateOptions::default(),
+        alice,
+    )
+    .await
+    .unwrap();
     assert_eq!(fs.open(file, alice).await.unwrap(), data);
 
     // A local file that is not there: a clear error, and nothing asked of the cluster.
     emu.reset_counters().await;
     let missing = dir.path().join("missing.bin");
     let err = fs
-        .create_from_file(
+        .create(
             "/user/alice/m.bin",
-            &missing,
+            Content::File(&missing),
             &CreateOptions::default(),
             alice,
         )

@@ -10,7 +10,7 @@
 
 use crate::error::ApiError;
 use crate::yarn::cluster::Cluster;
-use crate::yarn::{CreateOptions, YarnError};
+use crate::yarn::{Content, CreateOptions, YarnError};
 use std::path::Path;
 
 /// Longest file name accepted (HDFS's default `dfs.namenode.fs-limits.max-component-length`).
@@ -139,16 +139,14 @@ impl Staging {
             .hdfs()
             .map_err(|e| failed("Cannot stage files on this cluster", e))?;
         let caller = self.cluster.caller(self.proxy_user.as_deref());
-        match content {
-            Content::Bytes(data) => hdfs.create(&path, data, &options, caller).await,
-            Content::File(local) => hdfs.create_from_file(&path, local, &options, caller).await,
-        }
-        .map_err(|e| {
-            failed(
-                "Cannot write the file to the session's staging directory",
-                e,
-            )
-        })?;
+        hdfs.create(&path, content, &options, caller)
+            .await
+            .map_err(|e| {
+                failed(
+                    "Cannot write the file to the session's staging directory",
+                    e,
+                )
+            })?;
         Ok(format!("{}{path}", self.cluster.default_fs()))
     }
 
@@ -173,12 +171,6 @@ impl Staging {
             }
         }
     }
-}
-
-/// What [`Staging::stage`] writes.
-enum Content<'a> {
-    Bytes(Vec<u8>),
-    File(&'a Path),
 }
 
 #[cfg(test)]

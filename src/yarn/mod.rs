@@ -45,4 +45,4 @@ pub use types::{
     AppAttempt, AppReport, AppState, ClusterInfo, ClusterMetrics, DelegationToken, FinalStatus,
     NewApplication, Resources,
 };
-pub use webhdfs::{CreateOptions, FileStatus, FileType, WebHdfs, WebHdfsBuilder};
+pub use webhdfs::{Content, CreateOptions, FileStatus, FileType, WebHdfs, WebHdfsBuilder};

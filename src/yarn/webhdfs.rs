@@ -23,6 +23,19 @@ const MAX_REDIRECTS: usize = 3;
 /// "Permission" parameter domain `[0-1]?[0-7]?[0-7]?[0-7]`.
 const MAX_PERMISSION: u32 = 0o1777;
 
+/// What CREATE writes: bytes in memory, or a local file streamed from disk.
+#[derive(Debug)]
+pub enum Content<'a> {
+    Bytes(Vec<u8>),
+    File(&'a std::path::Path),
+}
+
+impl From<Vec<u8>> for Content<'_> {
+    fn from(bytes: Vec<u8>) -> Self {
+        Content::Bytes(bytes)
+    }
+}
+
 /// `FILE`, `DIRECTORY` or `SYMLINK`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -169,45 +182,29 @@ impl WebHdfs {
     }
 
     /// CREATE in WebHDFS's two steps: ask the NameNode without data, then PUT the data to the
-    /// DataNode its `307` names (so data is never sent to a place that will not keep it).
+    /// DataNode its `307` names (so data is never sent to a place that will not keep it). A
+    /// [`Content::File`] is streamed from disk as it is sent: memory stays bounded whatever the
+    /// file's size.
     pub async fn create(
         &self,
         path: &str,
-        data: Vec<u8>,
+        data: impl Into<Content<'_>>,
         options: &CreateOptions,
         caller: Caller<'_>,
     ) -> Result<(), YarnError> {
-        self.create_from(path, Body::Octets(data), options, caller)
-            .await
-    }
-
-    /// CREATE with the content of the local file `local`, streamed from disk as it is sent:
-    /// memory stays bounded whatever the file's size.
-    pub async fn create_from_file(
-        &self,
-        path: &str,
-        local: &std::path::Path,
-        options: &CreateOptions,
-        caller: Caller<'_>,
-    ) -> Result<(), YarnError> {
-        // Readable before the NameNode is asked: a missing file creates nothing.
-        tokio::fs::metadata(local)
-            .await
-            .map_err(|source| YarnError::LocalFile {
-                path: local.display().to_string(),
-                source,
-            })?;
-        self.create_from(path, Body::File(local.to_path_buf()), options, caller)
-            .await
-    }
-
-    async fn create_from(
-        &self,
-        path: &str,
-        data: Body,
-        options: &CreateOptions,
-        caller: Caller<'_>,
-    ) -> Result<(), YarnError> {
+        let data = match data.into() {
+            Content::Bytes(bytes) => Body::Octets(bytes),
+            Content::File(local) => {
+                // Readable before the NameNode is asked: a missing file creates nothing.
+                tokio::fs::metadata(local)
+                    .await
+                    .map_err(|source| YarnError::LocalFile {
+                        path: local.display().to_string(),
+                        source,
+                    })?;
+                Body::File(local.to_path_buf())
+            }
+        };
         let mut params = vec![("overwrite", options.overwrite.to_string())];
         if let Some(p) = options.permission {
             params.push(("permission", octal(p)?));

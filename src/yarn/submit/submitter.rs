@@ -15,7 +15,9 @@ use crate::conf::{LivyConf, YarnSettings};
 use crate::logs::{ProcessLogs, Stream};
 use crate::yarn::cluster::Cluster;
 use crate::yarn::tokens::{am_credentials, is_hdfs, yarn_renewer, TokenSources};
-use crate::yarn::{Caller, CreateOptions, FileStatus, RmClient, WebHdfs, YarnConf, YarnError};
+use crate::yarn::{
+    Caller, Content, CreateOptions, FileStatus, RmClient, WebHdfs, YarnConf, YarnError,
+};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -332,8 +334,8 @@ impl RestSubmitter {
         .map_err(|e| format!("cannot build the __spark_conf__ archive: {e}"))?;
         let conf_path = format!("{staging_path}/__spark_conf__.zip");
         let conf_res = stager
-            .upload_bytes(
-                archive,
+            .upload(
+                Content::Bytes(archive),
                 &conf_path,
                 ResourceRole::SparkConf,
                 "__spark_conf__".into(),
@@ -491,7 +493,8 @@ impl Stager<'_> {
                     format!("INFO Client: Uploading resource file:{local} -> {}/{name}", self.staging),
                 );
                 self.uploaded.push(name);
-                self.upload_file(std::path::Path::new(&local), &path, role, link)
+                let local = std::path::Path::new(&local);
+                self.upload(Content::File(local), &path, role, link)
                     .await?
             }
             Some("local") => {
@@ -534,11 +537,11 @@ impl Stager<'_> {
         Ok(())
     }
 
-    /// Writes `data` to `path` (644) and stats it back, as YARN needs the size and time the file
-    /// system reports.
-    async fn upload_bytes(
+    /// Writes `data` (bytes, or a local file streamed from disk) to `path` (644) and stats it
+    /// back, as YARN needs the size and time the file system reports.
+    async fn upload(
         &self,
-        data: Vec<u8>,
+        data: Content<'_>,
         path: &str,
         role: ResourceRole,
         link: String,
@@ -546,22 +549,6 @@ impl Stager<'_> {
         self.submitter
             .hdfs
             .create(path, data, &self.upload_options(), self.caller)
-            .await
-            .map_err(|e| yarn(&format!("cannot upload {path}"), e))?;
-        self.staged(path, role, link).await
-    }
-
-    /// Writes the local file `local` to `path` (644), streamed from disk, and stats it back.
-    async fn upload_file(
-        &self,
-        local: &std::path::Path,
-        path: &str,
-        role: ResourceRole,
-        link: String,
-    ) -> Result<StagedResource, String> {
-        self.submitter
-            .hdfs
-            .create_from_file(path, local, &self.upload_options(), self.caller)
             .await
             .map_err(|e| yarn(&format!("cannot upload {path}"), e))?;
         self.staged(path, role, link).await
