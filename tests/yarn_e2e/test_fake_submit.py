@@ -40,14 +40,20 @@ sys.stderr.write("INFO YarnClientImpl: Submitted application %s\n" % rec["id"])
 '''
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fake")
-    home = tmp / "spark_home"
+def fake_spark_home(root):
+    """A SPARK_HOME under `root` whose bin/spark-submit is FAKE_SUBMIT."""
+    home = root / "spark_home"
     (home / "bin").mkdir(parents=True)
     sub = home / "bin" / "spark-submit"
     sub.write_text(FAKE_SUBMIT.replace("PYTHON", sys.executable, 1))
     sub.chmod(sub.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return home
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fake")
+    home = fake_spark_home(tmp)
     jobs = tmp / "jobs"
     jobs.mkdir()
     for name in ("job.py", "noregister.py"):

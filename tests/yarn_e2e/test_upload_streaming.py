@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import stat
-import sys
 import threading
 import urllib.parse
 import urllib.request
@@ -19,7 +17,7 @@ import uuid
 import pytest
 
 from conftest import Emulator, LivyServer, stop_emulator, wait_until, yarn_conf, yarn_env
-from test_fake_submit import FAKE_SUBMIT
+from test_fake_submit import fake_spark_home
 from webhdfs_files import hdfs_get
 
 SIZE = 300 * 1024 * 1024
@@ -84,11 +82,7 @@ def post_multipart_file(url, path, name):
 
 @pytest.fixture()
 def env(tmp_path):
-    home = tmp_path / "spark_home"
-    (home / "bin").mkdir(parents=True)
-    sub = home / "bin" / "spark-submit"
-    sub.write_text(FAKE_SUBMIT.replace("PYTHON", sys.executable, 1))
-    sub.chmod(sub.stat().st_mode | stat.S_IXUSR)
+    home = fake_spark_home(tmp_path)
     emu = Emulator(state_dir=tmp_path / "emu").start()
     conf = yarn_conf(tmp_path, **{
         "livy.session.staging-dir": STAGING,
