@@ -1,3 +1,5 @@
+use super::keys::Kind;
+use super::load::staging_path;
 use super::*;
 use std::path::Path;
 

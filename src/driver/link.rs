@@ -3,12 +3,16 @@
 //! turns its events into session and statement state. One task per session; the socket is
 //! touched by nobody else.
 
+mod connect;
+mod requests;
+
 use super::channel::{ChannelServer, DriverConnection};
 use super::protocol::{read_value, write_frame, FrameError, FromDriver, ToDriver};
 use crate::launch::ChildExit;
-use crate::sessions::interactive::{Commands, Handover, JobKind, JobState, LinkCommand, Resource};
+use crate::sessions::interactive::{Commands, Handover, JobState, LinkCommand};
 use crate::sessions::{Session, SessionState};
 use crate::statements::{capped_output, now_ms};
+use connect::{is_job, log_held, wait_for_driver};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,81 +152,6 @@ pub async fn run(
     }
 }
 
-/// Phase one: until the driver connects. Returns `None` when the session ended first. Job API
-/// requests that arrive meanwhile are kept in `early`, in order, for the driver (as Livy does;
-/// each holds its [`Slot`](crate::sessions::interactive::Slot), so they stay within the queue's
-/// bound); when the session ends first they are dropped, which ends their waiting callers
-/// (jobs were failed with the reason by `Session::end`).
-async fn wait_for_driver(
-    session: &Arc<Session>,
-    commands: &mut Commands,
-    mut connection: oneshot::Receiver<DriverConnection>,
-    settings: &Settings,
-    early: &mut Vec<LinkCommand>,
-) -> Option<DriverConnection> {
-    let deadline = tokio::time::sleep(settings.connect_timeout);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            conn = &mut connection => return conn.ok(),
-            _ = &mut deadline => {
-                let msg = if settings.resume {
-                    format!(
-                        "livy-rs: the driver did not dial back within {}s of the server's restart (livy.rsc.server.idle-timeout); it was stopped",
-                        settings.connect_timeout.as_secs()
-                    )
-                } else {
-                    format!(
-                        "livy-rs: the driver did not connect back within {}s (livy.rsc.server.connect.timeout); its process was killed",
-                        settings.connect_timeout.as_secs()
-                    )
-                };
-                tracing::warn!(session_id = session.id, "driver did not connect back in time");
-                end_session(session, SessionState::Dead, &msg);
-                if let Some(child) = session.child() {
-                    child.kill();
-                    child.wait().await;
-                }
-                return None;
-            }
-            cmd = commands.recv() => match cmd {
-                // On YARN spark-submit exits 0 once the app is submitted; the driver comes later.
-                Some(LinkCommand::Exited(exit)) if session.on_yarn && exit.success() => {}
-                Some(LinkCommand::Exited(exit)) => {
-                    if session.state() != SessionState::ShuttingDown {
-                        end_session(session, SessionState::Dead, &format!(
-                            "livy-rs: the driver {} before connecting back", exit.describe()));
-                    }
-                    return None;
-                }
-                Some(LinkCommand::Shutdown) => {
-                    if let Some(child) = session.child() {
-                        child.kill();
-                    }
-                }
-                Some(LinkCommand::Complete { reply, .. }) => {
-                    let _ = reply.send(Vec::new());
-                }
-                // A job cancelled before the driver came never reaches it.
-                Some(LinkCommand::CancelJob(id)) => {
-                    early.retain(|held| !is_job(held, id));
-                    session.job_dropped(id);
-                }
-                Some(
-                    cmd @ (LinkCommand::Job { .. }
-                    | LinkCommand::AddResource { .. }
-                    | LinkCommand::SetConf { .. }),
-                ) => {
-                    log_held(session.id, &cmd);
-                    early.push(cmd);
-                }
-                Some(_) => {}
-                None => return None,
-            }
-        }
-    }
-}
-
 /// Sleeps until `at`, or forever without one (a `select!` branch that is off).
 async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     match at {
@@ -231,35 +160,9 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-fn is_job(cmd: &LinkCommand, id: u64) -> bool {
-    matches!(cmd, LinkCommand::Job { id: held, .. } if *held == id)
-}
-
-/// Says that a Job API request waits for the driver (so an operator, and a test, can see what
-/// a starting session holds, in order).
-fn log_held(session_id: u32, cmd: &LinkCommand) {
-    match cmd {
-        LinkCommand::Job { id, .. } => {
-            tracing::info!(session_id, job = id, "job held until the driver is ready")
-        }
-        LinkCommand::AddResource { what, .. } => {
-            tracing::info!(session_id, ?what, "addition held until the driver is ready")
-        }
-        LinkCommand::SetConf { .. } => {
-            tracing::info!(session_id, "conf change held until the driver is ready")
-        }
-        _ => {}
-    }
-}
-
 /// Marks the session finished, says why in its log, and ends its unfinished statements.
 fn end_session(session: &Session, state: SessionState, why: &str) {
     session.end(state, vec![format!("\n{why}")]);
-}
-
-/// The Spark job group of a Job API job, so it can be cancelled.
-fn job_group(session: u32, job: u64) -> String {
-    format!("livy-rs-job-{session}-{job}")
 }
 
 struct Link {
@@ -654,165 +557,6 @@ impl Link {
         // session idle and stops it like any other.
         let _ = done.send(());
         Some(commands)
-    }
-
-    async fn send_addition(
-        &mut self,
-        what: Resource,
-        uri: String,
-        reply: oneshot::Sender<Result<(), String>>,
-    ) {
-        self.send_acked(reply, |req| match what {
-            Resource::File => ToDriver::AddFile { req, uri },
-            Resource::PyFile => ToDriver::AddPyfile { req, uri },
-            Resource::Jar => ToDriver::AddJar { req, uri },
-        })
-        .await
-    }
-
-    async fn send_set_conf(
-        &mut self,
-        conf: std::collections::BTreeMap<String, String>,
-        check_only: bool,
-        reply: oneshot::Sender<Result<(), String>>,
-    ) {
-        self.send_acked(reply, |req| ToDriver::SetConf {
-            req,
-            conf,
-            check_only,
-        })
-        .await
-    }
-
-    /// Sends a request the driver answers with `ack` (additions, conf changes); its answer, or
-    /// why there is none, goes to `reply`.
-    async fn send_acked(
-        &mut self,
-        reply: oneshot::Sender<Result<(), String>>,
-        msg: impl FnOnce(u64) -> ToDriver,
-    ) {
-        self.next_req += 1;
-        let req = self.next_req;
-        self.acks.insert(req, reply);
-        self.ack_deadlines
-            .insert(req, tokio::time::Instant::now() + self.addition_timeout);
-        let msg = msg(req);
-        if let Err(why) = self.send(&msg).await {
-            self.ack_deadlines.remove(&req);
-            if let Some(reply) = self.acks.remove(&req) {
-                let _ = reply.send(Err(format!("could not be sent to the driver: {why}")));
-            }
-        }
-    }
-
-    /// Interrupts a job the driver has (its thread, its Spark job group; the driver repeats
-    /// the interrupt until the thread ends) and arms its `job-cancel.timeout`.
-    async fn cancel_sent_job(&mut self, id: u64) {
-        self.job_cancel_deadlines
-            .insert(id, tokio::time::Instant::now() + self.cancel_timeout);
-        if self.ready {
-            let _ = self
-                .send(&ToDriver::CancelJob {
-                    req: id,
-                    job_id: job_group(self.session.id, id),
-                })
-                .await;
-        }
-    }
-
-    /// Jobs whose cancel timed out are `CANCELLED` now (see [`Session::job_cancel_timed_out`]).
-    fn give_up_job_cancels(&mut self) {
-        let now = tokio::time::Instant::now();
-        let due: Vec<u64> = self
-            .job_cancel_deadlines
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            self.job_cancel_deadlines.remove(&id);
-            self.session.job_cancel_timed_out(id);
-        }
-    }
-
-    fn next_ack_deadline(&self) -> Option<tokio::time::Instant> {
-        self.ack_deadlines.values().min().copied()
-    }
-
-    /// Fails the additions the driver did not confirm in time (a late confirmation is then
-    /// ignored) and sends what waited behind them.
-    async fn fail_unconfirmed_additions(&mut self) {
-        let now = tokio::time::Instant::now();
-        let late: Vec<u64> = self
-            .ack_deadlines
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(req, _)| *req)
-            .collect();
-        for req in late {
-            self.ack_deadlines.remove(&req);
-            tracing::warn!(
-                session_id = self.session.id,
-                req,
-                "the driver did not confirm an addition in time"
-            );
-            if let Some(reply) = self.acks.remove(&req) {
-                let _ = reply.send(Err(format!(
-                    "The driver did not confirm the addition within {}s; it may be busy in code that cannot be interrupted.",
-                    self.addition_timeout.as_secs()
-                )));
-            }
-        }
-        self.release_held().await;
-    }
-
-    /// Whether a job or addition must wait behind others: until the driver is ready, and while
-    /// an addition sent before it is unconfirmed. The driver handles each message on a thread
-    /// of its own, so without this a job sent right after an upload could run before the
-    /// uploaded module is importable; Livy's clients expect requests to apply in order.
-    fn hold(&self) -> bool {
-        !self.ready || !self.acks.is_empty() || !self.queued.is_empty()
-    }
-
-    /// Sends held requests in order, up to the next addition (whose confirmation releases the
-    /// rest).
-    async fn release_held(&mut self) {
-        while self.ready && !self.broken && self.acks.is_empty() {
-            let Some(cmd) = self.queued.pop_front() else {
-                return;
-            };
-            match cmd {
-                LinkCommand::Job { id, job, kind, .. } => self.send_job(id, job, kind).await,
-                LinkCommand::AddResource {
-                    what, uri, reply, ..
-                } => self.send_addition(what, uri, reply).await,
-                LinkCommand::SetConf {
-                    conf,
-                    check_only,
-                    reply,
-                    ..
-                } => self.send_set_conf(conf, check_only, reply).await,
-                _ => {}
-            }
-        }
-    }
-
-    async fn send_job(&mut self, id: u64, job: String, job_type: JobKind) {
-        self.session.update_job(id, |j| j.state = JobState::Started);
-        let sent = self
-            .send(&ToDriver::Job {
-                req: id,
-                job,
-                job_type,
-                job_id: job_group(self.session.id, id),
-            })
-            .await;
-        if let Err(why) = sent {
-            self.session.update_job(id, |j| {
-                j.state = JobState::Failed;
-                j.error = Some(format!("the job could not be sent to the driver: {why}"));
-            });
-        }
     }
 
     fn driver_lost(&mut self, why: &str) {
