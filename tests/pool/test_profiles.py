@@ -1,8 +1,10 @@
 """Named pool profiles on real Spark: a profile for alice (livy.impersonation.enabled, LDAP users)
 keeps a driver launched with --proxy-user alice, which alice's session takes at once and bob's
-never does; a profile's unknown or invalid keys stop the server with a message; with recovery on,
-a pooled driver a crashed server (kill -9) left behind is stopped and its run directory removed
-at the next start.
+never does; a profile's unknown or invalid keys stop the server with a message; a pooled driver a
+crashed server (kill -9) left behind is stopped and its run directory removed at the next start,
+with recovery on and with it off (then the dead server's temporary work directory goes, a running
+server's stays); pooled drivers count against livy.server.session.max-creation and are replaced
+after their ttl.
 """
 
 from __future__ import annotations
