@@ -1,9 +1,9 @@
 """The warm pool of pyspark drivers (livy.server.session.pool.size = 2), end to end on real Spark:
 pooled drivers are not listed until taken; requests that need a driver of their own (driverMemory,
 a static Spark setting, another kind) do not get one, and a runtime SQL setting is set on a pooled
-driver instead; the first two sessions created one after another are idle at once
-and the next one starts cold (and of ten in a row, two are pooled, eight cold); a session taken from the pool sees nothing of an earlier one;
-pylivy takes pooled drivers; a pooled driver killed before it is taken is never handed out; a
+driver instead; the first two sessions created one after another are idle at once and the next
+one starts cold (and of ten in a row, two are pooled, eight cold); a session taken from the pool
+sees nothing of an earlier one; pylivy takes pooled drivers; a pooled driver killed before it is taken is never handed out; a
 request's pyFiles and files are added to a pooled driver's running context.
 
 The tests share one server and run in order (each leaves the pool refilling).
