@@ -197,7 +197,7 @@ def test_a_pooled_driver_takes_the_requests_py_files_and_files(livy, work_dir):
     module.write_text("ANSWER = 'from the pyFile'\n")
     data = work_dir / "pool_added.txt"
     data.write_text("from the file\n")
-    ready = wait_pool_ready(livy, 1)
+    ready = wait_pool_ready(livy)  # the whole pool: none becomes ready between this and the POST
     answer, t0 = post_session(livy.url, {"kind": "pyspark", "pyFiles": [str(module)], "files": [str(data)]})
     assert answer["id"] in ready, (answer, ready)
     assert seconds_to_idle(livy.url, answer["id"], t0) < POOLED_BOUND
