@@ -6,7 +6,11 @@ pooled session (wait until the pool holds a ready driver, POST {"kind": "pyspark
 --poll-ms until idle, delete it) and a cold session (wait until the pool is full and quiet, POST
 {"kind": "pyspark", "driverMemory": "1g"} -- Spark's default, so the same driver, but a request
 the pool does not serve -- poll until idle, read the driver's "start-up timings" line from the
-session log, delete it). The load average is recorded at each POST. Run by scripts/bench-pool.
+session log, delete it). With --profile-size N > 0, a named profile `small` (kind `shared`,
+driver-memory 512m, spark.sql.shuffle.partitions = 4) keeps N more drivers, and each round also
+takes one of them with a `sql` session asking for those settings. Ratios are per round (the
+cold start over the pooled one of the same round), so the machine's load, which moves between
+rounds, cancels out of them. The load average is recorded at each POST. Run by scripts/bench-pool.
 """
 
 from __future__ import annotations
@@ -102,6 +106,8 @@ def main():
     ap.add_argument("--master", default="local[1]")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pool-size", type=int, default=2)
+    ap.add_argument("--profile-size", type=int, default=1,
+                    help="drivers of the named profile `small` (0: no profile rounds)")
     ap.add_argument("--spark-rounds", type=int, default=2,
                     help="cold spark (Scala) sessions: POST -> idle and -> first Scala result")
     ap.add_argument("--poll-ms", type=float, default=10.0)
@@ -120,26 +126,41 @@ def main():
         f"livy.server.session.pool.size = {args.pool_size}\n"
         "livy.server.session.pool.kind = pyspark\n"
     )
+    if args.profile_size:
+        conf += "".join(f"livy.server.session.pool.profile.small.{k} = {v}\n" for k, v in (
+            ("size", args.profile_size), ("kind", "shared"), ("driver-memory", "512m"),
+            ("conf.spark.sql.shuffle.partitions", "4")))
+    profile_body = {"kind": "sql", "driverMemory": "512m", "conf": {"spark.sql.shuffle.partitions": "4"}}
+    total = args.pool_size + args.profile_size
     env_extra = {"SPARK_HOME": args.spark_home, "PYSPARK_PYTHON": args.pyspark_python}
     if args.spark_conf_dir:
         env_extra["SPARK_CONF_DIR"] = args.spark_conf_dir
     load_start = lb.loadavg()
     server = lb.Server(args, args.work, conf=conf, env_extra=env_extra)
     client = Client(server)
-    pooled, cold, spark = [], [], []
+    pooled, cold, spark, profiled = [], [], [], []
     try:
         t_fill = time.time()
-        wait(lambda: len(pool_ready(server)[0]) >= args.pool_size, args.start_timeout, "the pool to fill")
-        log(f"pool of {args.pool_size} filled in {time.time() - t_fill:.1f}s")
+        wait(lambda: len(pool_ready(server)[0]) >= total, args.start_timeout, "the pool to fill")
+        log(f"pool of {total} filled in {time.time() - t_fill:.1f}s")
         for i in range(args.rounds):
-            wait(lambda: pool_ready(server)[0], args.start_timeout, "a ready pooled driver")
+            wait(lambda: (lambda r, s: len(r) >= total and s <= r)(*pool_ready(server)),
+                 args.start_timeout, "the pool to refill")
+            ready_before = pool_ready(server)[0]
             load = lb.loadavg()
             sid, t0, answered, idle = start_session(client, {"kind": "pyspark"}, poll, args.start_timeout)
             pooled.append({"id": sid, "post_to_answer": answered - t0, "post_to_idle": idle - t0, "load": load})
             client.req("DELETE", f"/sessions/{sid}")
             log(f"round {i + 1}: pooled {idle - t0:.3f}s (load {load})")
+            if args.profile_size:
+                load = lb.loadavg()
+                sid, t0, answered, idle = start_session(client, profile_body, poll, args.start_timeout)
+                profiled.append({"id": sid, "post_to_idle": idle - t0, "load": load,
+                                 "from_pool": sid in ready_before})
+                client.req("DELETE", f"/sessions/{sid}")
+                log(f"round {i + 1}: profile `small` {idle - t0:.3f}s (load {load})")
             # Cold: with the pool full and quiet, so refills do not share the CPU with it.
-            wait(lambda: (lambda r, s: len(r) >= args.pool_size and s <= r)(*pool_ready(server)),
+            wait(lambda: (lambda r, s: len(r) >= total and s <= r)(*pool_ready(server)),
                  args.start_timeout, "the pool to refill")
             load = lb.loadavg()
             body = {"kind": "pyspark", "driverMemory": "1g"}
@@ -150,7 +171,7 @@ def main():
             client.req("DELETE", f"/sessions/{sid}")
             log(f"round {i + 1}: cold {idle - t0:.1f}s (load {load})")
         for i in range(args.spark_rounds):
-            wait(lambda: (lambda r, s: len(r) >= args.pool_size and s <= r)(*pool_ready(server)),
+            wait(lambda: (lambda r, s: len(r) >= total and s <= r)(*pool_ready(server)),
                  args.start_timeout, "the pool to refill")
             load = lb.loadavg()
             sid, t0, answered, idle = start_session(client, {"kind": "spark"}, poll, args.start_timeout)
@@ -181,9 +202,18 @@ def main():
     print("| start | p50 s | p99 s | min s | max s |\n| --- | --- | --- | --- | --- |")
     print(row("pooled", [p["post_to_idle"] for p in pooled]))
     print(row("cold", [c["post_to_idle"] for c in cold]))
+    if profiled:
+        print(row("profile `small` (sql)", [p["post_to_idle"] for p in profiled]))
+        print(f"profile sessions that took a pooled driver: {sum(p['from_pool'] for p in profiled)} of {len(profiled)}")
     print(f"pooled p50 is {lb.pct([c['post_to_idle'] for c in cold], 50) / lb.pct([p['post_to_idle'] for p in pooled], 50):.0f}x faster than cold p50")
+    for name, fast in (("pooled", pooled), ("profile `small`", profiled)):
+        if fast:
+            ratios = sorted(c["post_to_idle"] / f["post_to_idle"] for c, f in zip(cold, fast))
+            print(f"cold / {name} per round: median {lb.pct(ratios, 50):.0f}x, min {ratios[0]:.0f}x, "
+                  f"max {ratios[-1]:.0f}x over {len(ratios)} rounds")
     print("load average at each POST: pooled " + "; ".join(p["load"] for p in pooled)
-          + " | cold " + "; ".join(c["load"] for c in cold))
+          + " | cold " + "; ".join(c["load"] for c in cold)
+          + (" | profile " + "; ".join(p["load"] for p in profiled) if profiled else ""))
     steps = [("POST", "jvm_start"), ("jvm_start", "python_start"), ("python_start", "connected"),
              ("connected", "pyspark_imported"), ("pyspark_imported", "spark_session"),
              ("spark_session", "interpreters"), ("interpreters", "ready"), ("ready", "idle seen")]
@@ -211,7 +241,7 @@ def main():
     print(f"command: {args.command}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"pooled": pooled, "cold": cold, "spark": spark, "date": datetime.datetime.now().isoformat()}, f, indent=1)
+            json.dump({"pooled": pooled, "cold": cold, "spark": spark, "profile": profiled, "date": datetime.datetime.now().isoformat()}, f, indent=1)
 
 
 if __name__ == "__main__":

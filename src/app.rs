@@ -319,6 +319,10 @@ async fn join_service(state: &AppState, local: &str) -> anyhow::Result<()> {
 /// Loads what the recovery store holds, before the port serves anything. (Active/active
 /// servers adopt instead: see [`join_service`].)
 async fn recover(state: &AppState) -> anyhow::Result<()> {
+    if state.recovery.is_none() {
+        // Nothing to recover, but a crashed server's pooled drivers and directory to remove.
+        state.sessions.clean_dead_servers().await;
+    }
     if state.recovery.as_ref().is_none_or(|r| r.ha().is_some()) {
         return Ok(());
     }

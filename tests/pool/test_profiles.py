@@ -1,13 +1,16 @@
 """Named pool profiles on real Spark: a profile for alice (livy.impersonation.enabled, LDAP users)
 keeps a driver launched with --proxy-user alice, which alice's session takes at once and bob's
-never does; a profile's unknown or invalid keys stop the server with a message; with recovery on,
-a pooled driver a crashed server (kill -9) left behind is stopped and its run directory removed
-at the next start.
+never does; a profile's unknown or invalid keys stop the server with a message; a pooled driver a
+crashed server (kill -9) left behind is stopped and its run directory removed at the next start,
+with recovery on and with it off (then the dead server's temporary work directory goes, a running
+server's stays); pooled drivers count against livy.server.session.max-creation and are replaced
+after their ttl.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -174,9 +177,100 @@ def test_a_pooled_driver_left_by_a_crash_is_stopped_at_the_next_start(livy_bin, 
                 pass
 
 
+def driver_tmp(path: Path) -> bool:
+    return path.name.startswith(("livy-rs-driver-", "livy-rs-repl-"))
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_without_recovery_a_crash_leaves_no_pooled_driver_and_no_run_directory(livy_bin, spark_home, tmp_path,
+                                                                               light_spark_conf):
+    """Recovery off: the server's work directory is a temporary directory of its own; after a
+    kill -9 the next start (same TMPDIR) stops the pooled driver the dead server left and
+    removes that directory, and leaves alone the directory of a server still running."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    conf = base(tmp_path, **{
+        # Without the cleanup, a driver keeps dialing its dead server for this long.
+        "livy.rsc.server.idle-timeout": "600s",
+        "livy.rsc.server.connect.timeout": "600s",
+        "livy.server.session.pool.size": 1,
+    })
+    env = {"SPARK_CONF_DIR": str(light_spark_conf), "TMPDIR": str(tmp)}
+    server = LivyServer(conf, binary=livy_bin, env=env, root=tmp_path / "server", name="livy-pool-crash-norec",
+                        start_timeout=60)
+    # A second server that keeps running: its work directory must survive the cleanup.
+    other = LivyServer(base(tmp_path), binary=livy_bin, env=env, root=tmp_path / "other", name="livy-pool-other",
+                       start_timeout=60)
+    server.start()
+    try:
+        other.start()
+        (pooled,) = wait_pool_ready(server, 1, POOL_FILL_TIMEOUT)
+        (run_dir,) = tmp.glob(f"livy-rs-*/session-{pooled}-*")
+        work_dir = run_dir.parent
+        procs = find_processes(str(run_dir))
+        assert procs, f"no process names {run_dir}"
+        # The other server's work directory (the driver's own temporary directories are
+        # livy-rs-driver-* and livy-rs-repl-*).
+        (others,) = {d for d in tmp.glob("livy-rs-*") if not driver_tmp(d)} - {work_dir}
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=10)
+        server._forget()
+        server.conf["livy.server.session.pool.size"] = 0
+        server.start()
+        wait_until(lambda: not any(alive(p.pid) for p in procs), 90,
+                   "the pooled driver left by the crash to be stopped", interval=0.5)
+        wait_until(lambda: not work_dir.exists(), 30, f"{work_dir} to be removed", interval=0.5)
+        assert others.is_dir(), "the work directory of a running server was removed"
+        assert requests.get(f"{server.url}/sessions", timeout=30).json()["total"] == 0
+    finally:
+        for s in (server, other):
+            if s.running:
+                s.stop()
+        for p in find_processes(str(tmp_path)):
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_pooled_drivers_wait_for_max_creation_and_are_replaced_after_their_ttl(livy_bin, spark_home, tmp_path,
+                                                                               light_spark_conf):
+    """livy.server.session.max-creation = 1 with a pool of 2: the second pooled driver starts only
+    once the first is up (pooled drivers count against it); a driver unused for the pool's ttl
+    is stopped and a fresh one takes its place."""
+    conf = base(tmp_path, **{
+        "livy.server.session.max-creation": 1,
+        "livy.server.session.pool.size": 2,
+        "livy.server.session.pool.ttl": "40s",
+    })
+    server = LivyServer(conf, binary=livy_bin, env={"SPARK_CONF_DIR": str(light_spark_conf)},
+                        root=tmp_path / "server", name="livy-pool-ttl", start_timeout=60)
+    server.start()
+    try:
+        def ever(message):
+            return [int(m) for m in re.findall(rf"{message} pooled_id=(\d+)\b", server.log_text())]
+
+        a, b = wait_until(lambda: (lambda r: r[:2] if len(r) >= 2 else None)(ever("pooled driver ready")),
+                          2 * POOL_FILL_TIMEOUT, "two pooled drivers to be up", interval=0.5)
+        lines = server.log_text().splitlines()
+
+        def at(message, pid):
+            return next(i for i, line in enumerate(lines) if re.search(rf"{message} pooled_id={pid}\b", line))
+
+        assert at("starting a pooled driver", b) > at("pooled driver ready", a), \
+            "the second pooled driver started before the first was up (max-creation = 1)"
+        # After the ttl: both stopped, and fresh drivers up in their place.
+        wait_until(lambda: {a, b} <= set(ever("stopping a pooled driver"))
+                   and set(ever("pooled driver ready")) - {a, b},
+                   40 + 2 * POOL_FILL_TIMEOUT, "the pooled drivers to be replaced after their ttl", interval=0.5)
+        assert requests.get(f"{server.url}/sessions", timeout=30).json()["total"] == 0
+    finally:
+        if server.running:
+            server.stop()

@@ -152,14 +152,12 @@ impl InteractiveSessions {
             .await?;
         match child {
             Ok(child) => {
-                if self.recovery.is_some() {
-                    stale::mark(
-                        &session.run_dir,
-                        child.detached.clone(),
-                        &session.app_tag,
-                        group.proxy_user.as_deref(),
-                    );
-                }
+                stale::mark(
+                    &session.run_dir,
+                    stale::process_of(&child, &session.run_dir),
+                    &session.app_tag,
+                    group.proxy_user.as_deref(),
+                );
                 session.set_child(child)
             }
             Err(e) => {

@@ -1,10 +1,15 @@
-//! Pooled drivers a crashed server left behind. With recovery on, drivers outlive the server
-//! (detached, their run directories under the log dir) so that sessions come back; a pooled
-//! driver not yet taken has no record, so no restarted server would adopt it: its process (and
-//! on YARN its application) would hold resources until it gave up dialing back. So each pooled
-//! driver's run directory holds a marker naming its process and YARN tag, removed when the
-//! driver is handed to a session; the next start stops what the markers name and removes
-//! those directories.
+//! Pooled drivers a crashed server left behind.
+//!
+//! With recovery on, drivers outlive the server (detached, their run directories under the log
+//! dir) so that sessions come back; a pooled driver not yet taken has no record, so no
+//! restarted server would adopt it: its process (and on YARN its application) would hold
+//! resources until it gave up dialing back. Without recovery, the work directory is a
+//! temporary directory of the server's own, which a kill -9 leaves behind with the pooled
+//! drivers still dialing their dead server. So each pooled driver's run directory holds a
+//! marker naming its process and YARN tag, removed when the driver is handed to a session;
+//! without recovery the work directory also names the server that owns it. The next start
+//! stops what the markers name and removes those run directories (and, without recovery, the
+//! whole work directory of a server that is gone; never one whose server still runs).
 
 use crate::launch::detached::{self, ProcessRecord};
 use crate::sessions::InteractiveSessions;
@@ -14,6 +19,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const MARKER: &str = "pooled.json";
+/// In a work directory without recovery: the server process that owns it.
+const OWNER: &str = "server.json";
+/// How the work directories of servers without recovery are named (see `app::build`).
+const WORK_DIR_PREFIX: &str = "livy-rs-";
 /// How often a stopping process is looked at.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -26,8 +35,23 @@ struct Marker {
     proxy_user: Option<String>,
 }
 
-/// Marks `run_dir` as a pooled driver's (only with recovery: without, the work directory is
-/// the server's own temporary directory and its drivers stop with their connection).
+/// What names a pooled driver's process: the detached record with recovery; without, the
+/// spark-submit child's pid and start time (none for a YARN REST submission, which has no
+/// process: its application is found by tag).
+pub(super) fn process_of(
+    child: &crate::launch::child::ChildHandle,
+    run_dir: &Path,
+) -> Option<ProcessRecord> {
+    child.detached.clone().or_else(|| {
+        Some(ProcessRecord {
+            pid: child.pid,
+            start_time: detached::start_time(child.pid)?,
+            dir: run_dir.to_path_buf(),
+        })
+    })
+}
+
+/// Marks `run_dir` as a pooled driver's.
 pub(super) fn mark(
     run_dir: &Path,
     process: Option<ProcessRecord>,
@@ -68,13 +92,71 @@ fn marked(work_dir: &Path) -> Vec<(PathBuf, Option<Marker>)> {
         .collect()
 }
 
+/// Work directories (siblings of `own`, named like it) whose owner marker names a server
+/// that is gone. A directory without a marker (a server with recovery, or one that is not
+/// ours) or a symlink is never returned.
+fn dead_work_dirs(own: &Path) -> Vec<PathBuf> {
+    let Some(parent) = own.parent() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(WORK_DIR_PREFIX))
+        .map(|e| e.path())
+        .filter(|dir| dir != own)
+        .filter(|dir| {
+            std::fs::read(dir.join(OWNER))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<ProcessRecord>(&b).ok())
+                .is_some_and(|owner| !owner.is_running())
+        })
+        .collect()
+}
+
 impl InteractiveSessions {
     /// Stops the pooled drivers an earlier server left (by their process record, only while
     /// the pid still names that process; on YARN also by their application's tag) and removes
     /// their run directories. Runs at start, before anything is served.
     pub(in crate::sessions) async fn clean_stale_pooled(&self) {
-        let dir = self.work_dir.clone();
-        let found = tokio::task::spawn_blocking(move || marked(&dir))
+        self.stop_marked(self.work_dir.clone()).await;
+    }
+
+    /// Without recovery: marks this server's work directory as its own, then stops the pooled
+    /// drivers of servers that died (kill -9, OOM) with theirs left in the same temporary
+    /// directory, and removes those directories. Runs at start, before anything is served.
+    pub async fn clean_dead_servers(&self) {
+        let own = self.work_dir.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let pid = std::process::id();
+            let owner = detached::start_time(pid).map(|start_time| ProcessRecord {
+                pid,
+                start_time,
+                dir: own.clone(),
+            });
+            if let Some(owner) = owner {
+                let text = serde_json::to_string(&owner).unwrap_or_default();
+                if let Err(e) = std::fs::write(own.join(OWNER), text) {
+                    tracing::warn!(dir = %own.display(), error = %e, "cannot mark the work directory");
+                }
+            }
+            dead_work_dirs(&own)
+        })
+        .await
+        .unwrap_or_default();
+        for dir in found {
+            tracing::info!(dir = %dir.display(), "removing the work directory of a server that is gone");
+            self.stop_marked(dir.clone()).await;
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        }
+    }
+
+    /// Stops what the pooled markers under `work_dir` name and removes their run directories.
+    async fn stop_marked(&self, work_dir: PathBuf) {
+        let found = tokio::task::spawn_blocking(move || marked(&work_dir))
             .await
             .unwrap_or_default();
         for (dir, marker) in found {
