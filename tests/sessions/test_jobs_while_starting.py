@@ -297,3 +297,20 @@ def test_a_full_queue_is_refused_in_livys_shape_and_frees_up(never_ready, tmp_pa
     wait_until(lambda: (rest(livy, "POST", f"/sessions/{sid}/submit-job", body)[0] == 201) or None,
                10, "a place in the queue after the cancel")
     assert session_view(livy, sid)["state"] == "starting"
+
+
+def test_deleting_a_starting_session_answers_its_held_upload_at_once(never_ready, tmp_path):
+    """A client whose upload waits for the driver gets its answer when the session is deleted,
+    not when the driver connect timeout (here ten minutes) ends the wait."""
+    livy = never_ready
+    sid = create(livy)
+    data = tmp_path / "held.txt"
+    data.write_text("x")
+    up = upload_in_background(livy, sid, "upload-file", "file", data)
+    wait_held(livy, rf"addition held\b.*session_id={sid}\b", 1)
+    status, _ = rest(livy, "DELETE", f"/sessions/{sid}")
+    assert status == 200
+    up["thread"].join(20)
+    assert "status" in up, "the held upload got no answer within 20 s of the delete"
+    assert up["status"] in (400, 404), up
+    assert set(json.loads(up["text"])) == {"msg"}, up

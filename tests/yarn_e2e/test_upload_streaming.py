@@ -137,3 +137,30 @@ def test_a_300_mb_upload_arrives_intact_and_the_server_does_not_hold_it(env, tmp
     print(f"server VmHWM before the upload {before >> 20} MiB, after {peak >> 20} MiB")
     assert peak - before < RSS_GROWTH_LIMIT, (before, peak)
     assert peak < SIZE // 2, peak
+
+
+def test_deleting_a_starting_session_answers_its_held_upload_at_once(env, tmp_path):
+    """On YARN spark-submit is gone once the app is submitted; a delete while the session starts
+    still answers the upload that waits for the driver, not the connect timeout (90 s)."""
+    livy, emu = env
+    src = tmp_path / "small.txt"
+    src.write_text("x")
+    st, body, _ = livy.call("POST", "/sessions", {"kind": "pyspark"},
+                            headers={"X-Requested-By": "livy", "Content-Type": "application/json"})
+    assert st == 201, body
+    sid = body["id"]
+    answer = {}
+
+    def send():
+        answer["reply"] = post_multipart_file(f"{livy.url}/sessions/{sid}/upload-file", src, "small.txt")
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    wait_until(lambda: any(p.endswith("/small.txt") for p in staged_files(emu)), 60, "small.txt staged",
+               interval=0.5)
+    st, body, _ = livy.call("DELETE", f"/sessions/{sid}", headers={"X-Requested-By": "livy"})
+    assert st == 200, body
+    sender.join(20)
+    assert "reply" in answer, "the held upload got no answer within 20 s of the delete"
+    status, text = answer["reply"]
+    assert status in (400, 404), (status, text)

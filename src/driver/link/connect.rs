@@ -55,9 +55,17 @@ pub(super) async fn wait_for_driver(
                     }
                     return None;
                 }
+                // Deleted while starting: the held requests' callers get their answer now
+                // (dropping them ends their wait), not when the connect timeout ends it. On
+                // YARN spark-submit is long gone and the app is killed by the delete, so there
+                // is nothing left to wait for.
                 Some(LinkCommand::Shutdown) => {
+                    early.clear();
                     if let Some(child) = session.child() {
                         child.kill();
+                    }
+                    if session.on_yarn {
+                        return None;
                     }
                 }
                 Some(LinkCommand::Complete { reply, .. }) => {
@@ -72,7 +80,7 @@ pub(super) async fn wait_for_driver(
                     cmd @ (LinkCommand::Job { .. }
                     | LinkCommand::AddResource { .. }
                     | LinkCommand::SetConf { .. }),
-                ) => {
+                ) if session.state() != SessionState::ShuttingDown => {
                     log_held(session.id, &cmd);
                     early.push(cmd);
                 }
