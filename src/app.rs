@@ -220,6 +220,9 @@ pub async fn run(conf: LivyConf) -> i32 {
     }
     state.sessions.start_pool();
     let shutdown = CancellationToken::new();
+    if let Some(ha) = state.recovery.as_ref().and_then(|r| r.ha()).cloned() {
+        tokio::spawn(crate::ha::drain::stop_when_drained(ha, shutdown.clone()));
+    }
     let gc = tokio::spawn(collect_garbage(state.clone(), shutdown.clone()));
     let app = api::router(state.clone(), access_log);
 
@@ -258,6 +261,11 @@ pub async fn run(conf: LivyConf) -> i32 {
         state.sessions.stop_pool().await;
         if !recovery.flush(Duration::from_secs(10)).await {
             tracing::warn!("some recovery records could not be written before the stop");
+        }
+        if let Some(ha) = recovery.ha() {
+            if let Err(e) = ha.hand_over().await {
+                tracing::warn!(error = %e, "cannot hand over to the other servers; they adopt once this server's ZooKeeper session expires");
+            }
         }
         tracing::info!(
             writes = recovery.writes.load(std::sync::atomic::Ordering::Relaxed),
@@ -370,7 +378,7 @@ async fn collect_garbage(state: AppState, shutdown: CancellationToken) {
 /// Tells systemd (`Type=notify` in packaging/livy-server.service) that the port is open
 /// (`READY=1`) or that a stop began (`STOPPING=1`). A no-op without `NOTIFY_SOCKET`, i.e. when
 /// not started by systemd; a failed send only costs the readiness signal, so it is just logged.
-fn notify_systemd(state: sd_notify::NotifyState) {
+pub(crate) fn notify_systemd(state: sd_notify::NotifyState) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }

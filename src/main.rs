@@ -27,6 +27,16 @@ enum Command {
     Validate,
     /// Print the OpenAPI document of the REST API (served at /openapi.json), then exit.
     Openapi,
+    /// Drain the active/active server this configuration runs: it takes no new session or
+    /// batch, hands what it runs to the other servers, and exits; waits until it has.
+    Drain {
+        /// How long to wait for the server to stop, in seconds.
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+        /// The server's REST URL (default: from livy.conf, the advertised URL or the port).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 fn main() {
@@ -38,7 +48,7 @@ fn main() {
     let command = cli.command.unwrap_or(Command::Run);
     // The log's queue is flushed when this guard drops, before `exit` (which runs no destructor).
     let mut log = None;
-    if matches!(command, Command::Validate) {
+    if matches!(command, Command::Validate | Command::Drain { .. }) {
         log = Some(livy_rs::app::init_logging(LogFormat::Text));
     }
     let code = match command {
@@ -46,6 +56,29 @@ fn main() {
             print!("{}", livy_rs::api::openapi::document_text());
             0
         }
+        Command::Drain { wait, url } => match livy_rs::app::load_conf(&env) {
+            None => 1,
+            Some(conf) => {
+                let drained = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|rt| {
+                        rt.block_on(livy_rs::ha::drain::request(
+                            &conf,
+                            url.as_deref(),
+                            std::time::Duration::from_secs(wait),
+                        ))
+                    });
+                match drained {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("livy-server drain: {e:#}");
+                        1
+                    }
+                }
+            }
+        },
         Command::Validate => match livy_rs::app::load_conf(&env) {
             Some(conf) => {
                 println!(

@@ -2,6 +2,7 @@
 //! separately from binding a port so tests can drive it in-process.
 
 pub mod access_log;
+pub mod admin;
 pub mod batches;
 pub mod body_limit;
 pub mod cross_site;
@@ -77,6 +78,7 @@ pub fn router(state: AppState, access_log: Option<access_log::AccessLog>) -> Rou
     let access = state.access.clone();
     let app = Router::new()
         .merge(version::routes())
+        .merge(admin::routes())
         .merge(ui::routes(&state.conf.server))
         .merge(batches::routes())
         .merge(sessions::routes())

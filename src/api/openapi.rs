@@ -94,6 +94,7 @@ pub fn document_text() -> String {
         super::batches::state,
         super::batches::log,
         super::version::version,
+        super::admin::drain,
         openapi_json,
     ),
     components(schemas(Msg, crate::statements::StatementOutput)),

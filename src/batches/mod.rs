@@ -41,6 +41,8 @@ pub struct Batch {
     /// State, application, process and record (shared with sessions).
     pub(crate) life: Lifecycle,
     created_ms: i64,
+    /// What its record carries for rolling upgrades (fields of a newer livy-rs are kept).
+    pub(crate) upgrade: crate::recovery::Upgrade,
 }
 
 /// A batch as clients see it (Livy's `BatchSessionView`).
@@ -81,6 +83,9 @@ pub struct BatchRecord {
     /// Why it ended, as shown after the log (diagnostics).
     #[serde(default)]
     pub diagnostics: Vec<String>,
+    /// The format version, and fields of a newer livy-rs (kept when this one rewrites it).
+    #[serde(flatten)]
+    pub upgrade: crate::recovery::Upgrade,
 }
 
 impl crate::recovery::Recordable for Batch {
@@ -191,6 +196,7 @@ impl Batch {
             created_ms: self.created_ms,
             finished_ms: finished_at.map(crate::recovery::ms_of),
             diagnostics: self.logs.diagnostics(),
+            upgrade: self.upgrade.rewritten(),
         }
     }
 
@@ -359,6 +365,7 @@ impl Batches {
             on_yarn: self.yarn.is_some(),
             life: self.lifecycle(id, me.clone()),
             created_ms: crate::statements::now_ms(),
+            upgrade: Default::default(),
         });
         tracing::info!(batch_id = id, owner = ?batch.owner, "creating batch");
 

@@ -64,6 +64,7 @@ impl Batches {
             on_yarn: self.yarn.is_some(),
             life: self.lifecycle(record.id, me.clone()),
             created_ms: record.created_ms,
+            upgrade: record.upgrade.clone(),
         });
         batch.life.restore(
             record.state,

@@ -129,7 +129,25 @@ pub async fn route(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     };
     if req.extensions().get::<Forwarded>().is_some() {
+        if let Some(Target::Entry(kind, id)) = target(req.method(), req.uri().path()) {
+            adopted(&state, &ha, kind, id).await;
+        }
         return next.run(req).await;
+    }
+    if ha.is_draining()
+        && req.method() == Method::POST
+        && matches!(
+            req.uri().path().trim_end_matches('/'),
+            "/sessions" | "/batches"
+        )
+    {
+        let (parts, body) = req.into_parts();
+        return match body_bytes(body).await {
+            Ok(bytes) => {
+                super::drain::forward_create(&ha, &parts, &bytes, caller(&parts).as_deref()).await
+            }
+            Err(r) => r,
+        };
     }
     match target(req.method(), req.uri().path()) {
         Some(Target::Entry(kind, id)) if !is_local(&state, kind, id) => {
@@ -137,6 +155,23 @@ pub async fn route(State(state): State<AppState>, req: Request, next: Next) -> R
         }
         Some(Target::List) => super::lists::gather(&ha, req, next).await,
         _ => next.run(req).await,
+    }
+}
+
+/// Waits while this server owns an entry it is still adopting: a peer that read the new
+/// ownership node sends requests here before the entry is restored (seen as a 404 while a
+/// drained server's session moved).
+async fn adopted(state: &AppState, ha: &Ha, kind: &'static str, id: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut checked = Instant::now() - Duration::from_secs(1);
+    while !is_local(state, kind, id) && Instant::now() < deadline {
+        if checked.elapsed() >= Duration::from_secs(1) {
+            if !matches!(ha.owner(kind, id).await, Ok(Some(o)) if o == ha.me) {
+                return;
+            }
+            checked = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -194,6 +229,14 @@ async fn to_owner(
                             return unavailable("no answer");
                         }
                         Err(e) if e.is_connect() => ha.owner_changed(kind, id, left).await,
+                        // Cut off: safe to send again when it reads only, or when the owner is
+                        // draining (it finishes what it has begun before it stops, so a request
+                        // it dropped was never run); the next attempt meets the new owner.
+                        Err(e) if parts.method == Method::GET || ha.is_leaving(&o).await => {
+                            tracing::info!(%kind, id, owner = %o, error = %e, "a forwarded request was cut off; sending it again");
+                            ha.owner_changed(kind, id, left.min(Duration::from_secs(1)))
+                                .await
+                        }
                         Err(e) => {
                             tracing::warn!(%kind, id, owner = %o, error = %e, "cannot forward a request to its owner");
                             return unavailable("its answer was cut off");
@@ -209,8 +252,13 @@ async fn to_owner(
                     Ok(true) => super::takeover::adopt(state, ha, kind, id).await,
                     _ => false,
                 };
-                if adopted || left.is_zero() || !matches!(ha.has_record(kind, id).await, Ok(true)) {
-                    // Ours now, or no such entry anywhere: answered here (a 404 for the latter).
+                // Ours now, no such entry anywhere (a 404), or one no server could adopt (its
+                // record is in a newer format, say: logged by the adoption): answered here.
+                if adopted
+                    || left.is_zero()
+                    || !matches!(ha.has_record(kind, id).await, Ok(true))
+                    || matches!(ha.owner(kind, id).await, Ok(None))
+                {
                     return next
                         .run(Request::from_parts(parts, Body::from(bytes)))
                         .await;

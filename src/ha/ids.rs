@@ -39,9 +39,9 @@ impl Ha {
             match super::retry(|| self.client.get_data(&path)).await {
                 Ok((data, stat)) => {
                     let (id, record) = advanced(&data).map_err(HaError::Refused)?;
-                    match self
-                        .client
-                        .set_data(&path, &record, Some(stat.version))
+                    // Retried when cut off: a repeat of a write that went through fails on
+                    // the version and reads again (that id stays unused, never handed out twice).
+                    match super::retry(|| self.client.set_data(&path, &record, Some(stat.version)))
                         .await
                     {
                         Ok(_) => return Ok(id),

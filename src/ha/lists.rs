@@ -40,6 +40,24 @@ fn whole_list(uri: &Uri) -> Option<Uri> {
     format!("{}?{}", uri.path(), query.finish()).parse().ok()
 }
 
+/// Asks one peer for its list, twice if the first attempt fails (a list read is safe to repeat;
+/// an answer cut off by a loaded machine must not leave the peer's entries out of the page).
+async fn ask(
+    ha: &Ha,
+    member: &super::Member,
+    parts: &axum::http::request::Parts,
+    body: &Bytes,
+    user: Option<&str>,
+) -> Result<Response, reqwest::Error> {
+    match send(ha, member, parts, body, user).await {
+        Err(e) if ha.members().contains_key(&member.id) => {
+            tracing::info!(member = %member.id, error = %e, "asking a peer for its list again");
+            send(ha, member, parts, body, user).await
+        }
+        answer => answer,
+    }
+}
+
 pub async fn gather(ha: &Arc<Ha>, req: Request, next: Next) -> Response {
     let params = Params::parse(req.uri().query());
     let (from, size) = match (params.int("from"), params.int("size")) {
@@ -58,7 +76,7 @@ pub async fn gather(ha: &Arc<Ha>, req: Request, next: Next) -> Response {
     let asked = futures::future::join_all(
         peers
             .iter()
-            .map(|m| send(ha, m, &parts, &empty, user.as_deref())),
+            .map(|m| ask(ha, m, &parts, &empty, user.as_deref())),
     );
     let local = next.run(Request::from_parts(parts.clone(), Body::empty()));
     let (local, asked) = tokio::join!(local, asked);

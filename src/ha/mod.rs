@@ -15,6 +15,7 @@
 //! A server whose own ZooKeeper session expires has lost its sessions to the others: it exits
 //! (a supervisor restarts it), rather than keep driving sessions another server now owns.
 
+pub mod drain;
 pub mod forward;
 pub mod ids;
 pub mod lists;
@@ -89,6 +90,8 @@ pub struct Ha {
     pub me: String,
     members: tokio::sync::watch::Sender<membership::Members>,
     peer: peer::Peer,
+    /// Cancelled when this server drains (see `drain`).
+    draining: tokio_util::sync::CancellationToken,
 }
 
 /// Record kinds whose entries are owned (the names of `crate::recovery`).
@@ -126,6 +129,7 @@ impl Ha {
             client,
             me,
             members: tokio::sync::watch::channel(Default::default()).0,
+            draining: Default::default(),
         };
         for dir in ["ha", "ha/members", "ha/owners", "v1"]
             .into_iter()

@@ -65,6 +65,10 @@ impl Peer {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(300))
+            // Idle connections are dropped before a peer closes them (it does after
+            // `HEADER_READ_TIMEOUT`): a request sent on a connection the peer is closing at that
+            // moment is lost (a race a loaded machine makes likelier).
+            .pool_idle_timeout(crate::server::HEADER_READ_TIMEOUT / 2)
             .redirect(reqwest::redirect::Policy::none());
         if tls {
             // Peers present the certificates of the REST port; those are trusted through the

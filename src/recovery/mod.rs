@@ -263,13 +263,66 @@ impl Recovery {
     }
 }
 
-/// Decodes raw records (see [`Recovery::load_records`]); `what` names them in the log.
+/// The format of the session and batch records this livy-rs writes (`recordVersion`; absent in
+/// records of livy-rs before it, read as 0). A newer livy-rs that only adds fields keeps the
+/// number, and this one keeps those fields when it rewrites the record ([`Upgrade`]); a newer
+/// number means a change this livy-rs cannot read, and such a record is left alone.
+pub const RECORD_VERSION: u32 = 1;
+
+/// What a record carries across a rolling upgrade: its format version, and the fields a newer
+/// livy-rs wrote that this one does not know, written back as they were.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Upgrade {
+    #[serde(rename = "recordVersion", default)]
+    pub version: u32,
+    #[serde(flatten)]
+    pub unknown: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Upgrade {
+    /// What a record written now carries: this version, the unknown fields kept.
+    pub fn rewritten(&self) -> Upgrade {
+        Upgrade {
+            version: RECORD_VERSION,
+            unknown: self.unknown.clone(),
+        }
+    }
+}
+
+/// The format version a record says it has, when this livy-rs cannot read that format.
+fn unreadable_version(bytes: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "recordVersion", default)]
+        version: u64,
+    }
+    serde_json::from_slice::<Head>(bytes)
+        .ok()
+        .map(|h| h.version)
+        .filter(|v| *v > u64::from(RECORD_VERSION))
+}
+
+/// Decodes raw records (see [`Recovery::load_records`]); `what` names them in the log. A
+/// record in a newer format than this livy-rs reads is skipped with a log line that says so.
 pub fn decode_records<T: serde::de::DeserializeOwned>(
     what: &str,
     raw: Vec<(u32, Vec<u8>)>,
     id_of: impl Fn(&T) -> u32,
 ) -> Vec<T> {
     raw.into_iter()
+        .filter(|(id, bytes)| match unreadable_version(bytes) {
+            Some(version) => {
+                tracing::error!(
+                    what,
+                    id,
+                    version,
+                    readable = RECORD_VERSION,
+                    "a recovery record is in a newer format than this livy-rs reads; left for a newer server"
+                );
+                false
+            }
+            None => true,
+        })
         .filter_map(|(id, bytes)| match serde_json::from_slice::<T>(&bytes) {
             Ok(record) if id_of(&record) == id => Some(record),
             Ok(_) => {
@@ -340,5 +393,44 @@ impl Recovery {
     /// Reads one record directly (start-up only).
     pub async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         Ok(self.store.get(key).await?)
+    }
+}
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::{decode_records, RECORD_VERSION};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Rec {
+        id: u32,
+        state: String,
+        #[serde(flatten)]
+        upgrade: super::Upgrade,
+    }
+
+    #[test]
+    fn a_newer_field_is_kept_and_a_newer_format_is_skipped() {
+        let raw = vec![
+            (1, br#"{"id":1,"state":"running","zone":"b"}"#.to_vec()),
+            (
+                2,
+                br#"{"id":2,"state":"running","recordVersion":1}"#.to_vec(),
+            ),
+            (
+                3,
+                br#"{"id":3,"state":"running","recordVersion":2}"#.to_vec(),
+            ),
+        ];
+        let mut recs = decode_records("test", raw, |r: &Rec| r.id);
+        assert_eq!(recs.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
+        let old = &mut recs[0];
+        assert_eq!(old.upgrade.version, 0, "absent in records before versions");
+        old.state = "success".into();
+        old.upgrade = old.upgrade.rewritten();
+        let again: serde_json::Value = serde_json::to_value(&*old).unwrap();
+        assert_eq!(
+            again,
+            serde_json::json!({"id": 1, "state": "success", "zone": "b", "recordVersion": RECORD_VERSION})
+        );
     }
 }

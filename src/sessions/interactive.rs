@@ -75,6 +75,9 @@ pub struct Session {
     redaction: crate::launch::redact::Redactor,
     /// The garbage collector started deleting this session (see [`Session::claim_gc`]).
     gc_claimed: AtomicBool,
+    /// What its record carries for rolling upgrades (fields of a newer livy-rs are kept); set
+    /// from the record when the session is restored.
+    pub(crate) upgrade: Mutex<crate::recovery::Upgrade>,
 }
 
 /// A session as clients see it (Livy's `SessionInfo`).
@@ -242,6 +245,7 @@ impl Session {
             idle_timeout: n.idle_timeout,
             heartbeat_timeout: heartbeat,
             run_dir: n.run_dir,
+            upgrade: Default::default(),
             runtime: Mutex::new(Runtime {
                 statements: Statements::new(n.retained_statements),
                 last_activity: now,

@@ -49,6 +49,9 @@ pub struct SessionRecord {
     /// in older records), so a restarted server deletes it when the session ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staging_dir: Option<String>,
+    /// The format version, and fields of a newer livy-rs (kept when this one rewrites it).
+    #[serde(flatten)]
+    pub upgrade: crate::recovery::Upgrade,
 }
 
 impl Recordable for Session {
@@ -93,6 +96,7 @@ impl Recordable for Session {
                 process: self.life.child().and_then(|c| c.detached.clone()),
                 diagnostics: self.logs.diagnostics(),
                 staging_dir: self.staging.as_ref().and_then(|s| s.dir()),
+                upgrade: self.upgrade.lock().rewritten(),
             }
         };
         serde_json::to_vec(&record)
@@ -136,6 +140,7 @@ pub(crate) fn restore(
         redaction,
     });
     session.logs.set_diagnostics(record.diagnostics.clone());
+    *session.upgrade.lock() = record.upgrade.clone();
     session.life.restore(
         if record.state.is_finished() {
             record.state

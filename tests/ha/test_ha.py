@@ -13,46 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import ZK_SESSION_TIMEOUT, Service
+from ha_helpers import lb_call, new_batch, owner_pid, server_of, statement
 from pyharness.livy_server import LivyServer, LivyServerError
 from pyharness.wait import wait_until
 
 #: What the issue asks: a session or batch served again this soon after a kill -9 of its owner.
 TAKEOVER_TARGET = 10.0
 SPARK_START = 300.0
-
-
-def lb_call(svc: Service, method: str, path: str, body=None, headers=None, timeout=60.0):
-    """One request through the load balancer: (status, body, served-by)."""
-    probe = LivyServer.__new__(LivyServer)
-    probe.host, probe.port, probe.scheme = "127.0.0.1", svc.lb.port, "http"
-    status, parsed, hdrs = LivyServer.call(probe, method, path, body, headers, timeout)
-    served = {k.lower(): v for k, v in hdrs.items()}.get("x-served-by")
-    return status, parsed, served
-
-
-def new_batch(svc: Service, name: str, seconds: float, via=None):
-    body = {"file": str(svc.job), "name": name, "args": [name, str(seconds)]}
-    if via is None:
-        status, view, served = lb_call(svc, "POST", "/batches", body)
-    else:
-        status, view, _ = via.call("POST", "/batches", body)
-        served = None
-    assert status == 201, view
-    return view, served
-
-
-def owner_pid(svc: Service, kind: str, ident: int) -> int:
-    """The pid of the server that owns an entry, from its ownership node (`<pid>-<random>`)."""
-    out = svc.zk.cli(f"get /livy/ha/owners/{kind}/{ident}")
-    for line in out.splitlines():
-        head = line.strip().split("-")[0]
-        if head.isdigit() and "-" in line and len(line.strip()) < 40:
-            return int(head)
-    raise AssertionError(f"no owner node for {kind} {ident}: {out[-500:]}")
-
-
-def server_of(svc: Service, pid: int) -> LivyServer:
-    return next(s for s in svc.servers if s.running and s.proc.pid == pid)
 
 
 def test_servers_join_one_service_and_a_single_server_is_refused_its_store(service):
@@ -95,15 +62,43 @@ def test_each_request_lands_on_another_server_and_gets_the_same_answer(service):
         assert s.call("GET", f"/batches/{bid}")[0] == 404
 
 
+def service_health(svc: Service) -> str:
+    """Which servers still run, and their warnings and errors: what a failed assertion needs."""
+    lines = []
+    for s in svc.servers:
+        bad = [line for line in s.log_text().splitlines() if " WARN " in line or " ERROR " in line]
+        lines.append(f"{s.name}: {'running' if s.running else f'exited {s.returncode}'}; "
+                     f"{len(bad)} warnings/errors, last: {bad[-5:]}")
+    return "\n".join(lines)
+
+
 def test_concurrent_creates_on_three_servers_get_distinct_ids(service):
+    def create(i):
+        body = {"file": str(service.job), "name": f"many-{i}", "args": [f"many-{i}", "0"]}
+        try:
+            return lb_call(service, "POST", "/batches", body, timeout=120)
+        except OSError as e:  # the client's own timeout or a refused connection
+            return None, repr(e), None
+
     with ThreadPoolExecutor(max_workers=16) as pool:
-        created = list(pool.map(lambda i: new_batch(service, f"many-{i}", 0), range(100)))
-    ids = [view["id"] for view, _ in created]
-    served = Counter(s for _, s in created)
-    assert len(set(ids)) == 100, sorted(ids)
-    assert set(served) == {"s0", "s1", "s2"}, served
-    totals = {s.name: s.call("GET", "/batches?size=1000")[1]["total"] for s in service.servers}
-    assert len(set(totals.values())) == 1 and min(totals.values()) >= 100, totals
+        answers = list(pool.map(create, range(100)))
+    failed = [(status, body, served) for status, body, served in answers if status != 201]
+    assert not failed, (f"{len(failed)} of 100 creates failed (status, answer, served by): "
+                        f"{failed[:10]}\n{service_health(service)}")
+    ids = [view["id"] for _, view, _ in answers]
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    assert not repeated, f"ids handed out twice: {repeated}"
+    served = Counter(s for _, _, s in answers)
+    assert set(served) == {"s0", "s1", "s2"}, f"the balancer did not use every server: {served}"
+    lists = {s.name: s.call("GET", "/batches?size=1000", timeout=120) for s in service.servers}
+    for name, (status, body, _) in lists.items():
+        assert status == 200, f"GET /batches on {name}: {status} {body}\n{service_health(service)}"
+        missing = sorted(set(ids) - {b["id"] for b in body["sessions"]})
+        assert not missing and body["total"] == len(body["sessions"]), (
+            f"{name} lists {body['total']} batches, missing {len(missing)} of the new ones "
+            f"({missing[:20]}): a peer's entries were left out\n{service_health(service)}")
+    totals = {name: body["total"] for name, (_, body, _) in lists.items()}
+    assert len(set(totals.values())) == 1, f"servers disagree on the total: {totals}"
 
 
 @pytest.mark.parametrize("header", [
@@ -148,12 +143,6 @@ def test_a_killed_servers_batch_is_adopted_and_finishes(service):
     wait_until(lambda: survivor.call("GET", f"/batches/{bid}")[1]["state"] == "success",
                timeout=60, what="the adopted batch's end")
     service.replace(victim)
-
-
-def statement(svc: Service, sid: int, stid: int, via=None):
-    status, body = (via.call("GET", f"/sessions/{sid}/statements/{stid}")[:2] if via
-                    else lb_call(svc, "GET", f"/sessions/{sid}/statements/{stid}")[:2])
-    return body if status == 200 else None
 
 
 def test_a_pylivy_session_through_the_balancer_survives_a_kill_of_its_owner(service):
