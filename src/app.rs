@@ -24,6 +24,14 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 const GC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Loads the configuration, printing every problem; `None` when it is not usable.
+/// Writes a fatal message to stderr for whoever started the server (systemd's journal, a
+/// terminal). Not `eprintln!`: it panics when stderr is a closed pipe, which would turn a clean
+/// exit with a reason into a panic.
+pub fn tell_stderr(message: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "livy-server: {message}");
+}
+
 pub fn load_conf(env: &Env) -> Option<LivyConf> {
     report_conf(LivyConf::load(env))
 }
@@ -43,7 +51,7 @@ pub fn report_conf(
         }
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("livy-server: {e}");
+            tell_stderr(format_args!("{e}"));
             None
         }
     }
@@ -148,7 +156,7 @@ pub async fn run(conf: LivyConf) -> i32 {
     let listener = match TcpListener::bind(&addr).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("livy-server: cannot listen on {addr}: {e}");
+            tell_stderr(format_args!("cannot listen on {addr}: {e}"));
             tracing::error!(%addr, error = %e, "cannot listen");
             return 1;
         }
@@ -163,7 +171,7 @@ pub async fn run(conf: LivyConf) -> i32 {
     ) {
         (Ok(term), Ok(int)) => (term, int),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("livy-server: cannot install signal handlers: {e}");
+            tell_stderr(format_args!("cannot install signal handlers: {e}"));
             return 1;
         }
     };
@@ -174,7 +182,7 @@ pub async fn run(conf: LivyConf) -> i32 {
             {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    eprintln!("livy-server: {e:#}");
+                    tell_stderr(format_args!("{e:#}"));
                     tracing::error!(error = %format!("{e:#}"), "cannot open the recovery store");
                     return 1;
                 }
@@ -185,12 +193,12 @@ pub async fn run(conf: LivyConf) -> i32 {
     let state = match wire(conf.clone(), recovery) {
         Ok(state) => state,
         Err(e) => {
-            eprintln!("livy-server: {e:#}");
+            tell_stderr(format_args!("{e:#}"));
             return 1;
         }
     };
     if let Err(e) = recover(&state).await {
-        eprintln!("livy-server: cannot recover sessions and batches: {e:#}");
+        tell_stderr(format_args!("cannot recover sessions and batches: {e:#}"));
         tracing::error!(error = %format!("{e:#}"), "cannot recover sessions and batches");
         return 1;
     }
@@ -206,7 +214,7 @@ pub async fn run(conf: LivyConf) -> i32 {
         }
     }
     if let Err(e) = join_service(&state, &local).await {
-        eprintln!("livy-server: cannot join the active-active service: {e:#}");
+        tell_stderr(format_args!("cannot join the active-active service: {e:#}"));
         tracing::error!(error = %format!("{e:#}"), "cannot join the active-active service");
         return 1;
     }

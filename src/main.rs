@@ -75,7 +75,9 @@ fn main() {
                 {
                     Ok(runtime) => runtime.block_on(livy_rs::app::run(conf)),
                     Err(e) => {
-                        eprintln!("livy-server: cannot start the async runtime: {e}");
+                        livy_rs::app::tell_stderr(format_args!(
+                            "cannot start the async runtime: {e}"
+                        ));
                         1
                     }
                 },

@@ -303,6 +303,18 @@ impl Batches {
             Some(f) if !f.is_empty() => resolve_uri(f, &self.conf).map_err(ApiError::rejected)?,
             _ => return Err(ApiError::rejected("requirement failed: File is required.")),
         };
+        let fields = request.args.iter().map(|a| ("args", a.as_str()));
+        let named = [
+            ("className", request.class_name.as_deref()),
+            ("name", request.name.as_deref()),
+        ];
+        crate::launch::validate::command_line(
+            &conf,
+            fields
+                .chain([("file", file.as_str())])
+                .chain(named.iter().filter_map(|(f, v)| Some((*f, (*v)?)))),
+        )
+        .map_err(ApiError::rejected)?;
         self.launcher
             .preflight(&conf, request.queue.as_deref(), proxy_user.as_deref())
             .await?;

@@ -185,7 +185,7 @@ impl Ha {
                     zk::SessionState::Expired | zk::SessionState::AuthFailed
                 ) {
                     tracing::error!(?state, "this server's ZooKeeper session ended: other servers adopt its sessions and batches; exiting");
-                    eprintln!("livy-server: the ZooKeeper session of active-active membership ended ({state:?}); exiting");
+                    crate::app::tell_stderr(format_args!("the ZooKeeper session of active-active membership ended ({state:?}); exiting"));
                     std::process::exit(3);
                 }
             }

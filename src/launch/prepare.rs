@@ -108,6 +108,8 @@ pub fn launch_conf(
     for (key, value) in request.resources().spark_conf() {
         conf.insert(key.to_string(), value);
     }
+    let texts = request.text_fields();
+    validate::command_line(&conf, texts.iter().filter_map(|(f, v)| Some((*f, (*v)?))))?;
     Ok(conf)
 }
 

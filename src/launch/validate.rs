@@ -7,9 +7,13 @@
 //! become another key; a value with a line break ends up in `spark-defaults`-style files and
 //! logs. A Spark property name never holds `=`, white space or control characters, so such keys
 //! are refused outright (400, nothing created), as are values with CR, LF or NUL.
+//!
+//! Sizes too: a request whose command line the kernel would refuse (`E2BIG`) was accepted with
+//! 201 and then died at exec; [`command_line`] refuses it with a 400 instead.
 
 use super::prepare::Resources;
 use crate::yarn::submit::sparkconf::bytes_as_mib;
+use std::collections::BTreeMap;
 
 /// Settings whose values are sizes; a bad one would only fail inside spark-submit.
 const SIZE_KEYS: &[&str] = &[
@@ -125,6 +129,54 @@ fn count(text: &str, min: u64) -> Result<u64, String> {
     Ok(n)
 }
 
+/// The longest single argument Linux passes to a program (`MAX_ARG_STRLEN`, 32 pages, less its
+/// NUL). `--conf k=v` is one argument, and so is each of a batch's `args`.
+pub const MAX_ARG_BYTES: usize = 128 * 1024 - 1;
+
+/// What one request may put on spark-submit's command line in all: half of the usual
+/// `ARG_MAX` (2 MiB), which also holds the environment that spark-submit's scripts grow and the
+/// server's own arguments. The same bound holds with the YARN REST submission, whose
+/// ApplicationMaster gets these values on its container's command line.
+pub const MAX_COMMAND_LINE_BYTES: usize = 1024 * 1024;
+
+/// Whether the launch's `conf` and the request's other command-line strings (`(field, value)`,
+/// e.g. each of `args`) fit on a command line; the message names what is too long.
+pub fn command_line<'a>(
+    conf: &BTreeMap<String, String>,
+    fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), String> {
+    // Each argument costs its bytes, its NUL and its pointer in argv.
+    let cost = |len: usize| len + 1 + std::mem::size_of::<usize>();
+    let mut total = 0usize;
+    for (key, value) in conf {
+        let len = key.len() + 1 + value.len();
+        if len > MAX_ARG_BYTES {
+            return Err(format!(
+                "Invalid value for configuration key {key}: {len} bytes, more than the \
+                 {MAX_ARG_BYTES} one command-line argument may hold."
+            ));
+        }
+        total += cost(len) + cost("--conf".len());
+    }
+    for (field, value) in fields {
+        if value.len() > MAX_ARG_BYTES {
+            return Err(format!(
+                "Invalid {field}: a value of {} bytes, more than the {MAX_ARG_BYTES} one \
+                 command-line argument may hold.",
+                value.len()
+            ));
+        }
+        total += cost(value.len());
+    }
+    if total > MAX_COMMAND_LINE_BYTES {
+        return Err(format!(
+            "The request is too large for spark-submit's command line: its conf, args and \
+             names come to {total} bytes, more than {MAX_COMMAND_LINE_BYTES}."
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +267,21 @@ mod tests {
         assert!(text_field("name", Some("a\u{1b}[31m")).is_err());
         assert!(text_field("name", Some("nightly etl")).is_ok());
         assert!(text_field("name", None).is_ok());
+    }
+
+    #[test]
+    fn command_line_sizes() {
+        let conf = |v: usize| BTreeMap::from([("spark.app.name".to_string(), "x".repeat(v))]);
+        assert!(command_line(&conf(1000), [("args", "a")]).is_ok());
+        let long = command_line(&conf(MAX_ARG_BYTES), []).unwrap_err();
+        assert!(long.contains("spark.app.name"), "{long}");
+        let arg = "y".repeat(MAX_ARG_BYTES + 1);
+        assert!(command_line(&conf(1), [("args", arg.as_str())])
+            .unwrap_err()
+            .contains("Invalid args"));
+        let arg = "z".repeat(100_000);
+        let many = vec![("args", arg.as_str()); 11];
+        let total = command_line(&conf(1), many).unwrap_err();
+        assert!(total.contains("too large"), "{total}");
     }
 }

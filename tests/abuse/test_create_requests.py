@@ -84,6 +84,13 @@ CASES: List[Case] = [
     Case("conf-archives", lambda L: {"conf": {"spark.archives": f"{L.secret}#x"}}, lambda L: L.secret),
     Case("conf-yarn-dist-files", lambda L: {"conf": {"spark.yarn.dist.files": L.secret}},
          lambda L: L.secret),
+    # Sizes the kernel would refuse at exec (E2BIG): once a 201 and a batch dead at launch.
+    Case("arg-longer-than-one-argv-string", lambda L: {"args": ["x" * 140_000]}, fixed("args"),
+         batches_only=True),
+    Case("args-longer-than-a-command-line", lambda L: {"args": ["x" * 100_000] * 12},
+         fixed("command line"), batches_only=True),
+    Case("conf-value-longer-than-one-argv-string", conf("spark.app.name", "x" * 140_000),
+         fixed("spark.app.name")),
     Case("conf-yarn-dist-jars-symlink", lambda L: {"conf": {"spark.yarn.dist.jars": str(L.work / "link.py")}},
          fixed("link.py")),
 ]

@@ -9,6 +9,7 @@ the server log as much as it likes.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -82,3 +83,22 @@ def test_a_log_pipe_nobody_reads_does_not_block_the_server(livy_bin, layout):
         make_it_log_and_stop(proc, url)
     finally:
         proc.stdout.close()
+
+
+def test_a_refused_livy_conf_on_a_closed_stderr_is_a_clean_exit(livy_bin, layout):
+    """The reason a server cannot start goes to stderr; when stderr is a pipe nobody reads any
+    more, the server still exits with its own code (1), not a panic's (101)."""
+    conf = base_conf(layout)
+    conf["livy.server.port"] = "not-a-port"
+    server = LivyServer(conf, blacklist=BLACKLIST, binary=livy_bin,
+                        env={"SPARK_HOME": str(layout.spark_home)})
+    server.write_conf()
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([str(livy_bin), "run"], env=server._env(), cwd=str(server.root),
+                              stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end,
+                              timeout=30)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1, f"exit code {proc.returncode}"
