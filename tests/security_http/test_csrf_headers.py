@@ -61,7 +61,7 @@ def test_security_headers_by_default_without_hsts_on_plain_http(livy_factory):
     livy = livy_factory()
     for path in ("/version", "/sessions", "/ui", "/no/such/route", "/batches/99"):
         resp = requests.get(livy.url + path, timeout=30)
-        # The web UI sends its own, stricter policy and frame rule (tests/ui.rs); the rest are Livy's.
+        # The web UI sends its own, stricter policy and frame rule (tests/integration/ui.rs); the rest are Livy's.
         ui_own = ("Content-Security-Policy", "X-Frame-Options") if path == "/ui" else ()
         for name, value in LIVY_HEADERS.items():
             if name not in ui_own:

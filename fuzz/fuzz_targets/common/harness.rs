@@ -1,5 +1,5 @@
 #![allow(dead_code)] // each target uses part of it
-//! The REST router built in-process (as tests/api_batches.rs does) over a Spark home whose
+//! The REST router built in-process (as tests/integration/api_batches.rs does) over a Spark home whose
 //! `bin/spark-submit` is not executable: every create that passes the checks gets as far as
 //! starting the process, which fails at once, so a fuzz run starts no process and the batch or
 //! session ends `dead`. Requests are written like HTTP/1.1 text so seeds stay readable:

@@ -2,7 +2,7 @@
 //! (tests/yarn/rm_emulator.py): one emulator per test on ephemeral ports; the emulator's request
 //! counters show how many requests each call made and to which RM.
 
-mod common;
+use super::common;
 
 use common::emulator::Emulator;
 use futures::future::BoxFuture;

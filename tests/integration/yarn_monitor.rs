@@ -2,7 +2,7 @@
 //! (tests/yarn/rm_emulator.py): how many RM requests a tick makes with many tracked apps, and
 //! that every tracked app still gets its reports, whether or not it carries the server tag.
 
-mod common;
+use super::common;
 
 use common::emulator::Emulator;
 use livy_rs::yarn::monitor::{AppListener, AppMonitor, MonitorSettings};

@@ -2,7 +2,7 @@
 //! emulator with SPNEGO required (its default validator takes the principal from the token, so no
 //! KDC is needed here; tests/security_yarn runs the real Kerberos path).
 
-mod common;
+use super::common;
 
 use common::emulator::Emulator;
 use futures::future::BoxFuture;

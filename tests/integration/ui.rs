@@ -5,7 +5,7 @@
 //! header. (tests/ui/ drives the same pages in a real Chromium.) The caller is set the way the authentication layer sets it (a `RemoteUser`
 //! extension), by a layer in front of the router, so no KDC or directory is needed.
 
-mod common;
+use super::common;
 
 use axum::body::Body;
 use axum::extract::Request;

@@ -3,7 +3,7 @@
 //! Livy's responses and error shapes, states, logs and process handling. Real Spark runs in
 //! tests/clients.
 
-mod common;
+use super::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -492,7 +492,7 @@ async fn listing_pages_like_livy() {
     assert_eq!((v["from"].clone(), ids), (json!(3), vec![3, 4]));
     let (_, v, _) = h.call(Method::GET, "/batches/?size=1", None).await;
     assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
-    // The web UI's list holds every batch (its pages are tests/ui.rs's and tests/ui/'s).
+    // The web UI's list holds every batch (its pages are tests/integration/ui.rs's and tests/ui/'s).
     let (_, ui, _) = h.call(Method::GET, "/ui/api/batches", None).await;
     let names: Vec<&str> = ui["batches"]
         .as_array()

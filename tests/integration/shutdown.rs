@@ -1,7 +1,7 @@
 //! Black-box: the real binary, started as admins start it, stops cleanly on SIGTERM and takes
 //! its children with it; bin/livy-server's start/status/stop work like Livy's script.
 
-mod common;
+use super::common;
 
 use common::{fake_spark_home, process_with_cmdline, server_binary, wait_for, ServerProcess};
 use serde_json::{json, Value};

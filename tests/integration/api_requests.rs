@@ -3,7 +3,7 @@
 //! over the limit; and what it must keep letting through: clients that send no `Origin` and no
 //! `Content-Type` (curl, pylivy, sparkmagic, Airflow).
 
-mod common;
+use super::common;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, Method, Request, StatusCode};

@@ -2,7 +2,7 @@
 //! `app::wire`): an RM failover that the YARN monitor learns is what the admission check and
 //! the REST submitter use next, so neither asks the standby again.
 
-mod common;
+use super::common;
 
 use common::emulator::Emulator;
 use livy_rs::conf::{Env, LivyConf};

@@ -4,7 +4,7 @@
 //! would send, and a failed staging leaves nothing behind. The emulator's own AM launcher is off
 //! here (tests/yarn_e2e runs real drivers from REST submissions).
 
-mod common;
+use super::common;
 
 use common::emulator::Emulator;
 use livy_rs::conf::{Env, LivyConf};

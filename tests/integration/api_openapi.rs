@@ -2,7 +2,7 @@
 //! generated, every operation it documents is a route the server has, and the bad inputs
 //! schemathesis found (tests/openapi) stay fixed.
 
-mod common;
+use super::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
