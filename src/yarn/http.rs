@@ -130,6 +130,15 @@ async fn file_body(path: &std::path::Path) -> Result<(reqwest::Body, u64), YarnE
     Ok((reqwest::Body::wrap_stream(stream), len))
 }
 
+/// The slowest transfer an upload is allowed before it counts as hung: 1 MiB/s.
+const UPLOAD_FLOOR_BYTES_PER_SEC: u64 = 1024 * 1024;
+
+/// Time a file body may take on top of the request timeout: the timeout is meant for an answer,
+/// and a large jar on a slow link would otherwise never fit in it, whatever its size.
+fn upload_allowance(len: u64) -> Duration {
+    Duration::from_secs(len.div_ceil(UPLOAD_FLOOR_BYTES_PER_SEC))
+}
+
 /// One complete answer (status, headers, the whole body).
 #[derive(Debug)]
 pub(crate) struct Answer {
@@ -201,10 +210,10 @@ impl Transport {
         // At most one repeat, when the authenticator says its credentials went stale.
         let mut repeated = false;
         loop {
+            let mut timeout = self.timeout;
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
-                .timeout(self.timeout)
                 .header(ACCEPT, "application/json");
             for (name, value) in headers {
                 req = req.header(*name, *value);
@@ -215,11 +224,13 @@ impl Transport {
                 Body::Octets(b) => req.header(CONTENT_TYPE, "application/octet-stream").body(b),
                 Body::File(path) => {
                     let (body, len) = file_body(&path).await?;
+                    timeout += upload_allowance(len);
                     req.header(CONTENT_TYPE, "application/octet-stream")
                         .header(CONTENT_LENGTH, len)
                         .body(body)
                 }
             };
+            let req = req.timeout(timeout);
             let req = if authorized {
                 self.auth.authorize(req, url).await?
             } else {

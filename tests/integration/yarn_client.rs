@@ -663,6 +663,46 @@ async fn webhdfs_create_streams_a_local_file() {
     assert_eq!(count(&emu, "webhdfs", |k| k.contains("op=CREATE")).await, 0);
 }
 
+/// A request timeout bounds an answer, not an upload: a file slower to send than the timeout
+/// (here 3 MiB to a DataNode reading 1.5 MiB/s, with a 1 s timeout) still arrives whole.
+#[tokio::test]
+async fn webhdfs_create_of_a_file_slower_than_the_timeout_arrives() {
+    let emu = Emulator::start(&[]);
+    emu.settings(json!({"body_read_bytes_per_sec": 1536 * 1024}))
+        .await;
+    let fs = WebHdfs::builder(vec![Endpoint {
+        id: Some("nn1".into()),
+        url: emu.webhdfs_url(),
+    }])
+    .timeout(Duration::from_secs(1))
+    .failover_backoff(Duration::from_millis(20))
+    .build()
+    .unwrap();
+    let alice = Caller::user("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("slow.bin");
+    let data: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    let file = "/user/alice/slow.bin";
+    let started = std::time::Instant::now();
+    fs.create(
+        file,
+        Content::File(&local),
+        &CreateOptions::default(),
+        alice,
+    )
+    .await
+    .unwrap();
+    // The DataNode's pace really made it outlast the timeout (else the test proves nothing).
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    emu.settings(json!({"body_read_bytes_per_sec": 0})).await;
+    assert_eq!(fs.open(file, alice).await.unwrap(), data);
+}
+
 #[tokio::test]
 async fn webhdfs_round_trip() {
     let emu = Emulator::start(&[]);

@@ -296,7 +296,7 @@ class ControlMixin:
 CONTROL_HELP = {
     "GET /emulator/": "this help + info",
     "GET /emulator/config": "ports, ids, queues, max capability, settings",
-    "POST /emulator/settings": "{ha_redirect_mode: redirect|refresh, kill_delay_ms, sigkill_after_ms, webhdfs_redirect}",
+    "POST /emulator/settings": "{ha_redirect_mode: redirect|refresh, kill_delay_ms, sigkill_after_ms, webhdfs_redirect, body_read_bytes_per_sec}",
     "POST /emulator/reset": "{apps, counters, faults, webhdfs: bool} (default: apps+counters+faults)",
     "POST /emulator/new-application": "reserve an app id (not listed until registered)",
     "GET|POST|DELETE /emulator/apps": "list | register {name, queue, user, tags, type, state, finalStatus, diagnostics, pid, memory, vcores, id} | delete all",

@@ -68,6 +68,9 @@ class Emulator(RmMixin, AppsMixin, TokensMixin, WebHdfsMixin, NodeMixin, AuthMix
             "kill_delay_ms": kill_delay_ms,
             "sigkill_after_ms": sigkill_after_ms,
             "webhdfs_redirect": True,
+            # Read request bodies at most this fast (0: as fast as they come), as a slow
+            # DataNode or a slow link would.
+            "body_read_bytes_per_sec": 0,
             # Run a REST-submitted Spark ApplicationMaster's driver (see _launch_spark_am).
             "run_spark_am": True,
         }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import socket
 import sys
+import time
 import threading
 
 from .protocol import Ctx, Resp
@@ -77,7 +78,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline()
             return b"".join(chunks)
         n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
+        rate = int(self.server.emu.settings.get("body_read_bytes_per_sec") or 0)
+        if rate <= 0 or n <= 0:
+            return self.rfile.read(n) if n > 0 else b""
+        # Throttled: 64 KiB at a time, each after the time the rate gives it (TCP backpressure
+        # then slows the sender to the same rate).
+        parts, got, start = [], 0, time.monotonic()
+        while got < n:
+            part = self.rfile.read(min(64 * 1024, n - got))
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+            ahead = got / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+        return b"".join(parts)
 
     def _send(self, resp: Resp):
         try:
