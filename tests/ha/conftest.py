@@ -83,7 +83,10 @@ class HAProxy:
             "global\n    maxconn 512\n"
             "defaults\n    mode http\n    timeout connect 2s\n    timeout client 120s\n"
             "    timeout server 120s\n    option http-server-close\n    retries 2\n"
-            "    option redispatch\n"
+            # A drained (or stopped) server closes its listener: a connection HAProxy had just
+            # opened to it gets no answer. Production configurations retry those (as for any
+            # rolling restart); without it the first request after the close is a 502.
+            "    option redispatch\n    retry-on conn-failure empty-response\n"
             f"frontend livy\n    bind 127.0.0.1:{self.port}\n    default_backend servers\n"
             "backend servers\n    balance roundrobin\n"
             "    http-response set-header X-Served-By %s\n"

@@ -115,8 +115,10 @@ def test_livy_server_drain_hands_a_running_batch_over(service):
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "stopped" in out.stdout, out.stdout
     assert drained(victim) == 0, victim.log_text()[-3000:]
-    status, body, _ = lb_call(service, "GET", f"/batches/{bid}")
-    assert status == 200 and body["state"] == "running", (status, body)
+    status, body, served = lb_call(service, "GET", f"/batches/{bid}")
+    assert status == 200 and body["state"] == "running", (
+        status, body, served,
+        {s.name: s.log_text()[-2500:] for s in service.servers if s is not victim})
     survivor_pids = {s.pid for s in service.servers if s is not victim}
     assert owner_pid(service, "batch", bid) in survivor_pids
     done = wait_until(lambda: (b := lb_call(service, "GET", f"/batches/{bid}")[1]) and
