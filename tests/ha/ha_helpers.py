@@ -44,3 +44,22 @@ def statement(svc: Service, sid: int, stid: int, via=None):
     status, body = (via.call("GET", f"/sessions/{sid}/statements/{stid}")[:2] if via
                     else lb_call(svc, "GET", f"/sessions/{sid}/statements/{stid}")[:2])
     return body if status == 200 else None
+
+
+#: A statement that is still running when its server goes away (and then prints 42).
+BUSY_STATEMENT = "import time\ntime.sleep(8)\nprint(6 * 7)"
+
+
+def busy_statement(svc: Service, session):
+    """Checks a pylivy session answers, posts BUSY_STATEMENT through the balancer and waits until
+    it runs; returns (session id, statement, the owning server)."""
+    from pyharness.wait import wait_until
+
+    session.wait()
+    assert session.run("print(1 + 1)").text.strip() == "2"
+    sid = session.session_id
+    status, st, _ = lb_call(svc, "POST", f"/sessions/{sid}/statements", {"code": BUSY_STATEMENT})
+    assert status == 201, st
+    wait_until(lambda: (statement(svc, sid, st["id"]) or {}).get("state") == "running",
+               timeout=60, what="the statement running")
+    return sid, st, server_of(svc, owner_pid(svc, "interactive", sid))

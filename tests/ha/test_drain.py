@@ -9,7 +9,7 @@ import threading
 import time
 
 from conftest import Service
-from ha_helpers import lb_call, new_batch, owner_pid, server_of, statement
+from ha_helpers import busy_statement, lb_call, new_batch, owner_pid, statement
 from pyharness.wait import wait_until
 
 #: A drained server's sessions are served again this soon (no ZooKeeper session to expire).
@@ -53,15 +53,7 @@ def test_drain_moves_a_busy_pylivy_session_with_no_error_seen(service):
     from livy import LivySession, SessionKind
 
     with LivySession.create(service.lb.url, kind=SessionKind.PYSPARK, echo=False) as session:
-        session.wait()
-        assert session.run("print(1 + 1)").text.strip() == "2"
-        sid = session.session_id
-        status, st, _ = lb_call(service, "POST", f"/sessions/{sid}/statements",
-                                {"code": "import time\ntime.sleep(8)\nprint(6 * 7)"})
-        assert status == 201, st
-        wait_until(lambda: (statement(service, sid, st["id"]) or {}).get("state") == "running",
-                   timeout=60, what="the statement running")
-        owner = server_of(service, owner_pid(service, "interactive", sid))
+        sid, st, owner = busy_statement(service, session)
         watcher = Watcher(service, f"/sessions/{sid}/statements/{st['id']}")
         watcher.start()
         status, body, _ = owner.call("POST", "/admin/drain")

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import ZK_SESSION_TIMEOUT, Service
-from ha_helpers import lb_call, new_batch, owner_pid, server_of, statement
+from ha_helpers import busy_statement, lb_call, new_batch, owner_pid, statement
 from pyharness.livy_server import LivyServer, LivyServerError
 from pyharness.wait import wait_until
 
@@ -149,16 +149,7 @@ def test_a_pylivy_session_through_the_balancer_survives_a_kill_of_its_owner(serv
     from livy import LivySession, SessionKind
 
     with LivySession.create(service.lb.url, kind=SessionKind.PYSPARK, echo=False) as session:
-        session.wait()
-        assert session.run("print(1 + 1)").text.strip() == "2"
-        sid = session.session_id
-        # A busy session: its statement runs while its server dies.
-        status, st, _ = lb_call(service, "POST", f"/sessions/{sid}/statements",
-                                {"code": "import time\ntime.sleep(8)\nprint(6 * 7)"})
-        assert status == 201, st
-        wait_until(lambda: (statement(service, sid, st["id"]) or {}).get("state") == "running",
-                   timeout=60, what="the statement running")
-        owner = server_of(service, owner_pid(service, "interactive", sid))
+        sid, st, owner = busy_statement(service, session)
         service.kill(owner)
         killed = time.monotonic()
         survivors = [s for s in service.servers if s is not owner]
