@@ -9,17 +9,11 @@ Each module that needs Spark has ONE server with ONE session and runs all its st
 Such a module defines `start_module(ctx) -> Started` (session_helpers.start_with_session); the
 `prestart` fixture runs those of the selected modules in the background, at most
 `PRESTART_WORKERS` at a time and in test order, so a module's Spark start overlaps the tests of
-the modules before it; the module then takes its session with `prestart.take(__name__)` and stops
-the server when it is done:
+the modules before it; the module's tests then get its server and session through the
+module-scoped fixtures `started`, `livy` and `sid` below (the server stops after the module):
 
     def start_module(ctx):
         return start_with_session("livy-x", base_conf(), {"kind": "sql"}, SPARK_START_TIMEOUT)
-
-    @pytest.fixture(scope="module")
-    def started(prestart):
-        s = prestart.take(__name__)
-        yield s
-        stop_server(s.livy)
 
 The lifecycle and request modules use a fake `spark-submit` that never calls back and cost no
 Spark at all. Every wait polls with a deadline; statement results are awaited with the long-poll extension `GET /sessions/{id}/statements/{sid}?wait=N`.
@@ -148,3 +142,20 @@ def prestart(request, spark_home, tmp_path_factory):
     yield starter
     starter.close()
 
+
+@pytest.fixture(scope="module")
+def started(request, prestart):
+    """The server and session the module's `start_module` started; stopped after the module."""
+    s = prestart.take(request.module.__name__)
+    yield s
+    stop_server(s.livy)
+
+
+@pytest.fixture(scope="module")
+def livy(started):
+    return started.livy
+
+
+@pytest.fixture(scope="module")
+def sid(started):
+    return started.sid

@@ -37,23 +37,6 @@ def start_module(ctx):
     return start_with_session("livy-cancellation", conf, {"kind": "pyspark"}, SPARK_START_TIMEOUT)
 
 
-@pytest.fixture(scope="module")
-def started(prestart):
-    s = prestart.take(__name__)
-    yield s
-    stop_server(s.livy)
-
-
-@pytest.fixture(scope="module")
-def livy(started):
-    return started.livy
-
-
-@pytest.fixture(scope="module")
-def sid(started):
-    return started.sid
-
-
 def submit_job(livy, sid, fn):
     import cloudpickle
 

@@ -156,13 +156,6 @@ def start_module(ctx):
         raise
 
 
-@pytest.fixture(scope="module")
-def started(prestart):
-    s = prestart.take(__name__)
-    yield s
-    stop_server(s.livy)
-
-
 def wait_job(livy, sid, job_id, timeout=180):
     seen = []
 

@@ -98,25 +98,8 @@ def start_module(ctx):
 
 
 @pytest.fixture(scope="module")
-def started(prestart):
-    s = prestart.take(__name__)
-    yield s
-    stop_server(s.livy)
-
-
-@pytest.fixture(scope="module")
-def livy(started):
-    return started.livy
-
-
-@pytest.fixture(scope="module")
 def early(started):
     return started.early
-
-
-@pytest.fixture(scope="module")
-def sid(started):
-    return started.sid
 
 
 # --------------------------------------------------------------------------- while starting

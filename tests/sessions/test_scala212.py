@@ -28,23 +28,6 @@ def start_module(ctx):
     )
 
 
-@pytest.fixture(scope="module")
-def started(prestart):
-    s = prestart.take(__name__)
-    yield s
-    stop_server(s.livy)
-
-
-@pytest.fixture(scope="module")
-def livy(started):
-    return started.livy
-
-
-@pytest.fixture(scope="module")
-def sid(started):
-    return started.sid
-
-
 def test_scala_212_output_and_errors(livy, sid):
     st = run(livy, sid, "spark.range(100).count()")
     assert st["id"] == 0 and ok_text(st) == "res0: Long = 100\n"

@@ -32,23 +32,6 @@ def start_module(ctx):
                               early=while_starting)
 
 
-@pytest.fixture(scope="module")
-def started(prestart):
-    s = prestart.take(__name__)
-    yield s
-    stop_server(s.livy)
-
-
-@pytest.fixture(scope="module")
-def livy(started):
-    return started.livy
-
-
-@pytest.fixture(scope="module")
-def sid(started):
-    return started.sid
-
-
 def test_default_kind_is_shared(started):
     assert started.view["kind"] == "shared"
 

@@ -40,18 +40,6 @@ def start_module(ctx):
 
 
 @pytest.fixture(scope="module")
-def started(prestart):
-    s = prestart.take(__name__)
-    yield s
-    stop_server(s.livy)
-
-
-@pytest.fixture(scope="module")
-def livy(started):
-    return started.livy
-
-
-@pytest.fixture(scope="module")
 def sid(started):
     assert started.view["kind"] == "sql"
     return started.sid
