@@ -9,7 +9,6 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use common::{fake_spark_home, wait_for};
-use http_body_util::BodyExt;
 use livy_rs::api::{router, AppState};
 use livy_rs::conf::{Env, LivyConf};
 use serde_json::{json, Value};
@@ -78,17 +77,7 @@ impl Harness {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, value)
+        common::answer(&self.app, req.body(body).unwrap()).await
     }
 
     async fn post(&self, uri: &str, headers: &[(&str, &str)], body: &Value) -> (StatusCode, Value) {

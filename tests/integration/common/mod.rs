@@ -165,3 +165,20 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Sends one request through an in-process router and reads its answer: the status and the
+/// body as JSON (or as a JSON string when it is not JSON).
+pub async fn answer(
+    app: &axum::Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(
+        String::from_utf8_lossy(&bytes).into(),
+    ));
+    (status, value)
+}
