@@ -13,6 +13,7 @@
 //! after. A request being handled or a response being streamed keeps its connection open.
 
 pub mod tls;
+mod unread;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -169,8 +170,14 @@ impl Connection {
             req.extensions_mut().insert(ConnectInfo(peer));
             let busy = tracked.begin();
             let app = app.clone();
+            let (version, expects_continue) = (req.version(), unread::expects_continue(&req));
+            let left_behind = unread::Slot::default();
+            let req = left_behind.wrap(req);
             async move {
-                let response = app.oneshot(req).await?;
+                let mut response = app.oneshot(req).await?;
+                left_behind
+                    .settle(version, expects_continue, &mut response)
+                    .await;
                 Ok::<_, Infallible>(
                     response.map(|body| Body::new(TrackedBody { body, _busy: busy })),
                 )
