@@ -159,14 +159,17 @@ pub async fn route(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// Waits while this server owns an entry it is still adopting: a peer that read the new
-/// ownership node sends requests here before the entry is restored (seen as a 404 while a
-/// drained server's session moved).
+/// ownership node, or a client the balancer sent here, asks before the entry is restored (seen
+/// as a 404 while a drained server's session moved).
 async fn adopted(state: &AppState, ha: &Ha, kind: &'static str, id: u32) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut checked = Instant::now() - Duration::from_secs(1);
     while !is_local(state, kind, id) && Instant::now() < deadline {
         if checked.elapsed() >= Duration::from_secs(1) {
-            if !matches!(ha.owner(kind, id).await, Ok(Some(o)) if o == ha.me) {
+            // Not ours any more, or deleted (the record goes before the owner node).
+            if !matches!(ha.owner(kind, id).await, Ok(Some(o)) if o == ha.me)
+                || !matches!(ha.has_record(kind, id).await, Ok(true))
+            {
                 return;
             }
             checked = Instant::now();
@@ -216,9 +219,12 @@ async fn to_owner(
         };
         match owner {
             Some(o) if o == ha.me => {
+                // Ours, maybe only just: the entry may still be being restored from its record
+                // (a 404 before, when a balancer sent the client here right after a drain).
+                adopted(state, ha, kind, id).await;
                 return next
                     .run(Request::from_parts(parts, Body::from(bytes)))
-                    .await
+                    .await;
             }
             Some(o) => match ha.member(&o).await {
                 Ok(Some(member)) => {
