@@ -25,26 +25,33 @@ use std::sync::Arc;
 /// The route's path.
 pub const PATH: &str = "/metrics";
 
-struct Scrape {
+pub(super) struct Scrape {
     registry: Registry,
     access: Arc<AccessManager>,
 }
 
 /// The `/metrics` route, reading the state of `app`'s sessions and batches at each scrape.
 pub fn routes(app: &super::AppState) -> Router {
-    let scrape = Arc::new(Scrape {
+    let state = Arc::new(Scrape {
         registry: crate::metrics::registry(StateCollector {
             sessions: app.sessions.clone(),
             batches: app.batches.clone(),
         }),
         access: app.access.clone(),
     });
-    Router::new()
-        .route(PATH, get(scrape_handler))
-        .with_state(scrape)
+    Router::new().route(PATH, get(scrape)).with_state(state)
 }
 
-async fn scrape_handler(
+/// The Prometheus scrape: the OpenMetrics text format when the scraper asks for it in
+/// `Accept`, else Prometheus' text format 0.0.4.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses(
+        (status = 200, description = "Every metric of the server, its sessions and batches, in \
+            Prometheus' text format (OpenMetrics when `Accept` asks for it). Needs the right to \
+            view every session, unless the scraper's address is in \
+            `livy.server.metrics.allowed-addresses`.",
+            content_type = "text/plain", body = String)))]
+pub(super) async fn scrape(
     State(scrape): State<Arc<Scrape>>,
     trusted: Option<Extension<TrustedPeer>>,
     user: Option<Extension<RemoteUser>>,

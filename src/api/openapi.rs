@@ -95,6 +95,7 @@ pub fn document_text() -> String {
         super::batches::log,
         super::version::version,
         super::admin::drain,
+        super::metrics::scrape,
         openapi_json,
     ),
     components(schemas(Msg, crate::statements::StatementOutput)),
