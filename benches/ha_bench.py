@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -141,6 +142,8 @@ class Bench:
         submit.chmod(0o755)
         (self.fake_home / "jars").symlink_to(Path(a.spark_home) / "jars")
         self.servers: List[LivyServer] = []
+        #: Figures so far: printed also when a later part breaks.
+        self.res: dict = {}
         self.haproxy: Optional[subprocess.Popen] = None
         self.sock = self.work / "haproxy.sock"
 
@@ -246,7 +249,7 @@ class Bench:
             m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
             if not m:
                 return None
-            return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+            return round(float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)], 3)
 
         return {
             "rps": num(r"Requests/sec:\s+([\d.]+)"),
@@ -346,6 +349,7 @@ class Bench:
                     "others_cores": max(0.0, (machine_busy() - busy0 - servers_cpu - zk_cpu - hp_cpu
                                               - res["wrk_cpu_s"]) / wall),
                     "servers_us_per_req": servers_cpu / max(res["requests"], 1) * 1e6,
+                    "zk_us_per_req": zk_cpu / max(res["requests"], 1) * 1e6,
                     "per_server": {k: reqs1.get(k, 0) - reqs0.get(k, 0) for k in reqs1},
                 })
                 runs.append(res)
@@ -360,7 +364,8 @@ class Bench:
             for s in group:
                 s.stop(timeout=30)
         self.stop_haproxy()
-        return {"runs": runs, "refused_forwarding_lines": refused, "batches": a.batches}
+        self.res["throughput"] = {"runs": runs, "refused_forwarding_lines": refused,
+                                  "batches": a.batches}
 
     # ------------------------------------------------------------------ 2./3. sessions
 
@@ -371,8 +376,13 @@ class Bench:
             env["SPARK_CONF_DIR"] = a.spark_conf_dir
         extra = {"livy.rsc.server.idle-timeout": "120s", "livy.rsc.server.connect.timeout": "600s"}
         ports = [free_port() for _ in range(3)]
+        # Each slot keeps its driver-channel port too, as a supervisor restarting a server with
+        # the same livy.conf would: a driver knows the channel addresses of the servers that
+        # were members when it started, and dials back only to those.
+        extras = [{**extra, "livy.rsc.launcher.port.range": f"{c}~{c}"}
+                  for c in (free_port() for _ in range(3))]
         slots: List[LivyServer] = [
-            self.server(f"ha-{i}", self.conf("benchha", p, **extra), env, "info")
+            self.server(f"ha-{i}", self.conf("benchha", p, **extras[i]), env, "info")
             for i, p in enumerate(ports)]
         lb_port = free_port()
         self.start_haproxy(
@@ -391,10 +401,11 @@ class Bench:
             if st in ("dead", "error", "killed") or time.monotonic() > deadline:
                 raise RuntimeError(f"session {sid} did not become idle: {st}")
             time.sleep(0.5)
-        result = {"session": sid}
+        result = self.res.setdefault("sessions", {"session": sid})
         try:
             result["forward"] = self.forward(slots, sid)
-            result["takeover"] = self.takeover(slots, ports, lb, sid, env, extra)
+            result["takeover"] = {"runs": []}
+            self.takeover(slots, ports, lb, sid, env, extras, result["takeover"])
         finally:
             try:
                 lb.request("DELETE", f"/sessions/{sid}", timeout=120)
@@ -435,11 +446,11 @@ class Bench:
         others = [i for i in range(3) if i != o]
         direct = Client(slots[o].port)
         via = {i: Client(slots[i].port) for i in others}
-        log(f"forwarded POST: owner is server {o}; {a.pairs} pairs after {a.warmup} warm-up")
+        log(f"forwarded POST and GET: owner is server {o}; {a.pairs} pairs after {a.warmup} warm-up")
         for k in range(a.warmup):
             self.statement(direct, sid, "1")
             self.statement(via[others[k % 2]], sid, "1")
-        d, f, hop = [], [], []
+        d, f, hop, gd, gf = [], [], [], [], []
         load0 = load()
         for k in range(a.pairs):
             fwd = via[others[k % 2]]
@@ -450,8 +461,16 @@ class Bench:
                     raise RuntimeError(f"statement POST ({tag}) failed: {out}")
                 (d if tag == "d" else f).append(post * 1000)
             hop.append(direct.request("GET", "/version")[2] * 1000)
+            # The same pair for a read of the session (no store write: the hop alone).
+            for tag, c in pair:
+                status, _, t = c.request("GET", f"/sessions/{sid}")
+                if status != 200:
+                    raise RuntimeError(f"GET /sessions/{sid} ({tag}): {status}")
+                (gd if tag == "d" else gf).append(t * 1000)
         ratios = [x / y for x, y in zip(f, d)]
         diffs = [x - y for x, y in zip(f, d)]
+        g_ratios = [x / y for x, y in zip(gf, gd)]
+        g_diffs = [x - y for x, y in zip(gf, gd)]
         for c in [direct, *via.values()]:
             c.close()
         return {
@@ -462,6 +481,10 @@ class Bench:
             "ratio_p90": q(ratios, 90), "ratio_min": min(ratios), "ratio_max": max(ratios),
             "diff_median_ms": statistics.median(diffs), "diff_p10_ms": q(diffs, 10),
             "diff_p90_ms": q(diffs, 90), "hop_p50_ms": statistics.median(hop),
+            "get_direct_p50_ms": statistics.median(gd), "get_forwarded_p50_ms": statistics.median(gf),
+            "get_ratio_median": statistics.median(g_ratios), "get_ratio_p10": q(g_ratios, 10),
+            "get_ratio_p90": q(g_ratios, 90), "get_diff_median_ms": statistics.median(g_diffs),
+            "get_diff_p10_ms": q(g_diffs, 10), "get_diff_p90_ms": q(g_diffs, 90),
             "direct_ms": d, "forwarded_ms": f, "hop_ms": hop,
         }
 
@@ -469,9 +492,10 @@ class Bench:
         rows = [r for r in self.stats() if r["pxname"] == "ha" and r["svname"].startswith("s")]
         return len(rows) == 3 and all(r["status"] == "UP" for r in rows)
 
-    def takeover(self, slots, ports, lb: Client, sid: int, env: dict, extra: dict) -> dict:
+    def takeover(self, slots, ports, lb: Client, sid: int, env: dict, extras: list,
+                 out: dict) -> None:
         a = self.a
-        runs = []
+        runs = out["runs"]
         for k in range(a.kills):
             deadline = time.monotonic() + 120
             while not self.all_up():
@@ -526,10 +550,8 @@ class Bench:
                 f"{served:.2f} s (POST accepted after {first_accept:.2f} s; "
                 f"{len(errors)} errors seen by the client; load {load0})")
             # The killed server back on its port, as a supervisor would restart it.
-            slots[o] = self.server(f"ha-{o}", self.conf("benchha", ports[o], **extra), env, "info")
-        served = [r["served_s"] for r in runs]
-        return {"runs": runs, "median_s": statistics.median(served), "max_s": max(served),
-                "min_s": min(served)}
+            slots[o] = self.server(f"ha-{o}", self.conf("benchha", ports[o], **extras[o]), env,
+                                   "info")
 
 
 def log(msg: str) -> None:
@@ -566,7 +588,8 @@ def summary(res: dict, a: argparse.Namespace) -> None:
                 line += (f"  p50 {statistics.median([r['p50_ms'] for r in by[n]]):.2f} ms, "
                          f"servers {statistics.median([r['servers_cores'] for r in by[n]]):.2f} cores, "
                          f"{statistics.median([r['servers_us_per_req'] for r in by[n]]):.0f} µs/req, "
-                         f"ZooKeeper {statistics.median([r['zk_cores'] for r in by[n]]):.2f}, "
+                         f"ZooKeeper {statistics.median([r['zk_cores'] for r in by[n]]):.2f} cores, "
+                         f"{statistics.median([r.get('zk_us_per_req', 0) for r in by[n]]):.0f} µs/req, "
                          f"HAProxy {statistics.median([r['haproxy_cores'] for r in by[n]]):.2f}, "
                          f"wrk {statistics.median([r['wrk_cores'] for r in by[n]]):.2f} cores; "
                          f"non-2xx {sum(r['non2xx'] for r in by[n])}")
@@ -582,8 +605,15 @@ def summary(res: dict, a: argparse.Namespace) -> None:
               f"{fw['diff_median_ms']:+.2f} ms (p10 {fw['diff_p10_ms']:+.2f}, p90 "
               f"{fw['diff_p90_ms']:+.2f}); one loopback GET /version to the owner p50 "
               f"{fw['hop_p50_ms']:.2f} ms")
+        print(f"GET /sessions/<id>, forwarded vs the owner's (same pairs): p50 "
+              f"{fw['get_forwarded_p50_ms']:.2f} vs {fw['get_direct_p50_ms']:.2f} ms; per-pair ratio "
+              f"median {fw['get_ratio_median']:.3f} (p10 {fw['get_ratio_p10']:.3f}, p90 "
+              f"{fw['get_ratio_p90']:.3f}); difference median {fw['get_diff_median_ms']:+.2f} ms "
+              f"(p10 {fw['get_diff_p10_ms']:+.2f}, p90 {fw['get_diff_p90_ms']:+.2f})")
     tk = res.get("sessions", {}).get("takeover")
-    if tk:
+    if tk and tk["runs"]:
+        served = [r["served_s"] for r in tk["runs"]]
+        tk.update(median_s=statistics.median(served), max_s=max(served), min_s=min(served))
         print(f"\nkill -9 of the owner -> statement answered through HAProxy ({len(tk['runs'])} runs): "
               f"median {tk['median_s']:.2f} s, max {tk['max_s']:.2f} s, min {tk['min_s']:.2f} s "
               f"(target: within 10 s: {'met' if tk['max_s'] <= 10 else 'MISSED'})")
@@ -617,15 +647,19 @@ def main() -> int:
     os.environ["TMPDIR"] = a.work
     tempfile.tempdir = a.work
     bench = Bench(a)
-    res: dict = {"load_start": load()}
+    res = bench.res
+    res["load_start"] = load()
+    failed: Optional[BaseException] = None
     try:
         if a.only in (None, "throughput"):
-            res["throughput"] = bench.throughput()
+            bench.throughput()
         if a.only in (None, "sessions"):
-            res["sessions"] = bench.session_service()
+            bench.session_service()
     except KeyboardInterrupt:
         log("interrupted; stopping what the bench started")
         return 130
+    except Exception as e:  # noqa: BLE001 - the figures so far are printed, then it fails
+        failed = e
     finally:
         bench.close()
     res["load_end"] = load()
@@ -634,6 +668,10 @@ def main() -> int:
         for r in res.get("throughput", {}).get("runs", []):
             r.pop("raw", None)
         Path(a.json).write_text(json.dumps(res, indent=2))
+    if failed is not None:
+        traceback.print_exception(failed)
+        log(f"FAILED: {failed!r}")
+        return 1
     return 0
 
 
