@@ -90,6 +90,8 @@ pub struct Ha {
     pub me: String,
     members: tokio::sync::watch::Sender<membership::Members>,
     peer: peer::Peer,
+    /// Owners read, until their node changes.
+    owners: ownership::Owners,
     /// Cancelled when this server drains (see `drain`).
     draining: tokio_util::sync::CancellationToken,
 }
@@ -130,6 +132,7 @@ impl Ha {
             me,
             members: tokio::sync::watch::channel(Default::default()).0,
             draining: Default::default(),
+            owners: Default::default(),
         };
         for dir in ["ha", "ha/members", "ha/owners", "v1"]
             .into_iter()
