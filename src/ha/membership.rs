@@ -70,11 +70,20 @@ impl Ha {
                 Err(e) => return Err(e.into()),
             }
         }
+        let channels = driver_channels(&members);
         self.members.send_if_modified(|old| {
             let changed = *old != members;
             if changed {
                 tracing::info!(members = ?members.keys().collect::<Vec<_>>(), "active-active members");
                 *old = members;
+            }
+            changed
+        });
+        // Drivers hear of a change of addresses only (a member's other fields do not concern them).
+        self.channels.send_if_modified(|old| {
+            let changed = *old != channels;
+            if changed {
+                *old = channels;
             }
             changed
         });
@@ -108,6 +117,12 @@ impl Ha {
         self.members.subscribe()
     }
 
+    /// The live servers' driver channels, watched: each session's link tells its driver, so a
+    /// driver learns of servers that joined after its launch and can dial back to one of them.
+    pub fn driver_channels(&self) -> tokio::sync::watch::Receiver<Vec<String>> {
+        self.channels.subscribe()
+    }
+
     /// The other live servers.
     pub fn peers(&self) -> Vec<Member> {
         self.members
@@ -130,6 +145,17 @@ impl Ha {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The distinct driver channels of `members`, in member order.
+fn driver_channels(members: &Members) -> Vec<String> {
+    let mut channels: Vec<String> = Vec::with_capacity(members.len());
+    for m in members.values() {
+        if !m.channel.is_empty() && !channels.contains(&m.channel) {
+            channels.push(m.channel.clone());
+        }
+    }
+    channels
 }
 
 impl Ha {

@@ -89,6 +89,8 @@ pub struct Ha {
     /// This server's member id (unique per process: a restarted server is a new member).
     pub me: String,
     members: tokio::sync::watch::Sender<membership::Members>,
+    /// The live members' driver channels, for the drivers (see `membership::driver_channels`).
+    channels: tokio::sync::watch::Sender<Vec<String>>,
     peer: peer::Peer,
     /// Cancelled when this server drains (see `drain`).
     draining: tokio_util::sync::CancellationToken,
@@ -129,6 +131,7 @@ impl Ha {
             client,
             me,
             members: tokio::sync::watch::channel(Default::default()).0,
+            channels: tokio::sync::watch::channel(Vec::new()).0,
             draining: Default::default(),
         };
         for dir in ["ha", "ha/members", "ha/owners", "v1"]
