@@ -70,7 +70,7 @@ impl Ha {
                 Err(e) => return Err(e.into()),
             }
         }
-        let channels = driver_channels(&members);
+        let channels = channels_of(&members);
         self.members.send_if_modified(|old| {
             let changed = *old != members;
             if changed {
@@ -148,7 +148,7 @@ impl Ha {
 }
 
 /// The distinct driver channels of `members`, in member order.
-fn driver_channels(members: &Members) -> Vec<String> {
+fn channels_of(members: &Members) -> Vec<String> {
     let mut channels: Vec<String> = Vec::with_capacity(members.len());
     for m in members.values() {
         if !m.channel.is_empty() && !channels.contains(&m.channel) {
@@ -204,5 +204,26 @@ mod tests {
         assert_eq!(m.extra["zone"], "b");
         let again: serde_json::Value = serde_json::to_value(&m).unwrap();
         assert_eq!(again["zone"], "b");
+    }
+
+    #[test]
+    fn drivers_are_told_each_live_servers_channel_once() {
+        let member = |id: &str, channel: &str| Member {
+            id: id.into(),
+            url: format!("http://{id}"),
+            channel: channel.into(),
+            version: "0".into(),
+            extra: Default::default(),
+        };
+        let members: Members = [
+            member("1-a", "h:1"),
+            member("2-b", "h:2"),
+            member("3-c", "h:1"),
+            member("4-d", ""),
+        ]
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect();
+        assert_eq!(channels_of(&members), ["h:1", "h:2"]);
     }
 }

@@ -89,7 +89,7 @@ pub struct Ha {
     /// This server's member id (unique per process: a restarted server is a new member).
     pub me: String,
     members: tokio::sync::watch::Sender<membership::Members>,
-    /// The live members' driver channels, for the drivers (see `membership::driver_channels`).
+    /// The live members' driver channels, for the drivers (see `Ha::driver_channels`).
     channels: tokio::sync::watch::Sender<Vec<String>>,
     peer: peer::Peer,
     /// Cancelled when this server drains (see `drain`).

@@ -5,8 +5,6 @@ statement that was running."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from conftest import started_service
@@ -47,13 +45,11 @@ def test_a_driver_dials_back_to_a_server_that_joined_after_its_launch(two_server
                    ignore=(OSError,))
         for s in first:
             svc.kill(s)
-        killed = time.monotonic()
         # Only the newcomer is left: it adopts the session and the driver dials back to it,
         # re-sending the output of the statement that was running.
         done = wait_until(
             lambda: (s := statement(svc, sid, st["id"], via=late)) and
             s["state"] == "available" and s, timeout=60, what="the statement's result on the newcomer")
-        served_after = time.monotonic() - killed  # in the messages below
         assert done["output"]["data"]["text/plain"].strip() == "42", (done, late.log_text()[-3000:])
         # The session keeps working, through the balancer (now only the newcomer is up).
-        assert session.run("print(2 + 3)").text.strip() == "5", served_after
+        assert session.run("print(2 + 3)").text.strip() == "5"
