@@ -5,6 +5,7 @@
 
 mod connect;
 mod requests;
+mod servers;
 
 use super::channel::{ChannelServer, DriverConnection};
 use super::protocol::{read_value, write_frame, FrameError, FromDriver, ToDriver};
@@ -19,6 +20,8 @@ use std::time::Duration;
 use tokio::io::WriteHalf;
 use tokio::sync::{mpsc, oneshot};
 
+pub use servers::Servers;
+
 pub struct Settings {
     pub connect_timeout: Duration,
     pub max_message: usize,
@@ -31,6 +34,8 @@ pub struct Settings {
     pub resume: bool,
     /// How long the driver has to confirm an addition (see [`ADDITION_TIMEOUT`]).
     pub addition_timeout: Duration,
+    /// Active/active: the live servers' driver channels, told to the driver (see `servers`).
+    pub servers: Option<servers::Servers>,
 }
 
 /// How long the driver has to confirm an addition (`add-jar`, `add-file`, ...; the REST call
@@ -89,6 +94,8 @@ pub async fn run(
         output_max: settings.output_max,
         broken: false,
     };
+    let mut servers = settings.servers;
+    link.tell_servers(servers::current(&mut servers)).await;
     for cmd in early {
         link.on_command(cmd).await;
     }
@@ -98,6 +105,7 @@ pub async fn run(
         tokio::select! {
             _ = sleep_until_some(ack_deadline) => link.fail_unconfirmed_additions().await,
             _ = sleep_until_some(job_cancel_deadline) => link.give_up_job_cancels(),
+            list = servers::next(&mut servers) => link.tell_servers(list).await,
             frame = frames.recv() => match frame {
                 Some(Ok(value)) => link.on_frame(value).await,
                 Some(Err(e)) => {

@@ -25,6 +25,8 @@ struct Limits {
     addition_timeout: Duration,
     /// `livy.rsc.job-cancel.timeout`.
     cancel_timeout: Duration,
+    /// Active/active: the servers' driver channels.
+    servers: Option<link::Servers>,
 }
 
 const DEFAULT: Limits = Limits {
@@ -33,6 +35,7 @@ const DEFAULT: Limits = Limits {
     break_writes: false,
     addition_timeout: WAIT,
     cancel_timeout: WAIT,
+    servers: None,
 };
 
 /// A session whose link runs against a driver the test plays; the driver is `ready`.
@@ -51,6 +54,7 @@ async fn connected(limits: Limits) -> (Arc<Session>, ClientStream) {
     let authenticated = server.expect(session.id, secret.clone());
     let (hand_over, connection) = oneshot::channel();
     let break_writes = limits.break_writes;
+    let servers = limits.servers;
     tokio::spawn(async move {
         let mut conn = authenticated.await.unwrap();
         if break_writes {
@@ -70,6 +74,7 @@ async fn connected(limits: Limits) -> (Arc<Session>, ClientStream) {
             addition_timeout: limits.addition_timeout,
             channel: server.clone(),
             resume: false,
+            servers,
         },
     ));
     let mut driver = handshake(&server, session.id, &secret).await.unwrap();
@@ -336,4 +341,32 @@ async fn a_cancelled_job_stays_started_until_the_driver_confirms_or_the_timeout(
     assert_eq!(state(next.id), JobState::Succeeded);
     assert_eq!(state(stuck.id), JobState::Cancelled);
     assert_eq!(session.state(), SessionState::Idle);
+}
+
+#[tokio::test]
+async fn the_driver_hears_the_servers_of_the_service_on_connect_and_at_every_change() {
+    let (members, servers) = tokio::sync::watch::channel(vec!["h:1".to_string(), "h:2".into()]);
+    let (session, mut driver) = connected(Limits {
+        servers: Some(servers),
+        ..DEFAULT
+    })
+    .await;
+    let told = next_frame(&mut driver).await;
+    assert_eq!(told, json!({"type": "servers", "servers": ["h:1", "h:2"]}));
+    // A server joins, then one leaves: each change is told, in order.
+    members
+        .send(vec!["h:1".into(), "h:2".into(), "h:3".into()])
+        .unwrap();
+    let told = next_frame(&mut driver).await;
+    assert_eq!(told["servers"], json!(["h:1", "h:2", "h:3"]));
+    members.send(vec!["h:3".into()]).unwrap();
+    assert_eq!(next_frame(&mut driver).await["servers"], json!(["h:3"]));
+    // Membership gone (the server stops watching): the session goes on as before.
+    drop(members);
+    let st = session.submit("1 + 1".into(), None).unwrap();
+    let frame = next_frame(&mut driver).await;
+    assert_eq!(
+        (frame["type"].as_str(), frame["id"].as_u64()),
+        (Some("execute"), Some(u64::from(st.id)))
+    );
 }

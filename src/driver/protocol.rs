@@ -57,6 +57,13 @@ pub enum ToDriver {
         conf: std::collections::BTreeMap<String, String>,
         check_only: bool,
     },
+    /// The driver channels (`host:port`) of the service's live servers (active/active): sent
+    /// once the driver is connected and again whenever a server joins or leaves, so a driver
+    /// whose servers all died dials back to one that joined after its launch. Not answered;
+    /// a driver that does not know the type logs and ignores it (section 2 of the protocol).
+    Servers {
+        servers: Vec<String>,
+    },
     Shutdown,
 }
 

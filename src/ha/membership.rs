@@ -70,11 +70,20 @@ impl Ha {
                 Err(e) => return Err(e.into()),
             }
         }
+        let channels = channels_of(&members);
         self.members.send_if_modified(|old| {
             let changed = *old != members;
             if changed {
                 tracing::info!(members = ?members.keys().collect::<Vec<_>>(), "active-active members");
                 *old = members;
+            }
+            changed
+        });
+        // Drivers hear of a change of addresses only (a member's other fields do not concern them).
+        self.channels.send_if_modified(|old| {
+            let changed = *old != channels;
+            if changed {
+                *old = channels;
             }
             changed
         });
@@ -108,6 +117,12 @@ impl Ha {
         self.members.subscribe()
     }
 
+    /// The live servers' driver channels, watched: each session's link tells its driver, so a
+    /// driver learns of servers that joined after its launch and can dial back to one of them.
+    pub fn driver_channels(&self) -> tokio::sync::watch::Receiver<Vec<String>> {
+        self.channels.subscribe()
+    }
+
     /// The other live servers.
     pub fn peers(&self) -> Vec<Member> {
         self.members
@@ -130,6 +145,17 @@ impl Ha {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The distinct driver channels of `members`, in member order.
+fn channels_of(members: &Members) -> Vec<String> {
+    let mut channels: Vec<String> = Vec::with_capacity(members.len());
+    for m in members.values() {
+        if !m.channel.is_empty() && !channels.contains(&m.channel) {
+            channels.push(m.channel.clone());
+        }
+    }
+    channels
 }
 
 impl Ha {
@@ -178,5 +204,26 @@ mod tests {
         assert_eq!(m.extra["zone"], "b");
         let again: serde_json::Value = serde_json::to_value(&m).unwrap();
         assert_eq!(again["zone"], "b");
+    }
+
+    #[test]
+    fn drivers_are_told_each_live_servers_channel_once() {
+        let member = |id: &str, channel: &str| Member {
+            id: id.into(),
+            url: format!("http://{id}"),
+            channel: channel.into(),
+            version: "0".into(),
+            extra: Default::default(),
+        };
+        let members: Members = [
+            member("1-a", "h:1"),
+            member("2-b", "h:2"),
+            member("3-c", "h:1"),
+            member("4-d", ""),
+        ]
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect();
+        assert_eq!(channels_of(&members), ["h:1", "h:2"]);
     }
 }

@@ -89,6 +89,8 @@ pub struct Ha {
     /// This server's member id (unique per process: a restarted server is a new member).
     pub me: String,
     members: tokio::sync::watch::Sender<membership::Members>,
+    /// The live members' driver channels, for the drivers (see `Ha::driver_channels`).
+    channels: tokio::sync::watch::Sender<Vec<String>>,
     peer: peer::Peer,
     /// Owners read, until their node changes.
     owners: ownership::Owners,
@@ -131,6 +133,7 @@ impl Ha {
             client,
             me,
             members: tokio::sync::watch::channel(Default::default()).0,
+            channels: tokio::sync::watch::channel(Vec::new()).0,
             draining: Default::default(),
             owners: Default::default(),
         };

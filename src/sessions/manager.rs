@@ -377,9 +377,16 @@ impl InteractiveSessions {
                 addition_timeout: crate::driver::link::ADDITION_TIMEOUT,
                 channel: channel.clone(),
                 resume: false,
+                servers: self.driver_servers(),
             },
         ));
         Ok(())
+    }
+
+    /// Active/active: the live servers' driver channels, for a session's link to tell its driver.
+    pub(super) fn driver_servers(&self) -> Option<link::Servers> {
+        let ha = self.recovery.as_ref().and_then(|r| r.ha())?;
+        Some(ha.driver_channels())
     }
 
     /// On YARN: the staging directory of a session's uploads, as the proxy user when

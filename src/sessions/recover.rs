@@ -153,6 +153,7 @@ impl InteractiveSessions {
                 addition_timeout: crate::driver::link::ADDITION_TIMEOUT,
                 channel: channel.clone(),
                 resume: true,
+                servers: self.driver_servers(),
             },
         ));
         Ok(())

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import start_driver
-from fake_server import b64_pickled_job, unpickle_job_result
+from fake_server import b64_pickled_job, unpickle_job_result, wait_until
 
 OUTPUT_CAP = 4096
 MAX_MESSAGE = 256 * 1024
@@ -337,3 +337,17 @@ def test_add_jar_reaches_the_scala_repl(d, tmp_path):
 def test_unicode_and_undecodable_text(d):
     assert ok_text(d.run("print('h\u00e9llo \u2603')")) == "h\u00e9llo \u2603"
     assert ok_text(d.run("print(b'a\\xffb'.decode('utf-8', 'surrogateescape'))")) == "a?b"
+
+
+def test_a_servers_list_is_taken_and_a_malformed_one_ignored(d):
+    # What an active/active server sends on connect and when servers join or leave; a list the
+    # driver cannot use is logged and ignored, and the session goes on.
+    bad = (None, [], "127.0.0.1:9", ["no-port"], ["h:0"], ["h:70000"], [7], ["h:1"] * 300)
+    for servers in bad:
+        d.server.send({"type": "servers", "servers": servers})
+    d.server.send({"type": "servers", "servers": ["127.0.0.1:9", d.server.address]})
+    assert ok_text(d.run("print(5 * 5)")) == "25"
+    # The one it talks to stays first (a redial tries it first).
+    expected = "servers of the service: %s, 127.0.0.1:9" % d.server.address
+    wait_until(lambda: expected in d.log_text(), 10, "the new list logged")
+    assert d.log_text().count("ignoring malformed 'servers' message") == len(bad)

@@ -9,6 +9,7 @@ Spark (local master) for sessions and a shim spark-submit that runs batches as p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -201,15 +202,22 @@ class Service:
         self.zk.stop()
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory, livy_bin, real_spark, light_spark_conf):
+@contextlib.contextmanager
+def started_service(tmp_path_factory, livy_bin, real_spark, light_spark_conf, n: int = 3):
+    """A service of `n` servers for one test module; everything stopped at the end."""
     if not zookeeper.available() or shutil.which("haproxy") is None:
         pytest.fail("needs Debian's zookeeper and haproxy: scripts/setup-env --ha", pytrace=False)
     root = tmp_path_factory.mktemp("ha")
     real = Path(real_spark["SPARK_HOME"]) if isinstance(real_spark, dict) else Path(os.environ["SPARK_HOME"])
     svc = Service(root, livy_bin, shim_home(root, real, light_spark_conf), light_spark_conf)
     try:
-        yield svc.start()
+        yield svc.start(n)
     finally:
         svc.cleanup()
         svc.stop()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, livy_bin, real_spark, light_spark_conf):
+    with started_service(tmp_path_factory, livy_bin, real_spark, light_spark_conf) as svc:
+        yield svc

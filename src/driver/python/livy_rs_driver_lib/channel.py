@@ -247,5 +247,26 @@ class Channel(object):
             raise ProtocolError("server failed to prove knowledge of the session secret")
 
 
+# The servers of a `servers` message: a bound on their number (a service has a handful) and the
+# address forms `connect_to` dials (`host:port`, `[v6addr]:port`).
+MAX_SERVERS = 256
+_ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._-]{1,253}):([0-9]{1,5})")
+
+
+def server_list(value):
+    """The addresses of a `servers` message; ValueError unless it is a non-empty list of at most
+    MAX_SERVERS `host:port` strings with a port in 1..65535 (duplicates dropped, order kept)."""
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_SERVERS:
+        raise ValueError("servers must be a list of 1 to %d addresses" % MAX_SERVERS)
+    seen = []
+    for address in value:
+        m = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
+        if m is None or not 0 < int(m.group(2)) < 65536:
+            raise ValueError("not a host:port address: %r" % (address,))
+        if address not in seen:
+            seen.append(address)
+    return seen
+
+
 def _is_hex(s, n):
     return isinstance(s, str) and len(s) == n and re.fullmatch(r"[0-9a-fA-F]+", s) is not None

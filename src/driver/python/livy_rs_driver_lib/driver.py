@@ -12,7 +12,7 @@ import threading
 import time
 
 from .additions import AdditionsMixin
-from .channel import Channel, ChannelClosed, MessageTooLarge, ProtocolError
+from .channel import Channel, ChannelClosed, MessageTooLarge, ProtocolError, server_list
 from .jobs import JavaJobs, JobContextImpl, JobsMixin
 from .output import Err, OutputCapture, cap_output, livy_output
 from .process import (EXIT_CONNECT_FAILED, EXIT_CONNECTION_LOST, EXIT_OK, EXIT_STARTUP_FAILED,
@@ -41,6 +41,7 @@ class Driver(StatementsMixin, JobsMixin, AdditionsMixin):
         self.server = config["server"]
         # Active/active on the server side: every server's channel (the launching one first);
         # after losing its server the driver dials back to whichever takes the session over.
+        # The server it talks to replaces the list as servers join and leave (`set_servers`).
         self.servers = [self.server] + [s for s in (config.get("servers") or []) if s != self.server]
         self.fingerprint = config["fingerprint"]
         self.secret = config["secret"]
@@ -367,12 +368,23 @@ class Driver(StatementsMixin, JobsMixin, AdditionsMixin):
             self.spawn(self.handle_add, msg)
         elif t == "set_conf":
             self.spawn(self.handle_set_conf, msg)
+        elif t == "servers":
+            self.set_servers(msg.get("servers"))
         elif t == "shutdown":
             log("shutdown requested by the server")
             self.stop.set()
             self.statements.put(None)
         else:
             log("ignoring unknown message type %r" % t)
+
+    def set_servers(self, servers):
+        """A `servers` message: the service's live servers now, which a redial tries in turn.
+        The one this driver talks to stays first; a malformed list raises and changes nothing.
+        Runs on the reader thread, the only one that reads the list after start-up."""
+        fresh = [self.server] + [s for s in server_list(servers) if s != self.server]
+        if fresh != self.servers:
+            self.servers = fresh
+            log("servers of the service: %s" % ", ".join(fresh))
 
     def spawn(self, fn, msg):
         threading.Thread(target=self._guarded, args=(fn, msg), daemon=True,
