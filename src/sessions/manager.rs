@@ -417,13 +417,20 @@ impl InteractiveSessions {
         tracing::info!(session_id = session.id, "deleting session");
         self.stop(session).await;
         self.registry.remove(session.id);
+        let mut release = None;
         if let Some(p) = session.life.persist() {
             p.forget();
             p.recovery()
                 .remove(crate::recovery::statements_key(session.id));
-            crate::ha::ids::release(p.recovery(), crate::recovery::INTERACTIVE, session.id);
+            release = crate::ha::ids::release(
+                p.recovery(),
+                crate::recovery::INTERACTIVE,
+                session.id,
+                session.name.clone(),
+            );
         }
         remove_run_dir(session).await;
+        crate::ha::ids::released(release).await;
     }
 
     /// Stops the driver, leaving the session listed as killed.
