@@ -170,3 +170,30 @@ def test_odd_names_work_and_cannot_leave_their_node(service):
     for bid in made:
         assert lb_call(service, "DELETE", f"/batches/{bid}", timeout=60)[0] == 200
     assert name_nodes(service, "batch") == []
+
+
+def test_a_session_that_cannot_start_gives_its_name_and_ownership_back(service):
+    # The server cannot write the driver's run directory (a full or read-only disk): the create
+    # fails with a 500 before any record exists.
+    broken = service.servers[2]
+    runs = broken.log_dir / "sessions"
+    aside = broken.log_dir / "sessions.aside"
+    if runs.exists():
+        runs.rename(aside)
+    runs.write_text("not a directory", encoding="utf-8")
+    try:
+        status, view, _ = broken.call("POST", "/sessions", {**FAILING_SESSION, "name": "retry-me"})
+        assert status == 500, view
+    finally:
+        runs.unlink()
+        if aside.exists():
+            aside.rename(runs)
+    # Its name is free (here through another server), and it left no ownership behind.
+    status, view, _ = service.servers[0].call("POST", "/sessions",
+                                              {**FAILING_SESSION, "name": "retry-me"})
+    assert status == 201, view
+    sid = view["id"]
+    out = service.zk.cli("ls /livy/ha/owners/interactive")
+    owned = next(x for x in out.splitlines() if x.startswith("["))
+    assert [n.strip() for n in owned.strip("[]").split(",") if n.strip()] == [str(sid)], owned
+    assert lb_call(service, "DELETE", f"/sessions/{sid}", timeout=60)[0] == 200
