@@ -428,7 +428,12 @@ impl Batches {
         self.registry.remove(batch.id);
         batch.life.forget_record();
         let release = self.recovery.as_ref().and_then(|recovery| {
-            crate::ha::ids::release(recovery, crate::recovery::BATCH, batch.id, batch.name.clone())
+            crate::ha::ids::release(
+                recovery,
+                crate::recovery::BATCH,
+                batch.id,
+                batch.name.clone(),
+            )
         });
         if let Some(dir) = batch
             .life

@@ -121,12 +121,25 @@ mod tests {
     #[test]
     fn every_name_is_one_fixed_size_path_segment() {
         let long = "x".repeat(100_000);
-        for name in ["etl", "../../owners/interactive/0", "a/b", "報告 ✓", "", long.as_str()] {
+        for name in [
+            "etl",
+            "../../owners/interactive/0",
+            "a/b",
+            "報告 ✓",
+            "",
+            long.as_str(),
+        ] {
             let d = digest(name);
             assert_eq!(d.len(), 64, "{name:.20}");
-            assert!(d.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(d
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         }
-        assert_ne!(digest("a"), digest("A"), "names are case-sensitive, as in Livy");
+        assert_ne!(
+            digest("a"),
+            digest("A"),
+            "names are case-sensitive, as in Livy"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 from conftest import Service
 from ha_helpers import lb_call, new_batch, owner_pid, server_of
@@ -71,6 +72,9 @@ def test_concurrent_batches_of_one_name_on_three_servers_get_it_once(service):
             assert duplicate(*s.call("POST", "/batches", batch_body(service, name))[:2], name)
             status, seen, _ = s.call("GET", f"/batches/{bid}")
             assert status == 200 and seen["name"] == name, seen
+            # By name too (Livy takes a name where the id goes), whichever server runs it.
+            status, seen, _ = s.call("GET", f"/batches/{name}")
+            assert status == 200 and seen["id"] == bid, seen
         # Deleted through another server than its creator's: the name is free as soon as the
         # client has the answer, on every server.
         other = next(s for s in service.servers if s is not creator)
@@ -162,6 +166,9 @@ def test_odd_names_work_and_cannot_leave_their_node(service):
         assert view["name"] == name
         again = service.servers[(i + 1) % 3]
         assert duplicate(*again.call("POST", "/batches", batch_body(service, name))[:2], name)
+        if len(name) < 1000 and name != "..":
+            status, seen, _ = again.call("GET", f"/batches/{quote(name, safe='')}")
+            assert status == 200 and seen["id"] == view["id"], (name, status, seen)
     assert sorted(name_nodes(service, "batch")) == sorted(digest(n) for n in names)
     # Nothing was made outside the names' directory (a name like "../../owners/batch/0").
     out = service.zk.cli("ls /livy/ha/owners/batch")
