@@ -419,16 +419,22 @@ impl Batches {
             }
         }
         batch.life.transition(SessionState::Killed);
-        self.forget(batch);
+        crate::ha::ids::released(self.forget(batch)).await;
     }
 
-    /// Removes a batch from the registry and its record from the store.
-    fn forget(&self, batch: &Batch) {
+    /// Removes a batch from the registry and its record from the store. Returns the release
+    /// of its id in active/active (see `crate::ha::ids::release`), for a DELETE to wait for.
+    fn forget(&self, batch: &Batch) -> Option<tokio::task::JoinHandle<()>> {
         self.registry.remove(batch.id);
         batch.life.forget_record();
-        if let Some(recovery) = &self.recovery {
-            crate::ha::ids::release(recovery, crate::recovery::BATCH, batch.id);
-        }
+        let release = self.recovery.as_ref().and_then(|recovery| {
+            crate::ha::ids::release(
+                recovery,
+                crate::recovery::BATCH,
+                batch.id,
+                batch.name.clone(),
+            )
+        });
         if let Some(dir) = batch
             .life
             .child()
@@ -436,6 +442,7 @@ impl Batches {
         {
             tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir));
         }
+        release
     }
 
     /// Drops batches that finished more than `livy.server.session.state-retain.sec` ago.

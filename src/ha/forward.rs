@@ -97,6 +97,8 @@ pub async fn verify_peer(State(ha): State<Arc<Ha>>, req: Request, next: Next) ->
 enum Target {
     List,
     Entry(&'static str, u32),
+    /// An entry by name (Livy takes a session's name where its id goes).
+    Named(&'static str, String),
 }
 
 fn target(method: &Method, path: &str) -> Option<Target> {
@@ -111,6 +113,14 @@ fn target(method: &Method, path: &str) -> Option<Target> {
         Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
             Some(Target::Entry(kind, id.parse().ok()?))
         }
+        // Decoded as the router decodes its path parameters.
+        Some(name) if !name.is_empty() => Some(Target::Named(
+            kind,
+            percent_encoding::percent_decode_str(name)
+                .decode_utf8()
+                .ok()?
+                .into_owned(),
+        )),
         _ => None,
     }
 }
@@ -154,7 +164,24 @@ pub async fn route(State(state): State<AppState>, req: Request, next: Next) -> R
             to_owner(&state, &ha, kind, id, req, next).await
         }
         Some(Target::List) => super::lists::gather(&ha, req, next).await,
+        // Not one of this server's names: the service's name claim says which entry it is.
+        Some(Target::Named(kind, name)) if !is_local_name(&state, kind, &name) => {
+            match ha.named(kind, &name).await {
+                Ok(Some(id)) if !is_local(&state, kind, id) => {
+                    to_owner(&state, &ha, kind, id, req, next).await
+                }
+                _ => next.run(req).await,
+            }
+        }
         _ => next.run(req).await,
+    }
+}
+
+fn is_local_name(state: &AppState, kind: &str, name: &str) -> bool {
+    if kind == BATCH {
+        state.batches.registry().get(name).is_some()
+    } else {
+        state.sessions.registry().get(name).is_some()
     }
 }
 

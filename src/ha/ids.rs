@@ -69,7 +69,8 @@ impl Ha {
 
 /// Reserves a new entry's id with its name. Active/active (`ha`): from the shared counter,
 /// owned by this server before anything of it is written (so no other server ever takes it for
-/// an orphan); otherwise from this server's registry.
+/// an orphan), and its name claimed service-wide (`super::names`); otherwise from this server's
+/// registry.
 pub async fn reserve<T: crate::sessions::Entry>(
     ha: Option<&std::sync::Arc<Ha>>,
     registry: &crate::sessions::Registry<T>,
@@ -77,11 +78,12 @@ pub async fn reserve<T: crate::sessions::Entry>(
     name: Option<&str>,
 ) -> Result<crate::sessions::Reservation, crate::error::ApiError> {
     use crate::error::ApiError;
+    use crate::sessions::NameError;
     let Some(ha) = ha else {
         return registry.reserve(name).map_err(ApiError::rejected);
     };
     let unavailable = |e: HaError| {
-        tracing::warn!(kind, error = %e, "cannot take an id from ZooKeeper");
+        tracing::warn!(kind, error = %e, "cannot take an id or a name from ZooKeeper");
         ApiError::ServiceUnavailable(
             "The session store (ZooKeeper) cannot be reached; try again.".into(),
         )
@@ -93,28 +95,62 @@ pub async fn reserve<T: crate::sessions::Entry>(
             "a freshly allocated {kind} id {id} has an owner"
         )));
     }
+    // The id stays used whatever fails from here (ids are never reused); its name and
+    // ownership go.
+    if let Some(n) = name {
+        let claimed = ha.claim_name(kind, n, id).await;
+        if !matches!(claimed, Ok(true)) {
+            abandon(ha, kind, id, name).await;
+        }
+        match claimed {
+            Ok(true) => {}
+            Ok(false) => return Err(ApiError::rejected(NameError::Duplicate(n.to_string()))),
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
     match registry.reserve_id(id, name) {
         Ok(reservation) => Ok(reservation),
         Err(e) => {
-            // The id stays used (ids are never reused); its ownership goes.
-            ha.disown(kind, id).await;
+            abandon(ha, kind, id, name).await;
             Err(ApiError::rejected(e))
         }
     }
 }
 
-/// After an entry was deleted: once its record's removal is in the store, gives its ownership
-/// up (in that order, so no server takes the deleted entry for an orphan).
-pub fn release(recovery: &std::sync::Arc<crate::recovery::Recovery>, kind: &'static str, id: u32) {
-    let Some(ha) = recovery.ha().cloned() else {
-        return;
-    };
+/// Gives up an id reserved by [`reserve`] whose entry never got a record (its start failed):
+/// its name, then its ownership. Nothing to do without active/active.
+pub async fn abandon(ha: &Ha, kind: &str, id: u32, name: Option<&str>) {
+    if let Some(n) = name {
+        ha.free_name(kind, n, id).await;
+    }
+    ha.disown(kind, id).await;
+}
+
+/// After an entry was deleted: once its record's removal is in the store, frees its name and
+/// gives its ownership up (in that order, so no server takes the deleted entry for an orphan,
+/// nor its name for stale while it still has an owner). Runs in a task of its own, so it
+/// completes even if the request that deleted the entry goes away; a DELETE waits for it
+/// ([`released`]) so the name can be used again as soon as the client has its answer.
+pub fn release(
+    recovery: &std::sync::Arc<crate::recovery::Recovery>,
+    kind: &'static str,
+    id: u32,
+    name: Option<String>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let ha = recovery.ha().cloned()?;
     let recovery = recovery.clone();
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         if recovery.flush(crate::recovery::ANSWER_WAIT * 6).await {
-            ha.disown(kind, id).await;
+            abandon(&ha, kind, id, name.as_deref()).await;
         }
-    });
+    }))
+}
+
+/// Waits (at most [`crate::recovery::ANSWER_WAIT`]) for a [`release`] to finish.
+pub async fn released(release: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(task) = release {
+        let _ = tokio::time::timeout(crate::recovery::ANSWER_WAIT, task).await;
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! - `ids`: session and batch ids from one counter, Livy's `v1/{kind}/state`, by compare-and-set.
 //! - `ownership`: one ephemeral node per session or batch names the server that runs it; only
 //!   that server monitors its YARN app and talks to its driver.
+//! - `names`: a session's or batch's name is claimed service-wide (Livy refuses duplicates).
 //! - `forward`: requests about an entry another server owns go to it, signed with the shared
 //!   secret and carrying the caller's identity; lists gather every server's entries.
 //! - `takeover`: when a server's session ends, its ownership nodes vanish and the survivors
@@ -20,6 +21,7 @@ pub mod forward;
 pub mod ids;
 pub mod lists;
 pub mod membership;
+pub mod names;
 pub mod ownership;
 pub mod peer;
 pub mod takeover;
@@ -137,10 +139,11 @@ impl Ha {
             draining: Default::default(),
             owners: Default::default(),
         };
-        for dir in ["ha", "ha/members", "ha/owners", "v1"]
+        for dir in ["ha", "ha/members", "ha/owners", "ha/names", "v1"]
             .into_iter()
             .map(String::from)
             .chain(KINDS.iter().map(|k| format!("ha/owners/{k}")))
+            .chain(KINDS.iter().map(|k| format!("ha/names/{k}")))
             .chain(KINDS.iter().map(|k| format!("v1/{k}")))
         {
             ha.make(&dir).await?;

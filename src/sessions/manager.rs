@@ -157,14 +157,8 @@ impl InteractiveSessions {
             request.name.as_deref(),
         )
         .await?;
-        let Launched {
-            session,
-            commands,
-            connection,
-            child,
-            reservation,
-            ..
-        } = self
+        let (id, name) = (reservation.id, request.name.clone());
+        let started = self
             .start_driver(Start {
                 slot,
                 request,
@@ -176,7 +170,26 @@ impl InteractiveSessions {
                 reservation,
                 pooled: None,
             })
-            .await?;
+            .await;
+        let Launched {
+            session,
+            commands,
+            connection,
+            child,
+            reservation,
+            ..
+        } = match started {
+            Ok(launched) => launched,
+            Err(e) => {
+                // No record was written: in active/active the id's name and ownership go
+                // too (the id itself stays used), as its registry reservation went.
+                if let Some(ha) = self.recovery.as_ref().and_then(|r| r.ha()) {
+                    crate::ha::ids::abandon(ha, crate::recovery::INTERACTIVE, id, name.as_deref())
+                        .await;
+                }
+                return Err(e);
+            }
+        };
         lifecycle::open(
             &session,
             child,
@@ -212,7 +225,13 @@ impl InteractiveSessions {
             reservation,
             pooled,
         } = start;
-        let (channel, program) = self.channel().await?;
+        let (channel, program) = match self.channel().await {
+            Ok(c) => c,
+            Err(e) => {
+                self.registry.release(reservation);
+                return Err(e);
+            }
+        };
         let id = reservation.id;
         let run_dir = self
             .work_dir
@@ -424,13 +443,20 @@ impl InteractiveSessions {
         tracing::info!(session_id = session.id, "deleting session");
         self.stop(session).await;
         self.registry.remove(session.id);
+        let mut release = None;
         if let Some(p) = session.life.persist() {
             p.forget();
             p.recovery()
                 .remove(crate::recovery::statements_key(session.id));
-            crate::ha::ids::release(p.recovery(), crate::recovery::INTERACTIVE, session.id);
+            release = crate::ha::ids::release(
+                p.recovery(),
+                crate::recovery::INTERACTIVE,
+                session.id,
+                session.name.clone(),
+            );
         }
         remove_run_dir(session).await;
+        crate::ha::ids::released(release).await;
     }
 
     /// Stops the driver, leaving the session listed as killed.

@@ -39,6 +39,11 @@ pub struct Statement {
     #[serde(skip_serializing, default)]
     #[schema(ignore)]
     pub kind: String,
+    /// What its recovery record carried across a rolling upgrade (kept for the record; not
+    /// part of Livy's view).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub upgrade: crate::recovery::Upgrade,
 }
 
 /// A statement's output as the driver (or the server, for a statement that could not finish)
@@ -102,6 +107,7 @@ impl Statements {
             started: 0,
             completed: 0,
             kind,
+            upgrade: Default::default(),
         };
         self.items.insert(id, statement.clone());
         self.dirty.insert(id);
@@ -425,6 +431,7 @@ impl Statements {
         self.items.get(&id).map(|s| StatementRecord {
             kind: s.kind.clone(),
             statement: s.clone(),
+            upgrade: s.upgrade.rewritten(),
         })
     }
 
@@ -435,6 +442,7 @@ impl Statements {
             .map(|r| {
                 let mut s = r.statement;
                 s.kind = r.kind;
+                s.upgrade = r.upgrade;
                 (s.id, s)
             })
             .collect();
@@ -452,12 +460,17 @@ impl Statements {
     }
 }
 
-/// One statement with its kind (the REST view has no kind).
+/// One statement's recovery record (`v1/statement/<session>/<id>`): its REST view, its kind
+/// (the view has none), and, as session and batch records, the format version and the fields
+/// of a newer livy-rs (kept when this one rewrites it; see [`crate::recovery::RECORD_VERSION`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatementRecord {
     #[serde(flatten)]
     pub statement: Statement,
     pub kind: String,
+    /// After `statement`: what the view's fields leave of the record is the newer fields.
+    #[serde(flatten)]
+    pub upgrade: crate::recovery::Upgrade,
 }
 
 /// Milliseconds since the epoch, as Livy's `started`/`completed`.
@@ -587,5 +600,45 @@ mod tests {
         assert_eq!(state(3), StatementState::Waiting);
         assert_eq!(state(4), StatementState::Cancelled);
         assert_eq!(s.next_waiting().unwrap().id, 3);
+    }
+
+    /// Rolling upgrades: a statement record carries the format version, and a field a newer
+    /// livy-rs wrote survives this one's rewrite (a state change after an adoption); the REST
+    /// view shows neither.
+    #[test]
+    fn a_statement_record_keeps_a_newer_field_and_carries_the_version() {
+        let old = json!({"id": 3, "code": "1 + 1", "state": "running", "output": null,
+                         "progress": 0.0, "started": 10, "completed": 0, "kind": "pyspark",
+                         "placement": {"zone": "b"}});
+        let records = crate::recovery::decode_records(
+            "statement",
+            vec![(3, serde_json::to_vec(&old).unwrap())],
+            |r: &StatementRecord| r.statement.id,
+        );
+        assert_eq!(records[0].upgrade.version, 0, "absent before versions");
+        let mut s = Statements::from_records(records, 4, 100);
+        s.finished(
+            3,
+            20,
+            json!({"status": "ok", "execution_count": 3, "data": {}}),
+        );
+        let rewritten = serde_json::to_value(s.record(3).unwrap()).unwrap();
+        assert_eq!(rewritten["placement"], json!({"zone": "b"}));
+        assert_eq!(
+            rewritten["recordVersion"],
+            json!(crate::recovery::RECORD_VERSION)
+        );
+        assert_eq!(
+            (rewritten["state"].as_str(), rewritten["kind"].as_str()),
+            (Some("available"), Some("pyspark"))
+        );
+        let view = serde_json::to_value(s.get(3).unwrap()).unwrap();
+        assert!(view.get("placement").is_none() && view.get("recordVersion").is_none());
+        let added = s.add("2".into(), "sql".into()).id;
+        let fresh = serde_json::to_value(s.record(added).unwrap());
+        assert_eq!(
+            fresh.unwrap()["recordVersion"],
+            json!(crate::recovery::RECORD_VERSION)
+        );
     }
 }

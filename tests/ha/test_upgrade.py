@@ -70,3 +70,41 @@ def test_a_record_in_a_newer_format_is_left_alone_with_a_clear_log_line(service)
     assert record(service, "batch", ident) == newer
     # The rest of the service works on.
     assert lb_call(service, "GET", f"/batches/{view['id']}")[0] == 200
+
+
+def test_a_statement_records_newer_field_survives_its_adoption(service):
+    status, view, _ = lb_call(service, "POST", "/sessions", {"kind": "pyspark"})
+    assert status == 201, view
+    sid = view["id"]
+    wait_until(lambda: lb_call(service, "GET", f"/sessions/{sid}")[1].get("state") == "idle",
+               timeout=300, what="the session idle")
+
+    def run(code: str) -> dict:
+        status, st, _ = lb_call(service, "POST", f"/sessions/{sid}/statements", {"code": code})
+        assert status == 201, st
+        return st
+
+    run("import time")
+    # No space or quote in its code, so its record goes through ZooKeeper's shell as it is.
+    st = run("time.sleep(20);print(6*7)")
+    key = f"statement/{sid}"
+    wait_until(lambda: record(service, key, st["id"])["state"] == "running",
+               timeout=60, what="the statement's record saying running")
+    rec = record(service, key, st["id"])
+    assert rec["recordVersion"] == 1, rec
+    # What a newer livy-rs that ran the session wrote: one field more. Then it dies.
+    put(service, key, st["id"], {**rec, "placement": {"zone": "b"}})
+    owner = owner_pid(service, "interactive", sid)
+    victim = next(s for s in service.servers if s.running and s.pid == owner)
+    service.kill(victim)
+    done = wait_until(lambda: (b := lb_call(service, "GET", f"/sessions/{sid}/statements/{st['id']}")[1])
+                      and b.get("state") == "available" and b, timeout=120,
+                      what="the statement's result after the adoption")
+    assert done["output"]["data"]["text/plain"].strip() == "42", done
+    assert "placement" not in done and "recordVersion" not in done, done
+    after = wait_until(lambda: (r := record(service, key, st["id"]))["state"] == "available" and r,
+                       timeout=30, what="the record's new state")
+    assert after["placement"] == {"zone": "b"}, after
+    assert after["recordVersion"] == 1, after
+    assert lb_call(service, "DELETE", f"/sessions/{sid}", timeout=60)[0] == 200
+    service.replace(victim)
