@@ -75,9 +75,7 @@ impl Peer {
             // system's roots (a site CA installed there, or the file `SSL_CERT_FILE` names),
             // not through the public CA list reqwest carries in the binary. Only HTTPS: a peer
             // whose certificate does not verify is refused, never tried in plain text.
-            builder = builder
-                .https_only(true)
-                .tls_built_in_root_certs(false);
+            builder = builder.https_only(true).tls_built_in_root_certs(false);
             let found = rustls_native_certs::load_native_certs();
             let mut added = 0;
             for der in found.certs {
@@ -99,26 +97,43 @@ impl Peer {
         })
     }
 
-    /// Whether a request failed because the peer's TLS certificate did not verify (an
-    /// untrusted CA, a name it does not cover, expired): sending it again cannot help, and the
-    /// admin needs to hear which it was.
-    pub fn untrusted(e: &reqwest::Error) -> bool {
+    /// A failed request's error and its causes, outermost first.
+    fn causes(e: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+        let mut all = Vec::new();
         let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(err) = next {
-            if matches!(
-                err.downcast_ref::<rustls::Error>(),
-                Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
-            ) {
-                return true;
-            }
+            all.push(err);
             // hyper-rustls hands rustls' error up inside an io::Error inside another, and an
             // io::Error's `source()` skips the error it wraps: look inside instead.
-            next = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            next = match err
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
                 Some(inner) => Some(inner),
                 None => err.source(),
             };
         }
-        false
+        all
+    }
+
+    /// Whether a request failed because the peer's TLS certificate did not verify (an
+    /// untrusted CA, a name it does not cover, expired): sending it again cannot help, and the
+    /// admin needs to hear which it was.
+    pub fn untrusted(e: &reqwest::Error) -> bool {
+        Self::causes(e).into_iter().any(|err| {
+            matches!(
+                err.downcast_ref::<rustls::Error>(),
+                Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+            )
+        })
+    }
+
+    /// The innermost cause of a failed request, for the log (reqwest's own text names only
+    /// the URL).
+    pub fn root_cause(e: &reqwest::Error) -> String {
+        Self::causes(e)
+            .last()
+            .map_or_else(|| e.to_string(), |c| c.to_string())
     }
 
     fn mac(&self, ts: i64, nonce: &str, user: &str, req: &Signed) -> Hmac<Sha256> {
