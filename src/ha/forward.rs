@@ -257,6 +257,13 @@ async fn to_owner(
                 Ok(Some(member)) => {
                     match send(ha, &member, &parts, &bytes, user.as_deref()).await {
                         Ok(response) => return response,
+                        Err(e) if super::peer::Peer::untrusted(&e) => {
+                            tracing::warn!(%kind, id, owner = %o, url = %member.url, cause = %super::peer::Peer::root_cause(&e), "the owner's TLS certificate is not trusted; the request was not forwarded");
+                            return ApiError::ServiceUnavailable(format!(
+                                "The server that runs {kind} {id} presented a TLS certificate this server does not trust; the request was not sent. Ask the administrator to check the certificates of the service's servers."
+                            ))
+                            .into_response();
+                        }
                         Err(e) if left.is_zero() => {
                             tracing::warn!(%kind, id, owner = %o, error = %e, "cannot forward a request to its owner");
                             return unavailable("no answer");

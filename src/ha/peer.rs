@@ -72,14 +72,68 @@ impl Peer {
             .redirect(reqwest::redirect::Policy::none());
         if tls {
             // Peers present the certificates of the REST port; those are trusted through the
-            // system's roots (a site CA installed there).
-            builder = builder.https_only(true);
+            // system's roots (a site CA installed there, or the file `SSL_CERT_FILE` names),
+            // not through the public CA list reqwest carries in the binary. Only HTTPS: a peer
+            // whose certificate does not verify is refused, never tried in plain text.
+            builder = builder.https_only(true).tls_built_in_root_certs(false);
+            let found = rustls_native_certs::load_native_certs();
+            let mut added = 0;
+            for der in found.certs {
+                if let Ok(cert) = reqwest::Certificate::from_der(&der) {
+                    builder = builder.add_root_certificate(cert);
+                    added += 1;
+                }
+            }
+            if added == 0 {
+                anyhow::bail!(
+                    "TLS is on, yet this system trusts no CA certificate to verify the other servers of the service with; install the site CA in the system's store or point SSL_CERT_FILE at it"
+                );
+            }
         }
         Ok(Peer {
             secret: conf.secret.0.clone(),
             seen: Mutex::new(HashMap::new()),
             http: builder.build()?,
         })
+    }
+
+    /// A failed request's error and its causes, outermost first.
+    fn causes(e: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+        let mut all = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = next {
+            all.push(err);
+            // hyper-rustls hands rustls' error up inside an io::Error inside another, and an
+            // io::Error's `source()` skips the error it wraps: look inside instead.
+            next = match err
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(inner) => Some(inner),
+                None => err.source(),
+            };
+        }
+        all
+    }
+
+    /// Whether a request failed because the peer's TLS certificate did not verify (an
+    /// untrusted CA, a name it does not cover, expired): sending it again cannot help, and the
+    /// admin needs to hear which it was.
+    pub fn untrusted(e: &reqwest::Error) -> bool {
+        Self::causes(e).into_iter().any(|err| {
+            matches!(
+                err.downcast_ref::<rustls::Error>(),
+                Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+            )
+        })
+    }
+
+    /// The innermost cause of a failed request, for the log (reqwest's own text names only
+    /// the URL).
+    pub fn root_cause(e: &reqwest::Error) -> String {
+        Self::causes(e)
+            .last()
+            .map_or_else(|| e.to_string(), |c| c.to_string())
     }
 
     fn mac(&self, ts: i64, nonce: &str, user: &str, req: &Signed) -> Hmac<Sha256> {

@@ -134,6 +134,8 @@ class Service:
         self.job = root / "batch_job.py"
         self.job.write_text(BATCH_JOB, encoding="utf-8")
         self.servers: List[LivyServer] = []
+        #: More environment for the servers (a test module's own, e.g. where YARN is).
+        self.env: dict = {}
         self.count = 0
         self.lb = HAProxy(root)
 
@@ -156,7 +158,7 @@ class Service:
         server = LivyServer(self.conf(), binary=self.binary, name=f"livy-ha-{self.count}",
                             root=self.root / f"server-{self.count}",
                             env={"SPARK_HOME": str(self.spark_home),
-                                 "SPARK_CONF_DIR": str(self.spark_conf)},
+                                 "SPARK_CONF_DIR": str(self.spark_conf), **self.env},
                             start_timeout=60)
         server.start()
         return server
@@ -202,14 +204,20 @@ class Service:
         self.zk.stop()
 
 
+def build_service(tmp_path_factory, name: str, livy_bin, real_spark, light_spark_conf,
+                  cls=Service, **kw) -> Service:
+    """A service (not started yet) of class `cls` in a fresh temp dir named after `name`."""
+    if not zookeeper.available() or shutil.which("haproxy") is None:
+        pytest.fail("needs Debian's zookeeper and haproxy: scripts/setup-env --ha", pytrace=False)
+    root = tmp_path_factory.mktemp(name)
+    real = Path(real_spark["SPARK_HOME"]) if isinstance(real_spark, dict) else Path(os.environ["SPARK_HOME"])
+    return cls(root, livy_bin, shim_home(root, real, light_spark_conf), light_spark_conf, **kw)
+
+
 @contextlib.contextmanager
 def started_service(tmp_path_factory, livy_bin, real_spark, light_spark_conf, n: int = 3):
     """A service of `n` servers for one test module; everything stopped at the end."""
-    if not zookeeper.available() or shutil.which("haproxy") is None:
-        pytest.fail("needs Debian's zookeeper and haproxy: scripts/setup-env --ha", pytrace=False)
-    root = tmp_path_factory.mktemp("ha")
-    real = Path(real_spark["SPARK_HOME"]) if isinstance(real_spark, dict) else Path(os.environ["SPARK_HOME"])
-    svc = Service(root, livy_bin, shim_home(root, real, light_spark_conf), light_spark_conf)
+    svc = build_service(tmp_path_factory, "ha", livy_bin, real_spark, light_spark_conf)
     try:
         yield svc.start(n)
     finally:

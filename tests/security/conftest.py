@@ -1,11 +1,8 @@
-"""Fixtures for the security suite: one real MIT KDC for the whole run (tests/pyharness/kdc.py),
+"""Fixtures for the security suite: one real MIT KDC for the whole run (tests/pyharness/kerberos.py),
 users with tickets, a fake SPARK_HOME whose spark-submit prints its argv (so a test reads the
 exact command line through the batch log without starting Spark), and Kerberos-protected servers.
 
-Principals (realm LIVY.TEST): HTTP/localhost and HTTP/otherhost (both in the server's keytab;
-the server is configured for HTTP/_HOST with livy.server.host=localhost), users alice, bob,
-carol, admin (a superuser), auditor (a view-user), mallory (not an allowed user), alice/admin
-and CAROL (mapped by auth_to_local rules), and dave@OTHER.REALM-like names no rule maps.
+Principals and the servers' Kerberos keys: tests/pyharness/kerberos.py (shared with tests/ha).
 
 Every Negotiate token, cookie and signature a test sends or receives is recorded in `SECRETS`;
 test_zz_log_scan.py then asserts none of them (nor the keytab's bytes) appear in any server log
@@ -18,7 +15,6 @@ import base64
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -27,30 +23,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyharness.kdc import Kdc  # noqa: E402
+from pyharness import kerberos  # noqa: E402
+from pyharness.kerberos import NAME_RULES, PASSWORDS, REALM  # noqa: E402,F401
 from pyharness.livy_server import LivyServer, default_binary  # noqa: E402
-
-REALM = "LIVY.TEST"
-PASSWORDS = {
-    "alice": "alice-pw",
-    "bob": "bob-pw",
-    "carol": "carol-pw",
-    "admin": "admin-pw",
-    "auditor": "auditor-pw",
-    "mallory": "mallory-pw",
-    "alice/admin": "alice-admin-pw",
-    "CAROL": "CAROL-pw",
-    "eve/ops": "eve-ops-pw",
-}
-
-#: Hadoop auth_to_local rules, multi-line as in core-site.xml: alice/admin is the superuser
-#: "admin"; one-component names are lower-cased; eve/ops matches no rule (only DEFAULT would,
-#: and DEFAULT is left out so that unmapped principals can be tested).
-NAME_RULES = textwrap.dedent(
-    r"""
-    RULE:[2:$1/$2@$0](alice/admin@LIVY\.TEST)s/.*/admin/
-    RULE:[1:$1@$0](.*@LIVY\.TEST)s/@.*///L
-    """
-).strip()
 
 #: Values that must never show up in a log line or an API response.
 SECRETS: List[str] = []
@@ -73,20 +48,13 @@ def remember_secret(value: Optional[str]) -> None:
 
 @pytest.fixture(scope="session")
 def kdc():
-    with Kdc(realm=REALM) as k:
-        for name, pw in PASSWORDS.items():
-            k.add_principal(name, password=pw)
-        k.add_principal("HTTP/localhost")
-        k.add_principal("HTTP/otherhost")
-        k.keytab("HTTP/localhost", "HTTP/otherhost", path=k.dir / "livy-http.keytab")
-        # Clients in this process (requests-gssapi, pylivy) use this realm's krb5.conf.
-        k.activate()
+    with kerberos.realm() as k:
         yield k
 
 
 @pytest.fixture(scope="session")
 def keytab(kdc) -> Path:
-    path = kdc.dir / "livy-http.keytab"
+    path = kerberos.keytab_of(kdc)
     data = path.read_bytes()
     # The keytab's bytes, as text a log line could carry them in.
     remember_secret(base64.b64encode(data).decode())
@@ -97,7 +65,7 @@ def keytab(kdc) -> Path:
 @pytest.fixture(scope="session")
 def ccaches(kdc) -> Dict[str, Path]:
     """A credential cache with a TGT for each user."""
-    return {name: kdc.kinit(name, pw) for name, pw in PASSWORDS.items()}
+    return kerberos.ccaches_of(kdc)
 
 
 @pytest.fixture(scope="session")
@@ -118,23 +86,12 @@ def job_dir(tmp_path_factory) -> Path:
 
 
 def kerberos_conf(keytab: Path, job_dir: Path, spark_home: Path, **extra) -> Dict[str, object]:
-    conf: Dict[str, object] = {
-        "livy.server.host": "localhost",
-        "livy.server.auth.type": "kerberos",
-        "livy.server.auth.kerberos.principal": f"HTTP/_HOST@{REALM}",
-        "livy.server.auth.kerberos.keytab": str(keytab),
-        "livy.server.auth.kerberos.name-rules": NAME_RULES,
+    return kerberos.kerberos_conf(keytab, **{
         "livy.server.spark-home": str(spark_home),
         "livy.spark.master": "local[1]",
         "livy.file.local-dir-whitelist": str(job_dir),
-        "livy.impersonation.enabled": "true",
-        "livy.superusers": "admin",
-        "livy.server.access-control.enabled": "true",
-        "livy.server.access-control.allowed-users": "alice,bob,carol,admin,auditor",
-        "livy.server.access-control.view-users": "auditor",
-    }
-    conf.update(extra)
-    return conf
+        **extra,
+    })
 
 
 @pytest.fixture(scope="session")

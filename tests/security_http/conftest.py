@@ -7,7 +7,6 @@ Environment: LIVY_RS_BIN (default target/release/livy-server), SPARK_HOME and PY
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyharness.fixtures import livy_bin, spark_home  # noqa: E402,F401  (fixtures)
 from pyharness.livy_server import LivyServer, repo_root  # noqa: E402
+from pyharness.pki import make_ca, server_cert  # noqa: E402
 
 ROOT = repo_root()
 
@@ -52,11 +52,6 @@ def spark_conf_dir(tmp_path_factory) -> Path:
     return d
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    out = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, f"openssl {' '.join(args)} failed:\n{out.stderr}"
-
-
 @dataclass
 class Pki:
     """A test CA, a server certificate for localhost/127.0.0.1 signed by it, and an unrelated CA."""
@@ -68,35 +63,12 @@ class Pki:
     other_ca: Path
 
 
-def make_ca(d: Path, name: str) -> Path:
-    openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-keyout", f"{name}.key", "-out", f"{name}.pem", "-subj", f"/CN=livy-rs {name}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=d,
-    )
-    return d / f"{name}.pem"
-
-
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory) -> Pki:
     d = tmp_path_factory.mktemp("pki")
     ca = make_ca(d, "test-ca")
     other = make_ca(d, "other-ca")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=localhost", cwd=d)
-    (d / "server.ext").write_text(
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-        "basicConstraints=CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
-        "authorityKeyIdentifier=keyid\n"
-        "subjectKeyIdentifier=hash\n",
-        encoding="utf-8",
-    )
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "test-ca.pem", "-CAkey", "test-ca.key",
-            "-CAcreateserial", "-days", "2", "-out", "server.pem", "-extfile", "server.ext", cwd=d)
+    server_cert(d, "test-ca")
     return Pki(dir=d, ca=ca, cert=d / "server.pem", key=d / "server.key", other_ca=other)
 
 
