@@ -124,14 +124,19 @@ async fn a_refusal_of_a_large_body_says_the_connection_closes_and_does_not_wait_
     );
 }
 
-#[tokio::test]
-async fn a_small_body_that_never_comes_ends_the_connection_after_a_short_wait() {
+/// What a request head alone (its body never sent) to the refusing route gets.
+async fn answer_to_a_lone_head(extra: &str) -> String {
     let (addr, _shutdown) = start().await;
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(head("/refuse", 10, "").as_bytes())
+    tcp.write_all(head("/refuse", 10, extra).as_bytes())
         .await
         .unwrap();
-    let answer = response(&mut tcp).await.expect("an answer");
+    response(&mut tcp).await.expect("an answer")
+}
+
+#[tokio::test]
+async fn a_small_body_that_never_comes_ends_the_connection_after_a_short_wait() {
+    let answer = answer_to_a_lone_head("").await;
     assert!(
         answer.starts_with("HTTP/1.1 403") && says_close(&answer),
         "{answer}"
@@ -140,12 +145,7 @@ async fn a_small_body_that_never_comes_ends_the_connection_after_a_short_wait() 
 
 #[tokio::test]
 async fn a_client_waiting_for_continue_gets_the_refusal_instead_and_sends_nothing() {
-    let (addr, _shutdown) = start().await;
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(head("/refuse", 10, "expect: 100-continue\r\n").as_bytes())
-        .await
-        .unwrap();
-    let answer = response(&mut tcp).await.expect("an answer");
+    let answer = answer_to_a_lone_head("expect: 100-continue\r\n").await;
     assert!(
         answer.starts_with("HTTP/1.1 403") && says_close(&answer),
         "{answer}"
