@@ -8,12 +8,10 @@ use super::common;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
-use common::{fake_spark_home, process_with_cmdline, wait_for};
+use common::{process_with_cmdline, wait_for};
 use http_body_util::BodyExt;
 use livy_rs::api::{router, AppState};
-use livy_rs::conf::{Env, LivyConf};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
@@ -25,23 +23,7 @@ struct Harness {
 }
 
 fn harness(extra: &[(&str, &str)], blacklist: &[&str]) -> Harness {
-    let spark = fake_spark_home();
-    let files = tempfile::tempdir().unwrap();
-    let mut raw: BTreeMap<String, String> = BTreeMap::new();
-    raw.insert(
-        "livy.file.local-dir-whitelist".into(),
-        files.path().display().to_string(),
-    );
-    raw.insert("livy.server.process.kill-timeout".into(), "5s".into());
-    for (k, v) in extra {
-        raw.insert(k.to_string(), v.to_string());
-    }
-    let env = Env {
-        spark_home: Some(spark.path().to_path_buf()),
-        ..Env::default()
-    };
-    let blacklist: BTreeSet<String> = blacklist.iter().map(|s| s.to_string()).collect();
-    let conf = LivyConf::from_map(raw, blacklist, &env).unwrap().conf;
+    let common::InProcessConf { conf, spark, files } = common::in_process_conf(extra, blacklist);
     let state = AppState::new(std::sync::Arc::new(conf)).unwrap();
     Harness {
         app: router(state.clone(), None),

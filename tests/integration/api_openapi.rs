@@ -23,19 +23,7 @@ struct Harness {
 }
 
 fn harness() -> Harness {
-    let spark = fake_spark_home();
-    let files = tempfile::tempdir().unwrap();
-    let mut raw: BTreeMap<String, String> = BTreeMap::new();
-    raw.insert(
-        "livy.file.local-dir-whitelist".into(),
-        files.path().display().to_string(),
-    );
-    raw.insert("livy.server.process.kill-timeout".into(), "5s".into());
-    let env = Env {
-        spark_home: Some(spark.path().to_path_buf()),
-        ..Env::default()
-    };
-    let conf = LivyConf::from_map(raw, BTreeSet::new(), &env).unwrap().conf;
+    let common::InProcessConf { conf, spark, files } = common::in_process_conf(&[], &[]);
     let state = AppState::new(Arc::new(conf)).unwrap();
     Harness {
         app: router(state, None),

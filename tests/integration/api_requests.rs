@@ -8,11 +8,9 @@ use super::common;
 use axum::body::{Body, Bytes};
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
-use common::{fake_spark_home, wait_for};
+use common::wait_for;
 use livy_rs::api::{router, AppState};
-use livy_rs::conf::{Env, LivyConf};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -27,23 +25,11 @@ struct Harness {
 }
 
 fn harness(extra: &[(&str, &str)]) -> Harness {
-    let spark = fake_spark_home();
-    let files = tempfile::tempdir().unwrap();
-    let mut raw: BTreeMap<String, String> = BTreeMap::new();
-    raw.insert(
-        "livy.file.local-dir-whitelist".into(),
-        files.path().display().to_string(),
-    );
-    raw.insert("livy.server.process.kill-timeout".into(), "5s".into());
-    raw.insert("livy.rsc.server.connect.timeout".into(), "5s".into());
-    for (k, v) in extra {
-        raw.insert(k.to_string(), v.to_string());
-    }
-    let env = Env {
-        spark_home: Some(spark.path().to_path_buf()),
-        ..Env::default()
-    };
-    let conf = LivyConf::from_map(raw, BTreeSet::new(), &env).unwrap().conf;
+    let extra: Vec<_> = [("livy.rsc.server.connect.timeout", "5s")]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let common::InProcessConf { conf, spark, files } = common::in_process_conf(&extra, &[]);
     let state = AppState::new(Arc::new(conf)).unwrap();
     Harness {
         app: router(state.clone(), None),

@@ -42,21 +42,11 @@ async fn as_user(mut req: Request, next: Next) -> axum::response::Response {
 
 /// A server whose conf is `extra`; `acls` turns access control on with `admin` a superuser.
 fn harness(extra: &[(&str, &str)], acls: bool) -> Harness {
-    let spark = fake_spark_home();
-    let files = tempfile::tempdir().unwrap();
-    let mut raw: BTreeMap<String, String> = BTreeMap::new();
-    raw.insert(
-        "livy.file.local-dir-whitelist".into(),
-        files.path().display().to_string(),
-    );
-    for (k, v) in extra {
-        raw.insert(k.to_string(), v.to_string());
-    }
-    let env = Env {
-        spark_home: Some(spark.path().to_path_buf()),
-        ..Env::default()
-    };
-    let mut conf = LivyConf::from_map(raw, BTreeSet::new(), &env).unwrap().conf;
+    let common::InProcessConf {
+        mut conf,
+        spark,
+        files,
+    } = common::in_process_conf(extra, &[]);
     if acls {
         // Access control needs an authentication scheme in livy.conf; here the layer above
         // plays that part.

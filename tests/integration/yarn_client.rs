@@ -54,6 +54,14 @@ fn sorted_ids(apps: &[livy_rs::yarn::AppReport]) -> Vec<String> {
 }
 
 /// Requests `server` served whose counter key (`METHOD path[?op=OP]`) matches.
+/// Requests each RM of the pair got since the counters were reset: (rm1, rm2).
+async fn rm_requests(emu: &Emulator) -> (u64, u64) {
+    (
+        emu.total_requests("rm1").await,
+        emu.total_requests("rm2").await,
+    )
+}
+
 async fn count(emu: &Emulator, server: &str, matches: impl Fn(&str) -> bool) -> u64 {
     emu.counters(server)
         .await
@@ -340,26 +348,14 @@ async fn ha_fails_over_when_the_active_is_refused_or_flipped() {
     emu.clear_faults().await;
     emu.reset_counters().await;
     rm.apps(&AppsQuery::default(), Caller::NONE).await.unwrap();
-    assert_eq!(
-        (
-            emu.total_requests("rm1").await,
-            emu.total_requests("rm2").await
-        ),
-        (0, 1)
-    );
+    assert_eq!(rm_requests(&emu).await, (0, 1));
 
     // Flipped back: the remembered RM (now standby) redirects once, then rm1 is remembered.
     emu.set_active(Some("rm1")).await;
     emu.reset_counters().await;
     rm.apps(&AppsQuery::default(), Caller::NONE).await.unwrap();
     rm.apps(&AppsQuery::default(), Caller::NONE).await.unwrap();
-    assert_eq!(
-        (
-            emu.total_requests("rm1").await,
-            emu.total_requests("rm2").await
-        ),
-        (2, 1)
-    );
+    assert_eq!(rm_requests(&emu).await, (2, 1));
 
     // cluster_info looks past a standby's own answer (it is not redirected).
     emu.set_active(Some("rm2")).await;
@@ -410,22 +406,10 @@ async fn ha_refresh_header_of_old_standbys_is_followed() {
     emu.reset_counters().await;
 
     assert_eq!(rm.app(&id, Caller::NONE).await.unwrap().id, id);
-    assert_eq!(
-        (
-            emu.total_requests("rm1").await,
-            emu.total_requests("rm2").await
-        ),
-        (1, 1)
-    );
+    assert_eq!(rm_requests(&emu).await, (1, 1));
     assert!(rm.current_rm().starts_with("rm2"));
     rm.app(&id, Caller::NONE).await.unwrap();
-    assert_eq!(
-        (
-            emu.total_requests("rm1").await,
-            emu.total_requests("rm2").await
-        ),
-        (1, 2)
-    );
+    assert_eq!(rm_requests(&emu).await, (1, 2));
 }
 
 #[tokio::test]

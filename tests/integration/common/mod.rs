@@ -8,6 +8,38 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// livy.conf for a server built in process: a stand-in `SPARK_HOME`, a temp dir as the one local
+/// directory requests may name, a 5 s kill timeout, then `extra` (which may override those).
+/// The dirs live as long as the value.
+pub struct InProcessConf {
+    pub conf: livy_rs::conf::LivyConf,
+    pub spark: tempfile::TempDir,
+    pub files: tempfile::TempDir,
+}
+
+pub fn in_process_conf(extra: &[(&str, &str)], blacklist: &[&str]) -> InProcessConf {
+    let spark = fake_spark_home();
+    let files = tempfile::tempdir().unwrap();
+    let mut raw = std::collections::BTreeMap::new();
+    raw.insert(
+        "livy.file.local-dir-whitelist".to_string(),
+        files.path().display().to_string(),
+    );
+    raw.insert("livy.server.process.kill-timeout".into(), "5s".into());
+    for (k, v) in extra {
+        raw.insert(k.to_string(), v.to_string());
+    }
+    let env = livy_rs::conf::Env {
+        spark_home: Some(spark.path().to_path_buf()),
+        ..Default::default()
+    };
+    let blacklist = blacklist.iter().map(|s| s.to_string()).collect();
+    let conf = livy_rs::conf::LivyConf::from_map(raw, blacklist, &env)
+        .unwrap()
+        .conf;
+    InProcessConf { conf, spark, files }
+}
+
 /// A stand-in Spark installation for tests of the REST contract and process handling (no Spark
 /// needed): `bin/spark-submit` prints its arguments, then behaves by the primary resource's name:
 /// `*fail*` exits 3, `*sleep*` runs until killed (with a grandchild, to check tree kills),
