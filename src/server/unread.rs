@@ -35,6 +35,10 @@ impl Slot {
     /// Wraps the body of `req` so that, if the handler drops it unfinished, it lands here.
     pub fn wrap(&self, req: Request<Incoming>) -> Request<Body> {
         req.map(|body| {
+            // Nothing to leave behind (most GETs): no wrapper.
+            if body.is_end_stream() {
+                return Body::new(body);
+            }
             Body::new(Returning {
                 inner: Some(body),
                 ended: false,
